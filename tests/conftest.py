@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wavebits.bank import synth_bank, write_bank
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def digits_bank():
+    return synth_bank("cnn-digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def bank_file(tmp_path_factory, digits_bank) -> Path:
+    path = tmp_path_factory.mktemp("banks") / "cnn-digits.wbank"
+    write_bank(digits_bank, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def resnet_bank():
+    return synth_bank("resnet8", seed=0, calib=16)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    d = SHARED_DATA / "mnist"
+    if not (d / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("MNIST not present in ../shared/data/mnist")
+    return d

@@ -1,0 +1,117 @@
+"""Seeded synthetic banks: random float models with calibrated, plausible per-width parameters.
+
+So that hardware work can start before training exists, ``synth_bank`` draws He-initialized
+weights, per-width component scales near 1 and power-of-two weight steps, then calibrates each
+width's BatchNorm statistics and activation steps layer by layer on seeded random inputs, running
+the golden model's own kernels, so activations neither vanish nor saturate. The float parameters
+then go through ``build_bank`` like a trained model's would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..archs import arch
+from ..graph import INPUT, Domain, Node, fan_in, infer_shapes, weight_shape
+from ..intmath import requant_output, requantize, weight_limit
+from .builder import (
+    DEFAULT_FORMAT,
+    BankFormat,
+    BatchNorm,
+    FloatLayer,
+    add_requant,
+    avgpool_requant,
+    build_bank,
+    build_weights,
+    relu_scale,
+    weighted_requant,
+)
+from .model import Bank
+
+DEFAULT_WIDTHS: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2, 1)
+
+
+def _po2(x: float) -> float:
+    return 2.0 ** round(math.log2(max(x, 1e-12)))
+
+
+def _out_domain(node: Node, bits: int, src: Domain) -> Domain:
+    if not node.requantizes:
+        return src
+    if node.act == "none":
+        return Domain("signed", 1 << 40)
+    return Domain("bipolar", 1) if bits == 1 else Domain("unsigned", (1 << bits) - 1)
+
+
+def synth_bank(arch_name: str, seed: int = 0, widths: Sequence[int] = DEFAULT_WIDTHS,
+               calib: int = 128, fmt: BankFormat = DEFAULT_FORMAT) -> Bank:
+    """A reproducible random bank for architecture ``arch_name`` (see ``wavebits.archs``)."""
+    from wavebits.sim.golden import accumulate, scaled_sum  # the golden kernels, not copies
+
+    nodes, input_shape = arch(arch_name)
+    shapes = infer_shapes(nodes, input_shape)
+    rng = np.random.default_rng(seed)
+    widths = tuple(sorted(set(widths), reverse=True))
+    input_scale = 1.0 / 255.0
+    x_calib = rng.integers(0, 256, size=(calib, *input_shape)).astype(np.int64)
+
+    layers: dict[str, FloatLayer] = {}
+    for n in nodes:
+        if not n.weighted:
+            continue
+        shape = weight_shape(n, shapes[n.inputs[0]])
+        w = rng.normal(0.0, math.sqrt(2.0 / fan_in(n, shapes[n.inputs[0]])), size=shape)
+        std = float(w.std())
+        comp_scales = {b: (1.0 + 0.05 * rng.normal(), *rng.uniform(0.8, 1.2, size=3)) for b in widths}
+        step = {b: _po2(2.5 * std / weight_limit(b)) if b > 1 else _po2(float(np.abs(w).mean()))
+                for b in widths}
+        layers[n.name] = FloatLayer(weight=w, comp_scales=comp_scales, step=step, act_scale={}, bn={})
+    banks = {n: build_weights(n, fl, widths, fmt).banks for n, fl in layers.items()}
+    add_scales: dict[str, dict[int, float]] = {n.name: {} for n in nodes if n.op == "add"}
+
+    for b in widths:
+        values = {INPUT: x_calib}
+        domain = {INPUT: Domain("unsigned", 255)}
+        scale = {INPUT: input_scale}
+        for n in nodes:
+            src = domain[n.inputs[0]]
+            c = shapes[n.name][0]
+            x = values[n.inputs[0]]
+            acc_bound = fan_in(n, shapes[n.inputs[0]]) * weight_limit(b) * int(np.abs(x).max(initial=1))
+            acc = accumulate(n, values, src, b, banks[n.name][b] if n.weighted else None, acc_bound)
+            if n.weighted:
+                fl = layers[n.name]
+                z = acc * scale[n.inputs[0]] * fl.step[b]
+                axes = (0, 2, 3) if z.ndim == 4 else (0,)
+                beta = np.full(c, 0.5 if n.act == "relu" else 0.0)
+                fl.bn[b] = BatchNorm(np.ones(c), beta, z.mean(axis=axes), z.var(axis=axes) + 1e-6)
+                k, h = fl.bn[b].fold()
+                y = z * k.reshape((1, -1) + (1,) * (z.ndim - 2)) + h.reshape((1, -1) + (1,) * (z.ndim - 2))
+                fl.act_scale[b] = relu_scale(y, b) if n.act == "relu" else float(np.abs(y).max()) / 4096
+                rq = weighted_requant(n.name, n, fl, b, scale[n.inputs[0]], c)
+                values[n.name] = requantize(acc, rq.mul, rq.bias, rq.shift, n.act, b)
+                scale[n.name] = fl.act_scale[b]
+            elif n.op == "avgpool":
+                rq = avgpool_requant(n, c)
+                values[n.name] = requantize(acc, rq.mul, rq.bias, rq.shift, n.act, b)
+                scale[n.name] = scale[n.inputs[0]]
+            elif n.op == "add":
+                sa, sb = scale[n.inputs[0]], scale[n.inputs[1]]
+                y = values[n.inputs[0]] * sa + values[n.inputs[1]] * sb
+                add_scales[n.name][b] = relu_scale(y, b)
+                rq = add_requant(n, sa, sb, add_scales[n.name][b], c)
+                values[n.name] = requant_output(scaled_sum(n, values, rq), rq.shift, n.act, b)
+                scale[n.name] = add_scales[n.name][b]
+            else:
+                values[n.name] = acc
+                scale[n.name] = scale[n.inputs[0]]
+            domain[n.name] = _out_domain(n, b, src)
+
+    return build_bank(
+        name=arch_name, nodes=nodes, input_shape=input_shape, classes=shapes[nodes[-1].name][0],
+        widths=widths, input_scale=input_scale, layers=layers, add_scales=add_scales, fmt=fmt,
+        meta={"source": "synth", "arch": arch_name, "seed": seed},
+    )

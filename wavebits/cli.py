@@ -1,0 +1,185 @@
+"""The ``wavebits`` command line. User mistakes end in one ``error:`` line and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import WavebitsError
+
+ARCH_NAMES = ("mlp", "cnn-digits", "lenet5", "resnet8")
+
+
+def _widths(text: str, allowed: tuple[int, ...] | None = None) -> list[int]:
+    if text == "all":
+        return list(allowed) if allowed else [8, 7, 6, 5, 4, 3, 2, 1]
+    try:
+        widths = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise WavebitsError(f"--bits: expected 'all' or comma-separated widths, got {text!r}") from None
+    if not widths:
+        raise WavebitsError("--bits: no width given")
+    return widths
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wavebits")
+def cli() -> None:
+    """wavebits: one quantized network for every width from 8 to 1 bit, hot-swapped in hardware."""
+
+
+@cli.group()
+def bank() -> None:
+    """Create and examine weight banks (.wbank)."""
+
+
+@bank.command("inspect")
+@click.argument("file", type=click.Path(path_type=Path))
+def bank_inspect(file: Path) -> None:
+    """Print layers, shapes, widths, accumulator widths and on-chip memory per weight mode."""
+    from .bank.io import read_bank
+    from .bank.report import inspect
+
+    click.echo(inspect(read_bank(file)))
+
+
+@bank.command("synth")
+@click.option("--arch", "arch_name", type=click.Choice(ARCH_NAMES), required=True, help="Network graph.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--widths", default="8,7,6,5,4,3,2,1", show_default=True, help="Candidate bit-widths.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bank file to write.")
+def bank_synth(arch_name: str, seed: int, widths: str, output: Path) -> None:
+    """Make a bank from a seeded random float model with calibrated per-width parameters."""
+    from .bank.synth import synth_bank
+
+    ws = _widths(widths)
+    if any(not 1 <= b <= 8 for b in ws):
+        raise WavebitsError(f"--widths: every width must be in 1..8, got {widths}")
+    b = synth_bank(arch_name, seed=seed, widths=ws)
+    _write(b, output)
+    click.echo(f"wrote {output} ({arch_name}, seed {seed}, widths {','.join(map(str, b.widths))}, "
+               f"{b.weight_count()} weights)")
+
+
+def _write(b, output: Path) -> None:
+    from .bank.io import write_bank
+
+    try:
+        write_bank(b, output)
+    except OSError as e:
+        raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
+
+
+def golden_table(path: Path, widths: list[int], data: str, data_dir: Path | None, limit: int | None,
+                 weights: str) -> str:
+    from .bank.io import read_bank
+    from .bank.report import table
+    from .data import load_dataset
+    from .errors import DataError
+    from .sim.golden import GoldenModel
+
+    b = read_bank(path)
+    for w in widths:
+        b.check_width(w)
+    x, y = load_dataset(data, "test", data_dir)
+    if tuple(x.shape[1:]) != b.input_shape:
+        raise DataError(f"data set {data!r} gives inputs {tuple(x.shape[1:])}, bank {path} expects "
+                        f"{b.input_shape}")
+    if limit:
+        x, y = x[:limit], y[:limit]
+    model = GoldenModel(b, weight_mode=weights)
+    rows = []
+    for w in widths:
+        t0 = time.perf_counter()
+        pred = model.predict(x, w, progress=True)
+        dt = time.perf_counter() - t0
+        rows.append([w, f"{100 * float(np.mean(pred == y)):.2f}", f"{int((pred == y).sum())}/{len(y)}",
+                     f"{len(y) / dt:.0f}"])
+    return (f"golden model, bank {path}, data {data} ({len(y)} test images), weights {weights}\n"
+            + table(["width", "accuracy %", "correct", "images/s"], rows))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--bits", default="all", show_default=True, help="Width(s): 'all' or e.g. '8,4,1'.")
+@click.option("--data", type=click.Choice(["digits", "mnist", "fashion-mnist"]), default="digits",
+              show_default=True, help="Test data set.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder with the idx .gz files (mnist, fashion-mnist).")
+@click.option("--limit", type=int, default=None, help="Use only the first N test images.")
+@click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked",
+              show_default=True, help="Read stored banks, or rebuild weights from the components.")
+def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int | None, weights: str) -> None:
+    """Integer golden-model accuracy of a bank at each width."""
+    from .bank.io import read_bank
+
+    widths = _widths(bits, read_bank(file, verify=False).widths) if bits == "all" else _widths(bits)
+    click.echo(golden_table(file, widths, data, data_dir, limit, weights))
+
+
+@cli.command("switch-bench")
+@click.option("--model", type=click.Choice(["resnet18", "resnet50", "all"]), default="all", show_default=True)
+@click.option("--bits", default="all", show_default=True, help="Widths to switch to.")
+@click.option("--repeats", type=int, default=5, show_default=True, help="Repeats per width (median).")
+def switch_bench(model: str, bits: str, repeats: int) -> None:
+    """Time the software hot swap: a width's integer weights rebuilt from the components."""
+    from .switchbench import bench_model, pin_one_core, report
+
+    if repeats < 1:
+        raise WavebitsError("--repeats must be >= 1")
+    pin_one_core()
+    depths = {"resnet18": [18], "resnet50": [50], "all": [18, 50]}[model]
+    results = []
+    for d in depths:
+        results += bench_model(d, _widths(bits), repeats=repeats)
+    click.echo(report(results))
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
+              help="Folder for the demo's files.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(out: Path, seed: int) -> None:
+    """The main job on the embedded default (scikit-learn digits), end to end."""
+    from .bank.io import read_bank
+    from .bank.report import inspect
+    from .bank.synth import synth_bank
+    from .switchbench import bench_model, pin_one_core, report
+
+    path = out / "cnn-digits.wbank"
+    click.secho(f"[1/4] synthesizing a cnn-digits bank (seed {seed}) -> {path}", bold=True)
+    _write(synth_bank("cnn-digits", seed=seed), path)
+    click.secho("[2/4] inspecting it", bold=True)
+    click.echo(inspect(read_bank(path)))
+    click.secho("[3/4] golden model at every width on digits (random weights: expect chance level)", bold=True)
+    for mode in ("banked", "reconstruct"):
+        click.echo(golden_table(path, [8, 7, 6, 5, 4, 3, 2, 1], "digits", None, None, mode))
+    click.secho("[4/4] software hot swap: rebuilding ResNet-sized weights from components", bold=True)
+    pin_one_core()
+    click.echo(report(bench_model(18, [8, 4, 1], repeats=3) + bench_model(50, [8, 4, 1], repeats=3)))
+
+
+def main() -> None:
+    """Console entry point: runs the CLI, turning user errors into one line and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except WavebitsError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
