@@ -118,7 +118,7 @@ def test_outputs_have_the_width_format(digits_bank):
             assert set(np.unique(out["conv1"]).tolist()) <= {-1, 1}
         else:
             assert out["conv1"].min() >= 0 and out["conv1"].max() <= 2**b - 1
-        assert out["pool2"].shape == (32, 16, 2, 2) and out["fc"].shape == (32, 10)
+        assert out["pool2"].shape == (32, 32, 2, 2) and out["fc"].shape == (32, 10)
 
 
 def test_random_bank_is_at_chance_level(digits_bank):

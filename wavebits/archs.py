@@ -32,9 +32,9 @@ def mlp(input_shape: tuple[int, ...] = (1, 8, 8), classes: int = 10, hidden: int
 def cnn_digits(classes: int = 10) -> list[Node]:
     """A small CNN for 8x8 digits: two 3x3 convs with max pooling and one linear layer."""
     return [
-        _conv("conv1", INPUT, 8, 3),
+        _conv("conv1", INPUT, 16, 3),
         _pool("pool1", "conv1", 2),
-        _conv("conv2", "pool1", 16, 3),
+        _conv("conv2", "pool1", 32, 3),
         _pool("pool2", "conv2", 2),
         Node("flatten", "flatten", ("pool2",)),
         _fc("fc", "flatten", classes, act="none"),

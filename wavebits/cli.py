@@ -140,6 +140,50 @@ def switch_bench(model: str, bits: str, repeats: int) -> None:
 
 
 @cli.command()
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="TOML config (default: the data set's, see training/configs/).")
+@click.option("--data", type=click.Choice(["digits", "mnist", "fashion-mnist", "cifar10"]), default=None,
+              help="Data set whose default config to use when --config is not given.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Overrides data.dir.")
+@click.option("--epochs", type=int, default=None, help="Overrides train.epochs (multiscale epochs).")
+@click.option("--float-epochs", type=int, default=None, help="Overrides train.float_epochs.")
+@click.option("--seed", type=int, default=None, help="Overrides train.seed.")
+@click.option("--qonnx", "qonnx_dir", type=click.Path(path_type=Path), default=None,
+              help="Also export every width as QONNX (Brevitas) into this folder and check it with qonnx.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bank file to write.")
+def train(config_file: Path | None, data: str | None, data_dir: Path | None, epochs: int | None,
+          float_epochs: int | None, seed: int | None, qonnx_dir: Path | None, output: Path) -> None:
+    """Multiscale QAT for widths 8..1, export a bank, verify it against the golden model."""
+    from .training.config import load_config
+    from .training.export import parity_table
+
+    cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
+                      float_epochs=float_epochs, seed=seed)
+    result = _train_and_report(cfg, output)
+    click.echo(parity_table(result.parity))
+    if qonnx_dir is not None:
+        from .training.data import load
+        from .training.qonnx_export import compare_qonnx, qonnx_table
+
+        x, y = load(cfg.dataset, "test", cfg.data_dir, cfg.limit_test)
+        click.echo(qonnx_table(compare_qonnx(result.model, result.bank, x, y, qonnx_dir)))
+    if not all(p.ok for p in result.parity):
+        raise WavebitsError("the golden model and the fake-quantized model disagree beyond the contract "
+                            "(>= 99.9 % equal predictions, accuracy within 0.1 point)")
+
+
+def _train_and_report(cfg, output: Path):
+    from .training.run import run_training
+
+    try:
+        result = run_training(cfg, output)
+    except OSError as e:
+        raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
+    click.echo(f"wrote {output}: float model {100 * result.history.float_accuracy:.2f} %")
+    return result
+
+
+@cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
               help="Folder for the demo's files.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -147,17 +191,19 @@ def demo(out: Path, seed: int) -> None:
     """The main job on the embedded default (scikit-learn digits), end to end."""
     from .bank.io import read_bank
     from .bank.report import inspect
-    from .bank.synth import synth_bank
     from .switchbench import bench_model, pin_one_core, report
+    from .training.config import load_config
+    from .training.export import parity_table
 
     path = out / "cnn-digits.wbank"
-    click.secho(f"[1/4] synthesizing a cnn-digits bank (seed {seed}) -> {path}", bold=True)
-    _write(synth_bank("cnn-digits", seed=seed), path)
-    click.secho("[2/4] inspecting it", bold=True)
+    click.secho(f"[1/4] multiscale training on digits, one model for widths 8..1 (seed {seed}) -> {path}",
+                bold=True)
+    result = _train_and_report(load_config(None, "digits", seed=seed), path)
+    click.secho("[2/4] the exported bank", bold=True)
     click.echo(inspect(read_bank(path)))
-    click.secho("[3/4] golden model at every width on digits (random weights: expect chance level)", bold=True)
-    for mode in ("banked", "reconstruct"):
-        click.echo(golden_table(path, [8, 7, 6, 5, 4, 3, 2, 1], "digits", None, None, mode))
+    click.secho("[3/4] integer golden model beside the fake-quantized model, every width", bold=True)
+    click.echo(parity_table(result.parity))
+    click.echo(golden_table(path, list(result.bank.widths), "digits", None, None, "reconstruct"))
     click.secho("[4/4] software hot swap: rebuilding ResNet-sized weights from components", bold=True)
     pin_one_core()
     click.echo(report(bench_model(18, [8, 4, 1], repeats=3) + bench_model(50, [8, 4, 1], repeats=3)))

@@ -28,7 +28,7 @@ from ..reconstruct import WeightFormat, reconstruct
 from ..wavelet import COMPONENTS, haar_forward, pad_even, weight_matrix
 from .model import Bank, LayerWeights, Requant
 
-MUL_BITS = 16  # requant multipliers get this many significant bits
+MUL_BITS = 24  # requant multipliers get this many significant bits (one per output, not per MAC)
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,18 @@ def step_exponent(where: str, step: float) -> int:
     return exp - 1
 
 
+def component_frac_bits(peak: float, comp_bits: int) -> int:
+    """Most fractional bits (0..24) with which a component of magnitude ``peak`` fits ``comp_bits``."""
+    limit = (1 << (comp_bits - 1)) - 1
+    return 24 if peak == 0 else min(24, max(0, math.floor(math.log2(limit / peak))))
+
+
 def build_weights(name: str, layer: FloatLayer, widths: Sequence[int], fmt: BankFormat) -> LayerWeights:
     """Components, scales, shifts and the reconstructed integer banks of one layer."""
     w = _finite(f"layer {name!r}: weight", layer.weight)
     comps_f = [c / 2.0 for c in haar_forward(pad_even(weight_matrix(w)))]
     limit = (1 << (fmt.comp_bits - 1)) - 1
-    peak = max(float(np.abs(c).max()) for c in comps_f)
-    frac = 24 if peak == 0 else min(24, max(0, math.floor(math.log2(limit / peak))))
+    frac = component_frac_bits(max(float(np.abs(c).max()) for c in comps_f), fmt.comp_bits)
     components = {
         k: np.clip(np.floor(c * (1 << frac) + 0.5), -limit, limit).astype(np.int16)
         for k, c in zip(COMPONENTS, comps_f, strict=True)

@@ -1,0 +1,119 @@
+"""The paper's comparison on our data: one multiscale model vs dedicated per-width models, the
+8-bit model evaluated at every width, and the ablation ladder E1..E6 (DESIGN.md section 1).
+
+Usage:
+    python benchmarks/ablations.py --data digits
+    python benchmarks/ablations.py --data mnist --data-dir ../shared/data/mnist [--epochs 10]
+
+All models start from one float model trained once. Writes ``<out>/<data>-ablations.md`` (a
+markdown table of accuracy per width) and ``<out>/<data>-ablations.png`` (accuracy against width).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from wavebits.training.config import load_config
+from wavebits.training.data import load
+from wavebits.training.loop import float_state, train
+from wavebits.training.model import Recipe
+from wavebits.training.run import deterministic
+
+SHARED = Recipe(per_width_act=False, per_width_bn=False, per_width_weight_quant=False, wavelet=False)
+LADDER = [
+    ("E1 8-bit model at every width", SHARED, "8-bit only"),
+    ("E2 dynamic training, single scale", SHARED, None),
+    ("E3 + per-width activation quantizers", replace(SHARED, per_width_act=True), None),
+    ("E4 + per-width BN", replace(SHARED, per_width_act=True, per_width_bn=True), None),
+    ("E5 + per-width weight quantizers", Recipe(wavelet=False), None),
+    ("E6 + wavelet components (one model)", Recipe(), None),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--epochs", type=int, default=None, help="multiscale epochs per model (default: config)")
+    ap.add_argument("--float-epochs", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=Path("docs/results"))
+    args = ap.parse_args()
+    deterministic()
+    cfg = load_config(None, args.data, data_dir=args.data_dir, epochs=args.epochs, float_epochs=args.float_epochs)
+    x, y = load(cfg.dataset, "train", cfg.data_dir)
+    xt, yt = load(cfg.dataset, "test", cfg.data_dir)
+    data = (x, y, xt, yt)
+    widths = list(cfg.widths)
+    t0 = time.perf_counter()
+
+    base, hist = train(replace(cfg, epochs=0), data)  # the float model every run starts from
+    start = float_state(base)
+    results: dict[str, dict[int, float]] = {"float model": dict.fromkeys(widths, hist.float_accuracy)}
+    for label, recipe, mode in LADDER:
+        probs = tuple(1.0 if b == 8 else 0.0 for b in widths) if mode else cfg.probabilities
+        run = replace(cfg, recipe=recipe, probabilities=probs, float_epochs=0)
+        _, h = train(run, data, float_model_state=start)
+        results[label] = h.accuracy
+        print(f"{label}: " + " ".join(f"{b}:{100 * a:.2f}" for b, a in h.accuracy.items()), flush=True)
+    dedicated = {}
+    for b in widths:
+        run = replace(cfg, widths=(b,), probabilities=None, float_epochs=0)
+        _, h = train(run, data, float_model_state=start)
+        dedicated[b] = h.accuracy[b]
+        print(f"dedicated {b}-bit: {100 * dedicated[b]:.2f}", flush=True)
+    results["dedicated per-width models"] = dedicated
+    elapsed = time.perf_counter() - t0
+    write_report(args.out, cfg, results, widths, elapsed, len(xt))
+
+
+def write_report(out: Path, cfg, results: dict[str, dict[int, float]], widths: list[int], elapsed: float,
+                 n_test: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    one, ded, e1 = results[LADDER[-1][0]], results["dedicated per-width models"], results[LADDER[0][0]]
+    lines = [
+        f"# {cfg.dataset}: one model for all widths vs dedicated models ({cfg.arch})",
+        "",
+        f"Test accuracy (%) on {n_test} test images. Float model, then {cfg.epochs} multiscale epochs per "
+        f"model, batch {cfg.batch_size}, seed {cfg.seed}; {elapsed / 60:.1f} min in all.",
+        f"Reproduce: `python benchmarks/ablations.py --data {cfg.dataset}"
+        + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "") + f" --epochs {cfg.epochs}`",
+        "",
+        "| model | " + " | ".join(f"{b} bit" for b in widths) + " |",
+        "|---|" + "---|" * len(widths),
+    ]
+    for label, acc in results.items():
+        lines.append(f"| {label} | " + " | ".join(f"{100 * acc[b]:.2f}" for b in widths) + " |")
+    lines += ["", "| one model minus dedicated (points) | " + " | ".join(
+        f"{100 * (one[b] - ded[b]):+.2f}" for b in widths) + " |", "|---|" + "---|" * len(widths)]
+    if 2 in widths:
+        lines += ["", f"One model at 2 bits beats the 8-bit model evaluated at 2 bits by "
+                      f"{100 * (one[2] - e1[2]):+.2f} points."]
+    (out / f"{cfg.dataset}-ablations.md").write_text("\n".join(lines) + "\n")
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, acc in results.items():
+        style = "--" if label.startswith(("E", "float")) and not label.startswith("E6") else "-"
+        ax.plot(widths, [100 * acc[b] for b in widths], style, marker="o", label=label)
+    ax.set_xlabel("bit-width")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{cfg.dataset} ({cfg.arch}): accuracy against width")
+    ax.invert_xaxis()
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / f"{cfg.dataset}-ablations.png", dpi=120)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=2)
+    main()

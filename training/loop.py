@@ -1,0 +1,190 @@
+"""Dynamic quantization training (the paper's Algorithm 1) on a ``MultiScaleNet``.
+
+1. float training of the shared weights (skipped when ``float_epochs`` is 0);
+2. warm-up: per width, weight steps from the reconstructed weights, activation clipping levels
+   from the activations (layer by layer, upstream already quantized) and BatchNorm statistics;
+3. dynamic training: every step draws a width with the configured probabilities and trains the
+   shared and that width's parameters;
+4. BatchNorm statistics re-estimated per width on the final weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from wavebits.archs import arch
+
+from .config import TrainConfig
+from .model import MultiScaleNet
+from .quant import FineQuant, PactActivation
+
+
+@dataclass
+class History:
+    float_accuracy: float = 0.0
+    accuracy: dict[int, float] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+
+
+def to_input(x: np.ndarray) -> torch.Tensor:
+    """uint8 images to the model's input: the integers times the bank's input scale 1/255."""
+    return torch.from_numpy(x.astype(np.float32) / 255.0)
+
+
+def batches(n: int, size: int, rng: np.random.Generator | None = None):
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for i in range(0, n, size):
+        yield order[i:i + size]
+
+
+@torch.no_grad()
+def evaluate(model: MultiScaleNet, x: np.ndarray, y: np.ndarray, bits: int | None, batch: int = 512) -> float:
+    """Top-1 accuracy of the fake-quantized model at ``bits``."""
+    return float((predict(model, x, bits, batch) == y).mean())
+
+
+@torch.no_grad()
+def predict(model: MultiScaleNet, x: np.ndarray, bits: int | None, batch: int = 512) -> np.ndarray:
+    model.eval().set_width(bits)
+    out = [model(to_input(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(out)
+
+
+def _bn_modules(model: MultiScaleNet, bits: int | None):
+    return [layer.batchnorm(bits) for layer in model.layers.values()]
+
+
+@torch.no_grad()
+def calibrate_bn(model: MultiScaleNet, x: np.ndarray, bits: int, n_batches: int, batch: int) -> None:
+    """Re-estimate the width's BatchNorm statistics (cumulative average over ``n_batches``)."""
+    model.train().set_width(bits)
+    bns = _bn_modules(model, bits)
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    for i, idx in enumerate(batches(len(x), batch, np.random.default_rng(bits))):
+        if i >= n_batches:
+            break
+        model(to_input(x[idx]))
+    for bn, m in zip(bns, saved, strict=True):
+        bn.momentum = m
+
+
+@torch.no_grad()
+def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
+    """Initialize each width's weight steps, BN and activation ranges from the float model."""
+    sample = to_input(x[np.random.default_rng(cfg.seed).permutation(len(x))[: max(cfg.batch_size * 4, 256)]])
+    trained = widths_trained(cfg)
+    for bits in cfg.widths:
+        if bits != trained[0] and (bits not in trained or not cfg.recipe.per_width_bn):
+            # parameters shared by every width are fitted once, at the first trained width
+            for layer in model.layers.values():
+                layer.weight.init_step(bits)
+            continue
+        for layer in model.layers.values():
+            layer.weight.init_step(bits)
+            bn, ref = layer.batchnorm(bits), layer.batchnorm(None)
+            bn.weight.copy_(ref.weight)
+            bn.bias.copy_(ref.bias)
+        calibrate_bn(model, x, bits, cfg.warmup_batches, cfg.batch_size)
+        # activation ranges layer by layer, so each sees its quantized inputs
+        model.eval().set_width(bits)
+        for name in [n.name for n in model.nodes if n.requantizes and n.op != "avgpool"]:
+            pre = _pre_activation(model, sample, name, bits)
+            act = model.layers[name].act if name in model.layers else model.add_act[name]
+            if isinstance(act, PactActivation):
+                act.init_level(bits, pre)
+            elif isinstance(act, FineQuant):
+                act.init_step(bits, pre)
+        calibrate_bn(model, x, bits, cfg.warmup_batches, cfg.batch_size)
+    for module in model.modules():
+        if isinstance(module, FineQuant):
+            for bits in set(cfg.widths) - set(trained):
+                module.steps[module.index[bits]] = module.steps[module.index[trained[0]]]
+
+
+def _pre_activation(model: MultiScaleNet, x: torch.Tensor, name: str, bits: int) -> torch.Tensor:
+    node = next(n for n in model.nodes if n.name == name)
+    srcs = model(x, outputs=list(node.inputs))
+    if node.op == "add":
+        return srcs[node.inputs[0]] + srcs[node.inputs[1]]
+    return model.layers[name].pre_activation(srcs[node.inputs[0]], bits, model.bipolar[node.inputs[0]])
+
+
+def _epochs(model, x, y, epochs, lr, cfg, draw, desc, history, x_test=None, y_test=None, eval_widths=()):
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    total = max(1, epochs * math.ceil(len(x) / cfg.batch_size))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    rng = np.random.default_rng(cfg.seed + len(desc))
+    bar = tqdm(range(epochs), desc=desc, unit="epoch")
+    for _ in bar:
+        running = 0.0
+        steps = 0
+        for idx in batches(len(x), cfg.batch_size, rng):
+            steps += 1
+            model.train().set_width(draw(rng))
+            loss = F.cross_entropy(model(to_input(x[idx])), torch.from_numpy(y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            running += loss.item()
+            history.losses.append(loss.item())
+        info = {"loss": f"{running / max(steps, 1):.3f}"}
+        if x_test is not None:  # the bar shows accuracy on (up to) 1000 test images
+            for b in eval_widths:
+                info[f"{'fp' if b is None else b}b"] = f"{100 * evaluate(model, x_test[:1000], y_test[:1000], b):.1f}"
+        bar.set_postfix(info)
+
+
+def train(cfg: TrainConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+          model: MultiScaleNet | None = None, float_model_state: dict | None = None) -> tuple[MultiScaleNet, History]:
+    """Train a multiscale model per ``cfg`` on ``(x_train, y_train, x_test, y_test)``."""
+    torch.manual_seed(cfg.seed)
+    x, y, xt, yt = data
+    nodes, input_shape = arch(cfg.arch)
+    if model is None:
+        model = MultiScaleNet(nodes, input_shape, cfg.widths, cfg.recipe, seed=cfg.seed)
+    history = History()
+    if float_model_state is not None:
+        model.load_state_dict(float_model_state, strict=False)
+    elif cfg.float_epochs:
+        _epochs(model, x, y, cfg.float_epochs, cfg.float_lr, cfg, lambda _: None, "float", history,
+                xt, yt, (None,))
+    history.float_accuracy = evaluate(model, xt, yt, None)
+    warm_up(model, x, cfg)
+    probs = cfg.sampling()
+    widths = list(cfg.widths)
+    show = tuple(b for b in (widths[0], widths[len(widths) // 2], widths[-1]))
+    _epochs(model, x, y, cfg.epochs, cfg.lr, cfg, lambda rng: widths[rng.choice(len(widths), p=probs)],
+            "multiscale", history, xt, yt, show)
+    for b in cfg.widths:
+        if cfg.recipe.per_width_bn and b in widths_trained(cfg):
+            calibrate_bn(model, x, b, max(cfg.warmup_batches, 20), cfg.batch_size)
+    for b in cfg.widths:
+        history.accuracy[b] = evaluate(model, xt, yt, b)
+    model.eval()
+    return model, history
+
+
+def widths_trained(cfg: TrainConfig) -> list[int]:
+    """Widths drawn with non-zero probability."""
+    return [b for b, p in zip(cfg.widths, cfg.sampling(), strict=True) if p > 0]
+
+
+def float_state(model: MultiScaleNet) -> dict[str, torch.Tensor]:
+    """The float model's parameters (shared weights and float BN), to start other recipes from."""
+    return {k: v.clone() for k, v in model.state_dict().items() if k.endswith("weight.weight") or ".bn.fp." in k}
+
+
+def per_width_accuracy(model: MultiScaleNet, x: np.ndarray, y: np.ndarray, widths: Sequence[int]) -> dict[int, float]:
+    return {b: evaluate(model, x, y, b) for b in widths}

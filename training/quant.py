@@ -1,0 +1,197 @@
+"""Quantizers for multiscale training, exact to the integer contract and switchable at run time.
+
+Brevitas fixes a quantizer's bit-width when the module is built and rounds half to even; the
+contract (``wavebits.intmath``) rounds half up and the width changes at run time. So the forward
+passes here compute exactly what the bank and hardware compute, in float64 where it matters,
+and pass gradients straight through (STE):
+
+* ``WaveletWeight``: shared float weights -> Haar components rounded to the bank's fixed point ->
+  per-width scales rounded to signed powers of two -> inverse Haar -> per-width power-of-two
+  step, round half up, clamp (1 bit: sign). The result is bit for bit ``w_int * step`` with
+  ``w_int`` what ``reconstruct`` yields from the exported bank.
+* ``PactActivation``: PACT (learned clipping level) per width, b-bit unsigned; bipolar sign at 1 bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wavebits.bank.builder import BankFormat, component_frac_bits
+from wavebits.fixedpoint import scale_int, to_terms
+from wavebits.intmath import activation_limit, weight_limit
+from wavebits.wavelet import butterfly
+
+
+def ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Forward ``q``, backward identity to ``x``."""
+    return x + (q - x).detach()
+
+
+def round_half_up(x: torch.Tensor) -> torch.Tensor:
+    return torch.floor(x + 0.5)
+
+
+def width_key(bits: int | None) -> str:
+    return "float" if bits is None else str(bits)
+
+
+class WaveletWeight(nn.Module):
+    """Per-width quantized weights from one shared float tensor, via the Haar components.
+
+    ``per_width_scales``: a learnable (alpha, beta, gamma, delta) per width (else one set shared
+    by all widths); ``wavelet=False`` fixes all four at 1, i.e. plain quantization of the shared
+    weights (the ablation without wavelet components). ``per_width_step``: a power-of-two weight
+    step per width (else one shared step exponent, shifted by the width).
+    """
+
+    def __init__(self, weight: torch.Tensor, widths: Sequence[int], fmt: BankFormat,
+                 wavelet: bool = True, per_width_scales: bool = True, per_width_step: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.widths = tuple(widths)
+        self.fmt = fmt
+        self.wavelet = wavelet
+        self.per_width_scales = per_width_scales
+        self.per_width_step = per_width_step
+        keys = [str(b) for b in self.widths] if per_width_scales else ["shared"]
+        self.scales = nn.ParameterDict({k: nn.Parameter(torch.ones(4)) for k in keys})
+        steps = [str(b) for b in self.widths] if per_width_step else ["shared"]
+        self.log2_step = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in steps})
+
+    def scale_values(self, bits: int) -> torch.Tensor:
+        """The float (alpha, beta, gamma, delta) at ``bits``, as training holds them."""
+        if not self.wavelet:
+            return torch.ones(4, dtype=torch.float64)
+        return self.scales[str(bits) if self.per_width_scales else "shared"]
+
+    def step_exponent(self, bits: int) -> torch.Tensor:
+        """Learned log2 of the weight step at ``bits`` (not yet rounded)."""
+        if self.per_width_step:
+            return self.log2_step[str(bits)]
+        # one range for all widths: the step doubles for every bit removed (same clipping level)
+        return self.log2_step["shared"] + math.log2(weight_limit(8) / max(weight_limit(bits), 1))
+
+    def step(self, bits: int) -> float:
+        """The width's power-of-two step, as exported."""
+        return 2.0 ** round(self.step_exponent(bits).item())
+
+    def init_step(self, bits: int) -> None:
+        """Warm-up: a step that clips at about 2.5 standard deviations (b=1: the mean magnitude)."""
+        with torch.no_grad():
+            w = self.reconstructed(bits)
+            target = (w.abs().mean() if bits == 1 else 2.5 * w.std() / weight_limit(bits)).clamp_min(1e-8)
+            value = math.log2(target.item())
+            if self.per_width_step:
+                self.log2_step[str(bits)].fill_(value)
+            elif bits == self.widths[0]:
+                self.log2_step["shared"].fill_(value - math.log2(weight_limit(8) / weight_limit(bits)))
+
+    def components(self) -> tuple[list[torch.Tensor], int]:
+        """Orthonormal Haar components rounded to the bank's fixed point (STE), and their frac bits."""
+        w = self.weight.double()
+        m = w.reshape(w.shape[0], -1)
+        m = F.pad(m, (0, m.shape[1] % 2, 0, m.shape[0] % 2))
+        comps = [c / 2.0 for c in butterfly(m[0::2, 0::2], m[0::2, 1::2], m[1::2, 0::2], m[1::2, 1::2])]
+        frac = component_frac_bits(max(float(c.detach().abs().max()) for c in comps), self.fmt.comp_bits)
+        lim = (1 << (self.fmt.comp_bits - 1)) - 1
+        unit = 2.0 ** frac
+        return [ste(c, torch.clamp(round_half_up(c * unit), -lim, lim) / unit) for c in comps], frac
+
+    def reconstructed(self, bits: int) -> torch.Tensor:
+        """The width's weights before the step: IDWT of the scaled fixed-point components."""
+        comps, _ = self.components()
+        raw = self.scale_values(bits)
+        frac = self.fmt.scale_frac_bits
+        rounded = torch.tensor([scale_int(to_terms(float(v), frac, self.fmt.max_terms)) / 2.0 ** frac
+                                for v in raw.detach()], dtype=torch.float64)
+        scales = ste(raw.double(), rounded) if self.wavelet else rounded
+        blocks = butterfly(*(scales[i] * comps[i] for i in range(4)))
+        rows, cols = self.weight.shape[0], self.weight[0].numel()
+        m = torch.stack([torch.stack([blocks[0], blocks[1]], -1), torch.stack([blocks[2], blocks[3]], -1)], 1)
+        m = m.reshape(2 * comps[0].shape[0], 2 * comps[0].shape[1]) / 2.0
+        return m[:rows, :cols].reshape(self.weight.shape)
+
+    def forward(self, bits: int | None) -> torch.Tensor:
+        """Fake-quantized weights at ``bits`` (float32), or the float weights for ``None``."""
+        if bits is None:
+            return self.weight
+        w = self.reconstructed(bits)
+        e = self.step_exponent(bits)
+        step = 2.0 ** ste(e, torch.round(e)).double()
+        x = w / step
+        if bits == 1:
+            q = torch.where(x >= 0, 1.0, -1.0).double()
+            x = ste(x.clamp(-1, 1), q)
+        else:
+            lim = weight_limit(bits)
+            x = ste(x.clamp(-lim, lim), torch.clamp(round_half_up(x), -lim, lim))
+        return (x * step).float()
+
+
+class PactActivation(nn.Module):
+    """ReLU quantized by PACT at the active width: clip at a learned level, round half up.
+
+    At 1 bit the output is bipolar (+1 where the input is >= 0, else -1), magnitude 1.
+    ``per_width=False`` shares one clipping level across widths (the ablation).
+    """
+
+    def __init__(self, widths: Sequence[int], per_width: bool = True) -> None:
+        super().__init__()
+        self.per_width = per_width
+        keys = [str(b) for b in widths] if per_width else ["shared"]
+        self.clip = nn.ParameterDict({k: nn.Parameter(torch.tensor(4.0)) for k in keys})
+
+    def level(self, bits: int) -> torch.Tensor:
+        return self.clip[str(bits) if self.per_width else "shared"]
+
+    def scale(self, bits: int) -> float:
+        """The output step at ``bits`` (1.0 for bipolar)."""
+        return 1.0 if bits == 1 else float(self.level(bits).detach().abs()) / activation_limit(bits)
+
+    def init_level(self, bits: int, y: torch.Tensor) -> None:
+        """Warm-up: clip at the 99.9th percentile of the positive pre-activations."""
+        if bits == 1:
+            return
+        with torch.no_grad():
+            pos = y.detach().flatten().clamp_min(0)
+            level = torch.quantile(pos[:200_000].float(), 0.999).clamp_min(1e-3)
+            self.level(bits).fill_(float(level))
+
+    def forward(self, y: torch.Tensor, bits: int | None) -> torch.Tensor:
+        if bits is None:
+            return F.relu(y)
+        if bits == 1:
+            return ste(y.clamp(-1, 1), torch.where(y >= 0, 1.0, -1.0))
+        alpha = self.level(bits).abs() + 1e-8
+        lim = activation_limit(bits)
+        clipped = torch.minimum(F.relu(y), alpha)  # PACT: gradient reaches alpha where clipped
+        step = alpha / lim
+        return ste(clipped, round_half_up(clipped.detach() / step.detach()) * step)
+
+
+class FineQuant(nn.Module):
+    """Unclipped rounding to a fixed fine step per width (logits and residual branches, act 'none')."""
+
+    def __init__(self, widths: Sequence[int]) -> None:
+        super().__init__()
+        self.register_buffer("steps", torch.ones(len(widths)))
+        self.index = {b: i for i, b in enumerate(widths)}
+
+    def scale(self, bits: int) -> float:
+        return float(self.steps[self.index[bits]])
+
+    def init_step(self, bits: int, y: torch.Tensor) -> None:
+        """Warm-up: about 12 bits across the observed range."""
+        with torch.no_grad():
+            self.steps[self.index[bits]] = float(y.detach().abs().max().clamp_min(1e-6)) / 4096
+
+    def forward(self, y: torch.Tensor, bits: int | None) -> torch.Tensor:
+        if bits is None:
+            return y
+        step = self.scale(bits)
+        return ste(y, round_half_up(y / step) * step)
