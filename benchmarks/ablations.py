@@ -82,10 +82,12 @@ def write_report(out: Path, cfg, results: dict[str, dict[int, float]], widths: l
     lines = [
         f"# {cfg.dataset}: one model for all widths vs dedicated models ({cfg.arch})",
         "",
-        f"Test accuracy (%) on {n_test} test images. Float model, then {cfg.epochs} multiscale epochs per "
+        f"Test accuracy (%) on {n_test} test images. Float model ({cfg.float_epochs} epochs), then {cfg.epochs} "
+        f"multiscale epochs per "
         f"model, batch {cfg.batch_size}, seed {cfg.seed}; {elapsed / 60:.1f} min in all.",
         f"Reproduce: `python benchmarks/ablations.py --data {cfg.dataset}"
-        + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "") + f" --epochs {cfg.epochs}`",
+        + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "")
+        + f" --epochs {cfg.epochs} --float-epochs {cfg.float_epochs}`",
         "",
         "| model | " + " | ".join(f"{b} bit" for b in widths) + " |",
         "|---|" + "---|" * len(widths),

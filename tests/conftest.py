@@ -32,3 +32,14 @@ def mnist_dir() -> Path:
     if not (d / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("MNIST not present in ../shared/data/mnist")
     return d
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A quickly trained digits model: (TrainResult, bank path, config)."""
+    from wavebits.training.config import load_config
+    from wavebits.training.run import run_training
+
+    path = tmp_path_factory.mktemp("trained") / "digits.wbank"
+    cfg = load_config(None, "digits", float_epochs=4, epochs=4)
+    return run_training(cfg, path), path, cfg

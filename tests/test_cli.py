@@ -76,7 +76,8 @@ def test_demo_runs_end_to_end(tmp_path):
     r = run("demo", "--out", str(tmp_path / "demo"))
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
-    assert "[4/4]" in out and "ResNet-50" in out and "agreement %" in out and "weights reconstruct" in out
+    assert "[5/5]" in out and "0 mismatches" in out and "ResNet-50" in out
+    assert "agreement %" in out and "weights reconstruct" in out
     assert "VIOLATED" not in out
     assert (tmp_path / "demo" / "cnn-digits.wbank").is_file()
 

@@ -14,15 +14,6 @@ from wavebits.training.run import run_training
 from wavebits.bank import read_bank, write_bank
 from wavebits.errors import DataError, WavebitsError
 
-QUICK = {"float_epochs": 4, "epochs": 4}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    path = tmp_path_factory.mktemp("trained") / "digits.wbank"
-    cfg = load_config(None, "digits", **QUICK)
-    return run_training(cfg, path), path, cfg
-
 
 def test_golden_model_agrees_with_fake_quant_at_every_width(trained):
     result, _, _ = trained

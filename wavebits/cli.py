@@ -103,6 +103,78 @@ def golden_table(path: Path, widths: list[int], data: str, data_dir: Path | None
             + table(["width", "accuracy %", "correct", "images/s"], rows))
 
 
+@cli.group()
+def codegen() -> None:
+    """Generate hardware projects from a bank."""
+
+
+@codegen.command("hls")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Project folder to write.")
+@click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked", show_default=True,
+              help="Store every width's weights, or only the wavelet components (rebuilt on a switch).")
+@click.option("--vectors", type=int, default=16, show_default=True, help="Test vectors in tb_data.")
+def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
+    """An HLS C++ project (Vitis HLS style, hls4ml layout) whose bit-width is a run-time input."""
+    from .bank.io import read_bank
+    from .codegen.hls import default_vectors, write_hls_project
+
+    if vectors < 1:
+        raise WavebitsError("--vectors must be >= 1")
+    b = read_bank(file)
+    try:
+        write_hls_project(b, output, weights, bank_bytes=file.read_bytes(), vectors=default_vectors(b, vectors))
+    except OSError as e:
+        raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
+    click.echo(f"wrote {output} ({weights} weights, widths {','.join(map(str, b.widths))}); "
+               f"check it with: wavebits sim csim {output}")
+
+
+@cli.group()
+def sim() -> None:
+    """Simulate generated projects against the golden model."""
+
+
+@sim.command("csim")
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--bits", default="all", show_default=True, help="Widths to run every vector at.")
+@click.option("--schedule", default="8,4,1,8,2", show_default=True,
+              help="Widths applied to consecutive inferences (mid-stream switches); '' for none.")
+def sim_csim(project: Path, bits: str, schedule: str) -> None:
+    """Compile with g++ and compare every layer with the golden model; exit 0 only on zero mismatches."""
+    from .bank.io import read_bank
+    from .sim.csim import check_csim
+
+    bank_widths = read_bank(Path(project) / "bank.wbank", verify=False).widths if bits == "all" else None
+    report = check_csim(project, _widths(bits, bank_widths), _widths(schedule) if schedule else None)
+    click.echo(report.text())
+    if not report.ok:
+        raise WavebitsError(f"{project}: C simulation differs from the golden model")
+
+
+@sim.command("hls4ml")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--bits", default="8,4,1", show_default=True, help="Widths to convert ('all' for every width).")
+@click.option("--vectors", type=int, default=32, show_default=True, help="Test vectors.")
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path("out/hls4ml"), show_default=True)
+def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path) -> None:
+    """Independent reference: each width as a QKeras model, compiled and run by hls4ml, vs the golden model."""
+    from .bank.io import read_bank
+    from .bank.report import table
+    from .codegen.hls import default_vectors
+    from .codegen.hls4ml_ref import compare_hls4ml
+
+    b = read_bank(file)
+    widths = _widths(bits, b.widths)
+    for w in widths:
+        b.check_width(w)
+    rows = compare_hls4ml(b, default_vectors(b, vectors), widths, workdir)
+    click.echo(table(["width", "outputs equal %", "predictions equal %", "max |diff|", "expected exact"],
+                     [[r["bits"], f"{100 * r['exact']:.1f}", f"{100 * r['agreement']:.1f}", r["max_abs_diff"],
+                       "yes" if r["expected_exact"] else "no (bipolar padding, see codegen/hls4ml_ref.py)"]
+                      for r in rows]))
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Width(s): 'all' or e.g. '8,4,1'.")
@@ -199,12 +271,23 @@ def demo(out: Path, seed: int) -> None:
     click.secho(f"[1/4] multiscale training on digits, one model for widths 8..1 (seed {seed}) -> {path}",
                 bold=True)
     result = _train_and_report(load_config(None, "digits", seed=seed), path)
-    click.secho("[2/4] the exported bank", bold=True)
+    click.secho("[2/5] the exported bank", bold=True)
     click.echo(inspect(read_bank(path)))
-    click.secho("[3/4] integer golden model beside the fake-quantized model, every width", bold=True)
+    click.secho("[3/5] integer golden model beside the fake-quantized model, every width", bold=True)
     click.echo(parity_table(result.parity))
     click.echo(golden_table(path, list(result.bank.widths), "digits", None, None, "reconstruct"))
-    click.secho("[4/4] software hot swap: rebuilding ResNet-sized weights from components", bold=True)
+    from .codegen.hls import write_hls_project
+    from .sim.csim import check_csim
+
+    click.secho("[4/5] HLS C++ in both weight modes, C simulation at every width and along 8,4,1,8,2",
+                bold=True)
+    for mode in ("banked", "reconstruct"):
+        project = write_hls_project(result.bank, out / f"hls-{mode}", mode, bank_bytes=path.read_bytes())
+        csim = check_csim(project, list(result.bank.widths), [8, 4, 1, 8, 2])
+        click.echo(csim.text())
+        if not csim.ok:
+            raise WavebitsError(f"{project}: C simulation differs from the golden model")
+    click.secho("[5/5] software hot swap: rebuilding ResNet-sized weights from components", bold=True)
     pin_one_core()
     click.echo(report(bench_model(18, [8, 4, 1], repeats=3) + bench_model(50, [8, 4, 1], repeats=3)))
 
