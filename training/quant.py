@@ -130,7 +130,7 @@ class WaveletWeight(nn.Module):
         else:
             lim = weight_limit(bits)
             x = ste(x.clamp(-lim, lim), torch.clamp(round_half_up(x), -lim, lim))
-        return (x * step).float()
+        return (x * step).to(self.weight.dtype)
 
 
 class PactActivation(nn.Module):
