@@ -2,7 +2,7 @@
 
 Layer shapes are those of torchvision's ResNet-18 and ResNet-50 (convolutions and the classifier);
 components and scales are random, since the work does not depend on their values. Timings are
-medians over repeats, pinned to one core.
+medians over repeats after one untimed warm-up pass, pinned to one core.
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ def bench_model(depth: int, widths: Sequence[int], repeats: int = 5, seed: int =
                   for _ in shapes]
         shift = 10 + (8 - b)
         times = []
+        for comps, sc, shape in zip(layers, scales, shapes, strict=True):  # untimed warm-up pass
+            reconstruct_fast(comps, sc, shift, b, shape, comp_bits)
         for _ in range(repeats):
             t0 = time.perf_counter()
             for comps, sc, shape in zip(layers, scales, shapes, strict=True):
