@@ -19,7 +19,6 @@ switched off. Residual adds and average pooling are not mapped.
 
 from __future__ import annotations
 
-import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -194,6 +193,3 @@ def compare_hls4ml(bank: Bank, x: np.ndarray, widths: list[int], workdir: Path) 
                      "expected_exact": b > 1 or not bipolar_padding_layers(bank)})
     return rows
 
-
-def output_size(bank: Bank) -> int:
-    return math.prod(bank.shapes[bank.output])

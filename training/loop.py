@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,6 +184,3 @@ def float_state(model: MultiScaleNet) -> dict[str, torch.Tensor]:
     """The float model's parameters (shared weights and float BN), to start other recipes from."""
     return {k: v.clone() for k, v in model.state_dict().items() if k.endswith("weight.weight") or ".bn.fp." in k}
 
-
-def per_width_accuracy(model: MultiScaleNet, x: np.ndarray, y: np.ndarray, widths: Sequence[int]) -> dict[int, float]:
-    return {b: evaluate(model, x, y, b) for b in widths}

@@ -17,7 +17,7 @@ from torch import nn
 from wavebits.bank.builder import DEFAULT_FORMAT, BankFormat
 from wavebits.graph import INPUT, Node, fan_in, infer_shapes, weight_shape
 
-from .quant import FineQuant, PactActivation, WaveletWeight, round_half_up, ste, width_key
+from .quant import FineQuant, PactActivation, WaveletWeight, round_half_up, ste
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,3 @@ class MultiScaleNet(nn.Module):
         if node.inputs[0] == INPUT:
             return 1.0 / 255.0
         return self.act_scale(node.inputs[0], bits)
-
-    def width_key(self, bits: int | None) -> str:
-        return width_key(bits)

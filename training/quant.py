@@ -36,10 +36,6 @@ def round_half_up(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x + 0.5)
 
 
-def width_key(bits: int | None) -> str:
-    return "float" if bits is None else str(bits)
-
-
 class WaveletWeight(nn.Module):
     """Per-width quantized weights from one shared float tensor, via the Haar components.
 

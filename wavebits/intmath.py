@@ -25,12 +25,8 @@ Requantization (BN folded) of an accumulator ``acc`` for output channel c
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
-Act = Literal["relu", "none"]
-ACTS: tuple[str, ...] = ("relu", "none")
 MAX_SHIFT = 62
 
 
@@ -89,7 +85,3 @@ def signed_bits(bound: int) -> int:
     """Bits of a two's-complement integer that holds every value in ``[-bound, bound]``."""
     return max(int(bound).bit_length() + 1, 1)
 
-
-def bipolar_to_bits(x: np.ndarray) -> np.ndarray:
-    """Map bipolar ``+1/-1`` to the stored bits ``1/0``."""
-    return ((x + 1) >> 1).astype(np.uint8)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import WidthError
 from ..fixedpoint import Term
-from ..graph import INPUT, LayerBounds, Node, derive_bounds, infer_shapes, weight_shape
+from ..graph import LayerBounds, Node, derive_bounds, infer_shapes, weight_shape
 from ..reconstruct import WeightFormat, reconstruct
 
 FORMAT = "wavebits-bank"
@@ -95,6 +95,3 @@ class Bank:
 
     def weight_count(self) -> int:
         return sum(int(np.prod(self.weight_shape(n))) for n in self.weights)
-
-    def sources(self, name: str) -> tuple[str, ...]:
-        return self.node(name).inputs if name != INPUT else ()
