@@ -9,10 +9,12 @@ precision and rounds once into its result type, and the activation's result type
 ``ap_ufixed<b, b, AP_RND, AP_SAT>`` rounds half up and saturates, as the integer contract does.
 
 Measured (tests/test_hls4ml_ref.py): every output equal at every multi-bit width, and at 1 bit
-for networks that pad no bipolar tensor (LeNet-5). Open: at 1 bit, a conv layer with padding fed by
-bipolar activations (cnn-digits' conv2) differs; the contract pads -1 and hls4ml zero-pads, but a
-golden model padding 0 does not match hls4ml either, so the cause is not yet fully explained. Such
-widths are reported with ``expected_exact`` False. hls4ml's pass that merges BatchNorm with a
+for networks that pad no bipolar tensor (LeNet-5). The one difference: at 1 bit hls4ml holds
+bipolar activations as +-1 integers and zero-pads them, where the contract pads -1. A conv layer
+with padding fed by bipolar activations (cnn-digits' conv2) therefore differs at its borders, by
+at most the number of padded taps per output (|w| = 1); the tests show its accumulators equal the
+golden kernel's with 0 padding, and every earlier layer equal. Such widths are reported with
+``expected_exact`` False. hls4ml's pass that merges BatchNorm with a
 binary tanh into a threshold truncates that threshold (and ignores a negative scale), so it is
 switched off. Residual adds and average pooling are not mapped.
 """
@@ -122,8 +124,10 @@ def _flatten_source(bank: Bank, name: str) -> str:
     return node.inputs[0] if node is not None and node.op == "flatten" else name
 
 
-def hls4ml_model(bank: Bank, bits: int, output_dir: Path):
-    """Convert and compile the width's QKeras model with hls4ml (Vivado backend, C simulation)."""
+def hls4ml_model(bank: Bank, bits: int, output_dir: Path, trace: bool = False):
+    """Convert and compile the width's QKeras model with hls4ml (Vivado backend, C simulation).
+
+    ``trace`` records every layer's output (``hls_model.trace``)."""
     import hls4ml
 
     model, precision = qkeras_model(bank, bits)
@@ -132,6 +136,8 @@ def hls4ml_model(bank: Bank, bits: int, output_dir: Path):
     for name, prec in precision.items():
         if prec:
             config["LayerName"].setdefault(name, {})["Precision"] = dict(prec)
+    for name in config["LayerName"]:
+        config["LayerName"][name]["Trace"] = trace
     with _without_pass(MERGE_BN_TANH):
         hls = hls4ml.converters.convert_from_keras_model(model, hls_config=config, output_dir=str(output_dir),
                                                          backend="Vivado", io_type="io_parallel")
