@@ -29,7 +29,7 @@ from wavebits.sim.golden import GoldenModel
 
 from wavebits.bank.io import _zip_bytes, to_members
 from wavebits.bank.model import Bank
-from wavebits.graph import INPUT, fan_in
+from wavebits.graph import INPUT, bipolar_at_one_bit, fan_in
 from wavebits.wavelet import COMPONENTS, padded_shape
 
 from .project import write_tree
@@ -67,13 +67,6 @@ def acc_bits(bank: Bank, name: str) -> int:
     return max(bank.bounds(b)[name].acc_bits for b in bank.widths)
 
 
-def _bipolar_sources(bank: Bank) -> dict[str, bool]:
-    out = {INPUT: False}
-    for n in bank.nodes:
-        out[n.name] = (n.act == "relu") if n.requantizes else out[n.inputs[0]]
-    return out
-
-
 def generate_hls(bank: Bank, weights: str = "banked", top: str = "wavebits_top", bank_bytes: bytes | None = None,
                  vectors: np.ndarray | None = None) -> dict[str, bytes | str]:
     """All files of an HLS project for ``bank`` (deterministic for the same inputs)."""
@@ -81,7 +74,7 @@ def generate_hls(bank: Bank, weights: str = "banked", top: str = "wavebits_top",
         raise ValueError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
     shapes = bank.shapes
     tbits = tensor_bits(bank)
-    bipolar = _bipolar_sources(bank)
+    bipolar = bipolar_at_one_bit(bank.nodes)
     nw = len(bank.widths)
     n_in = math.prod(bank.input_shape)
     out_name = bank.output

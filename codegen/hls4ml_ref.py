@@ -29,7 +29,7 @@ import numpy as np
 
 from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
-from wavebits.graph import INPUT
+from wavebits.graph import INPUT, bipolar_at_one_bit
 from wavebits.intmath import signed_bits
 
 
@@ -58,11 +58,11 @@ def qkeras_model(bank: Bank, bits: int):
     precision = {"x": {"result": f"ap_ufixed<{bank.input_bits},{bank.input_bits}>"}}
     setters = []
     wq = "binary(alpha=1)" if bits == 1 else f"quantized_bits({bits},{bits - 1},alpha=1)"
-    binary = {INPUT: False}  # bipolar tensors: hls4ml picks their types (binary_tanh's output) itself
+    bipolar = bipolar_at_one_bit(bank.nodes)  # at 1 bit hls4ml picks these tensors' types itself
+    binary = {name: bits == 1 and flag for name, flag in bipolar.items()}
     for n in bank.nodes:
         x = t[n.inputs[0]]
         src_type = precision[_last_layer(t, n.inputs[0])].get("result")
-        binary[n.name] = binary[n.inputs[0]] if not n.weighted else (bits == 1 and n.act == "relu")
         if n.op in ("maxpool", "flatten"):
             layer = (tf.keras.layers.MaxPooling2D(n.kernel, n.stride, name=n.name) if n.op == "maxpool"
                      else tf.keras.layers.Flatten(name=n.name))
@@ -174,13 +174,8 @@ def hls4ml_logits(hls_model, bank: Bank, x: np.ndarray) -> np.ndarray:
 
 def bipolar_padding_layers(bank: Bank) -> list[str]:
     """Layers where the 1-bit contract pads with -1 and hls4ml pads with 0."""
-    bipolar = {INPUT: False}
-    out = []
-    for n in bank.nodes:
-        if n.op == "conv2d" and n.padding != (0, 0) and bipolar[n.inputs[0]]:
-            out.append(n.name)
-        bipolar[n.name] = (n.act == "relu") if n.requantizes else bipolar[n.inputs[0]]
-    return out
+    bipolar = bipolar_at_one_bit(bank.nodes)
+    return [n.name for n in bank.nodes if n.op == "conv2d" and n.padding != (0, 0) and bipolar[n.inputs[0]]]
 
 
 def compare_hls4ml(bank: Bank, x: np.ndarray, widths: list[int], workdir: Path) -> list[dict]:

@@ -29,7 +29,6 @@ from .quant import FineQuant, PactActivation
 class History:
     float_accuracy: float = 0.0
     accuracy: dict[int, float] = field(default_factory=dict)
-    losses: list[float] = field(default_factory=list)
 
 
 def to_input(x: np.ndarray) -> torch.Tensor:
@@ -83,13 +82,11 @@ def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
     sample = to_input(x[np.random.default_rng(cfg.seed).permutation(len(x))[: max(cfg.batch_size * 4, 256)]])
     trained = widths_trained(cfg)
     for bits in cfg.widths:
-        if bits != trained[0] and (bits not in trained or not cfg.recipe.per_width_bn):
-            # parameters shared by every width are fitted once, at the first trained width
-            for layer in model.layers.values():
-                layer.weight.init_step(bits)
-            continue
         for layer in model.layers.values():
             layer.weight.init_step(bits)
+        if bits != trained[0] and (bits not in trained or not cfg.recipe.per_width_bn):
+            continue  # parameters shared by every width are fitted once, at the first trained width
+        for layer in model.layers.values():
             bn, ref = layer.batchnorm(bits), layer.batchnorm(None)
             bn.weight.copy_(ref.weight)
             bn.bias.copy_(ref.bias)
@@ -137,7 +134,6 @@ def _epochs(model, x, y, epochs, lr, cfg, draw, desc, history, x_test=None, y_te
             opt.step()
             sched.step()
             running += loss.item()
-            history.losses.append(loss.item())
         info = {"loss": f"{running / max(steps, 1):.3f}"}
         if x_test is not None:  # the bar shows accuracy on (up to) 1000 test images
             for b in eval_widths:
@@ -146,13 +142,14 @@ def _epochs(model, x, y, epochs, lr, cfg, draw, desc, history, x_test=None, y_te
 
 
 def train(cfg: TrainConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-          model: MultiScaleNet | None = None, float_model_state: dict | None = None) -> tuple[MultiScaleNet, History]:
-    """Train a multiscale model per ``cfg`` on ``(x_train, y_train, x_test, y_test)``."""
+          float_model_state: dict | None = None) -> tuple[MultiScaleNet, History]:
+    """Train a multiscale model per ``cfg`` on ``(x_train, y_train, x_test, y_test)``.
+
+    ``float_model_state`` (from ``float_state``) replaces the float training stage."""
     torch.manual_seed(cfg.seed)
     x, y, xt, yt = data
     nodes, input_shape = arch(cfg.arch)
-    if model is None:
-        model = MultiScaleNet(nodes, input_shape, cfg.widths, cfg.recipe, seed=cfg.seed)
+    model = MultiScaleNet(nodes, input_shape, cfg.widths, cfg.recipe, seed=cfg.seed)
     history = History()
     if float_model_state is not None:
         model.load_state_dict(float_model_state, strict=False)

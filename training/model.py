@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wavebits.bank.builder import DEFAULT_FORMAT, BankFormat
-from wavebits.graph import INPUT, Node, fan_in, infer_shapes, weight_shape
+from wavebits.graph import INPUT, Node, bipolar_at_one_bit, fan_in, infer_shapes, weight_shape
 
 from .quant import FineQuant, PactActivation, WaveletWeight, round_half_up, ste
 
@@ -96,10 +96,7 @@ class MultiScaleNet(nn.Module):
             elif n.op == "add":
                 self.add_act[n.name] = PactActivation(widths, per_width=recipe.per_width_act)
         self.bits: int | None = None
-        # which nodes carry bipolar values at 1 bit (relu outputs and what passes them on)
-        self.bipolar: dict[str, bool] = {INPUT: False}
-        for n in self.nodes:
-            self.bipolar[n.name] = (n.act == "relu") if n.requantizes else self.bipolar[n.inputs[0]]
+        self.bipolar = bipolar_at_one_bit(self.nodes)
 
     def set_width(self, bits: int | None) -> MultiScaleNet:
         """Switch the whole model to ``bits`` (or float with None); returns self."""

@@ -24,7 +24,7 @@ from torch import nn
 from wavebits.bank.builder import BankFormat, component_frac_bits
 from wavebits.fixedpoint import scale_int, to_terms
 from wavebits.intmath import activation_limit, weight_limit
-from wavebits.wavelet import butterfly
+from wavebits.wavelet import haar_forward, haar_inverse, pad_even, weight_matrix
 
 
 def ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -89,10 +89,7 @@ class WaveletWeight(nn.Module):
 
     def components(self) -> tuple[list[torch.Tensor], int]:
         """Orthonormal Haar components rounded to the bank's fixed point (STE), and their frac bits."""
-        w = self.weight.double()
-        m = w.reshape(w.shape[0], -1)
-        m = F.pad(m, (0, m.shape[1] % 2, 0, m.shape[0] % 2))
-        comps = [c / 2.0 for c in butterfly(m[0::2, 0::2], m[0::2, 1::2], m[1::2, 0::2], m[1::2, 1::2])]
+        comps = [c / 2.0 for c in haar_forward(pad_even(weight_matrix(self.weight.double())))]
         frac = component_frac_bits(max(float(c.detach().abs().max()) for c in comps), self.fmt.comp_bits)
         lim = (1 << (self.fmt.comp_bits - 1)) - 1
         unit = 2.0 ** frac
@@ -106,10 +103,8 @@ class WaveletWeight(nn.Module):
         rounded = torch.tensor([scale_int(to_terms(float(v), frac, self.fmt.max_terms)) / 2.0 ** frac
                                 for v in raw.detach()], dtype=torch.float64)
         scales = ste(raw.double(), rounded) if self.wavelet else rounded
-        blocks = butterfly(*(scales[i] * comps[i] for i in range(4)))
+        m = haar_inverse(*(scales[i] * comps[i] for i in range(4))) / 2.0
         rows, cols = self.weight.shape[0], self.weight[0].numel()
-        m = torch.stack([torch.stack([blocks[0], blocks[1]], -1), torch.stack([blocks[2], blocks[3]], -1)], 1)
-        m = m.reshape(2 * comps[0].shape[0], 2 * comps[0].shape[1]) / 2.0
         return m[:rows, :cols].reshape(self.weight.shape)
 
     def forward(self, bits: int | None) -> torch.Tensor:

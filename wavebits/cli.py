@@ -142,11 +142,9 @@ def sim() -> None:
               help="Widths applied to consecutive inferences (mid-stream switches); '' for none.")
 def sim_csim(project: Path, bits: str, schedule: str) -> None:
     """Compile with g++ and compare every layer with the golden model; exit 0 only on zero mismatches."""
-    from .bank.io import read_bank
     from .sim.csim import check_csim
 
-    bank_widths = read_bank(Path(project) / "bank.wbank", verify=False).widths if bits == "all" else None
-    report = check_csim(project, _widths(bits, bank_widths), _widths(schedule) if schedule else None)
+    report = check_csim(project, None if bits == "all" else _widths(bits), _widths(schedule) if schedule else None)
     click.echo(report.text())
     if not report.ok:
         raise WavebitsError(f"{project}: C simulation differs from the golden model")
@@ -220,17 +218,20 @@ def switch_bench(model: str, bits: str, repeats: int) -> None:
 @click.option("--epochs", type=int, default=None, help="Overrides train.epochs (multiscale epochs).")
 @click.option("--float-epochs", type=int, default=None, help="Overrides train.float_epochs.")
 @click.option("--seed", type=int, default=None, help="Overrides train.seed.")
+@click.option("--limit-train", type=click.IntRange(min=1), default=None, help="Train on the first N images only.")
+@click.option("--limit-test", type=click.IntRange(min=1), default=None, help="Test on the first N images only.")
 @click.option("--qonnx", "qonnx_dir", type=click.Path(path_type=Path), default=None,
               help="Also export every width as QONNX (Brevitas) into this folder and check it with qonnx.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bank file to write.")
 def train(config_file: Path | None, data: str | None, data_dir: Path | None, epochs: int | None,
-          float_epochs: int | None, seed: int | None, qonnx_dir: Path | None, output: Path) -> None:
+          float_epochs: int | None, seed: int | None, limit_train: int | None, limit_test: int | None,
+          qonnx_dir: Path | None, output: Path) -> None:
     """Multiscale QAT for widths 8..1, export a bank, verify it against the golden model."""
     from .training.config import load_config
     from .training.export import parity_table
 
     cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
-                      float_epochs=float_epochs, seed=seed)
+                      float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test)
     result = _train_and_report(cfg, output)
     click.echo(parity_table(result.parity))
     if qonnx_dir is not None:
@@ -263,12 +264,14 @@ def demo(out: Path, seed: int) -> None:
     """The main job on the embedded default (scikit-learn digits), end to end."""
     from .bank.io import read_bank
     from .bank.report import inspect
+    from .codegen.hls import write_hls_project
+    from .sim.csim import check_csim
     from .switchbench import bench_model, pin_one_core, report
     from .training.config import load_config
     from .training.export import parity_table
 
     path = out / "cnn-digits.wbank"
-    click.secho(f"[1/4] multiscale training on digits, one model for widths 8..1 (seed {seed}) -> {path}",
+    click.secho(f"[1/5] multiscale training on digits, one model for widths 8..1 (seed {seed}) -> {path}",
                 bold=True)
     result = _train_and_report(load_config(None, "digits", seed=seed), path)
     click.secho("[2/5] the exported bank", bold=True)
@@ -276,9 +279,6 @@ def demo(out: Path, seed: int) -> None:
     click.secho("[3/5] integer golden model beside the fake-quantized model, every width", bold=True)
     click.echo(parity_table(result.parity))
     click.echo(golden_table(path, list(result.bank.widths), "digits", None, None, "reconstruct"))
-    from .codegen.hls import write_hls_project
-    from .sim.csim import check_csim
-
     click.secho("[4/5] HLS C++ in both weight modes, C simulation at every width and along 8,4,1,8,2",
                 bold=True)
     for mode in ("banked", "reconstruct"):

@@ -133,6 +133,18 @@ def infer_shapes(nodes: list[Node], input_shape: tuple[int, ...]) -> dict[str, t
     return shapes
 
 
+def bipolar_at_one_bit(nodes: list[Node]) -> dict[str, bool]:
+    """Which tensors are bipolar (+1/-1) at one bit: ReLU-requantized outputs and what passes them on.
+
+    The network input never is; at 1 bit such tensors are padded with -1 and meet 1-bit weights
+    in XNOR-popcount.
+    """
+    out = {INPUT: False}
+    for n in nodes:
+        out[n.name] = (n.act == "relu") if n.requantizes else out[n.inputs[0]]
+    return out
+
+
 def weight_shape(node: Node, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Shape of a weighted node's weight tensor given its input shape."""
     if node.op == "conv2d":

@@ -24,9 +24,21 @@ def butterfly(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray):
 
 
 def pad_even(m: np.ndarray) -> np.ndarray:
-    """Zero-pad a 2-D matrix at the bottom/right to even dimensions."""
+    """Zero-pad a 2-D matrix at the bottom/right to even dimensions (numpy or torch)."""
     rows, cols = m.shape
-    return np.pad(m, ((0, rows % 2), (0, cols % 2)))
+    if isinstance(m, np.ndarray):
+        return np.pad(m, ((0, rows % 2), (0, cols % 2)))
+    import torch.nn.functional as F  # training differentiates through the same transform
+
+    return F.pad(m, (0, cols % 2, 0, rows % 2))
+
+
+def _stack(arrays: list, axis: int):
+    if isinstance(arrays[0], np.ndarray):
+        return np.stack(arrays, axis=axis)
+    import torch
+
+    return torch.stack(arrays, dim=axis)
 
 
 def padded_shape(rows: int, cols: int) -> tuple[int, int]:
@@ -43,10 +55,10 @@ def haar_forward(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 def haar_inverse(ll: np.ndarray, lh: np.ndarray, hl: np.ndarray, hh: np.ndarray) -> np.ndarray:
     """Unnormalized inverse: ``haar_inverse(*haar_forward(m)) == 4 * m`` exactly on integers."""
-    blocks = butterfly(ll, lh, hl, hh)
-    out = np.empty((2 * ll.shape[0], 2 * ll.shape[1]), dtype=blocks[0].dtype)
-    out[0::2, 0::2], out[0::2, 1::2], out[1::2, 0::2], out[1::2, 1::2] = blocks
-    return out
+    b00, b01, b10, b11 = butterfly(ll, lh, hl, hh)
+    # interleave by stacking (not slice assignment), so torch can differentiate through it
+    blocks = _stack([_stack([b00, b01], -1), _stack([b10, b11], -1)], 1)
+    return blocks.reshape(2 * ll.shape[0], 2 * ll.shape[1])
 
 
 def weight_matrix(w: np.ndarray) -> np.ndarray:
