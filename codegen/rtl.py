@@ -1,0 +1,474 @@
+"""Verilog project generation for the RTL accelerator (hw/rtl) from a weight bank.
+
+``generate_rtl(bank, weights=..., lanes=P)`` returns the project's files; ``write_rtl_project``
+writes them atomically. The layout::
+
+    rtl/wb_*.v, wb_fields.vh     the hardware library (hw/rtl), copied so the project stands alone
+    wavebits_top.v               the core with this bank's parameters and memory images
+    board/<board>.v, .lpf        a board top level (pins, byte-serial output) and its constraints
+    mem/*.hex                    $readmemh images: descriptors, per-width records, requant,
+                                 weight banks (banked) or wavelet components and element map
+    tb_data/                     test vectors and the golden model's outputs per width
+    bank.wbank, project.json     the source bank and what the simulator needs to decode traces
+
+The hardware stores activations as 8-channel words and runs every weighted layer as a convolution
+(a linear layer reads its flattened input as a kernel over the whole (C, H, W) tensor), so the
+weights are re-ordered here into the order the controller consumes them: per group of P output
+channels, per tap (ky, kx), per channel word, per channel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from wavebits.bank.io import _zip_bytes, to_members
+from wavebits.bank.model import Bank
+from wavebits.errors import WavebitsError
+from wavebits.graph import INPUT, bipolar_at_one_bit, signed_bits
+from wavebits.reconstruct import reconstruct_bound
+from wavebits.wavelet import COMPONENTS
+
+from .hls import default_vectors, tb_files
+from .project import write_tree
+
+WEIGHT_MODES = ("banked", "reconstruct")
+TOP = "wavebits_top"
+FIELD_W = 24
+LIBRARY = ("wb_fields.vh", "wb_ram.v", "wb_mac_lane.v", "wb_requant.v", "wb_haar_lane.v", "wb_haar_engine.v",
+           "wb_core.v", "wb_uart.v", "wb_board_uart.v", "tb/tb_main.cpp")
+BOARDS = {
+    # name: (nextpnr device flag, package, board top parameters, constraint file text)
+    "ulx3s-85f": ("--85k", "CABGA381", 25, """\
+# Radiona ULX3S, LFE5U-85F: 25 MHz oscillator, FTDI UART, eight LEDs
+LOCATE COMP "clk_25mhz" SITE "G2";
+IOBUF PORT "clk_25mhz" PULLMODE=NONE IO_TYPE=LVCMOS33;
+FREQUENCY PORT "clk_25mhz" 25 MHZ;
+LOCATE COMP "ftdi_rxd" SITE "L4";
+IOBUF PORT "ftdi_rxd" PULLMODE=UP IO_TYPE=LVCMOS33 DRIVE=4;
+LOCATE COMP "ftdi_txd" SITE "M1";
+IOBUF PORT "ftdi_txd" PULLMODE=UP IO_TYPE=LVCMOS33;
+LOCATE COMP "led[0]" SITE "B2";
+LOCATE COMP "led[1]" SITE "C2";
+LOCATE COMP "led[2]" SITE "C1";
+LOCATE COMP "led[3]" SITE "D2";
+LOCATE COMP "led[4]" SITE "D1";
+LOCATE COMP "led[5]" SITE "E2";
+LOCATE COMP "led[6]" SITE "E1";
+LOCATE COMP "led[7]" SITE "H3";
+IOBUF PORT "led[0]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[1]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[2]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[3]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[4]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[5]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[6]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
+"""),
+}
+# the descriptor layout of hw/rtl/wb_fields.vh, in field order (a test holds the two equal)
+DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT", "OUTCW", "KH", "KW", "SH",
+               "SW", "PH", "PW", "GROUPS", "FANIN", "UNITS1", "WBASE", "WBASE1", "LWBASE", "DKY", "DOX", "DOY",
+               "P0", "SRC", "CBASE", "EBASE", "ROWS2")
+NT = 3
+TERM_W = 7
+LW_TERMS = 36
+
+
+class RtlError(WavebitsError):
+    """A bank the RTL backend cannot build, naming the layer and the reason."""
+
+
+def rtl_library() -> dict[str, str]:
+    """The Verilog library, from the installed package (hw/rtl)."""
+    root = resources.files("wavebits.hw") / "rtl"
+    return {name: (root / name).read_text() for name in LIBRARY}
+
+
+@dataclass
+class HwLayer:
+    """One hardware layer: a convolution (conv2d or linear) or a max pool, in hardware geometry."""
+
+    name: str
+    op: str  # "conv" or "pool"
+    cin: int
+    hin: int
+    win: int
+    cout: int
+    hout: int
+    wout: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    src: int
+    is_out: bool = False
+    act_none: bool = False
+    bipolar_in: bool = False
+
+    @property
+    def incw(self) -> int:
+        return -(-self.cin // 8)
+
+    @property
+    def outcw(self) -> int:
+        return -(-self.cout // 8)
+
+    def elements(self) -> list[tuple[int, int, int, int, int]]:
+        """Fan-in elements in consumption order: (ky, kx, channel word, slot, weight column)."""
+        out = []
+        for ky in range(self.kh):
+            for kx in range(self.kw):
+                for cw in range(self.incw):
+                    for s in range(min(8, self.cin - 8 * cw)):
+                        c = 8 * cw + s
+                        out.append((ky, kx, cw, s, c * self.kh * self.kw + ky * self.kw + kx))
+        return out
+
+
+def hardware_layers(bank: Bank) -> list[HwLayer]:
+    """The bank's graph as hardware layers (flatten folded away); RtlError for what is unsupported."""
+    shapes = bank.shapes
+    bipolar = bipolar_at_one_bit(bank.nodes)
+    geometry = {INPUT: shapes[INPUT]}  # the (C, H, W) a tensor is stored as
+    layers: list[HwLayer] = []
+    last = bank.nodes[-1]
+    if not last.weighted:
+        raise RtlError(f"bank {bank.name!r}: the last layer {last.name!r} must be conv2d or linear for the RTL backend")
+    if bank.input_bits != 8 or len(shapes[INPUT]) not in (1, 3):
+        raise RtlError(f"bank {bank.name!r}: the RTL backend takes 8-bit (C, H, W) or flat inputs")
+    if len(shapes[INPUT]) == 1:
+        geometry[INPUT] = (shapes[INPUT][0], 1, 1)
+    for n in bank.nodes:
+        where = f"layer {n.name!r}"
+        src = geometry[n.inputs[0]]
+        if n.op == "flatten":
+            geometry[n.name] = src
+            continue
+        if n.op not in ("conv2d", "linear", "maxpool"):
+            raise RtlError(f"{where}: {n.op} is not supported by the RTL backend (conv2d, linear, maxpool, flatten)")
+        if n.requantizes and n.act != "relu" and n is not last:
+            raise RtlError(f"{where}: act {n.act!r} inside the network is not supported by the RTL backend")
+        c, h, w = src
+        buf = len(layers) % 2
+        if n.op == "maxpool":
+            (kh, kw), (sh, sw) = n.kernel, n.stride
+            ho, wo = shapes[n.name][1:]
+            hw = HwLayer(n.name, "pool", c, h, w, c, ho, wo, kh, kw, sh, sw, 0, 0, buf)
+        elif n.op == "conv2d":
+            cout, ho, wo = shapes[n.name]
+            hw = HwLayer(n.name, "conv", c, h, w, cout, ho, wo, *n.kernel, *n.stride, *n.padding, buf)
+        else:  # linear: a kernel over the whole stored tensor
+            hw = HwLayer(n.name, "conv", c, h, w, n.out_channels, 1, 1, h, w, 1, 1, 0, 0, buf)
+        hw.is_out = n is last
+        hw.act_none = n.requantizes and n.act == "none"
+        hw.bipolar_in = bipolar[n.inputs[0]]
+        layers.append(hw)
+        geometry[n.name] = (hw.cout, hw.hout, hw.wout)
+    return layers
+
+
+def _hex(values: list[int], bits: int) -> str:
+    digits = max(1, -(-bits // 4))
+    mask = (1 << bits) - 1
+    return "".join(f"{v & mask:0{digits}x}\n" for v in values) or "0\n"
+
+
+def _pack(fields: list[tuple[int, int]]) -> int:
+    """Pack (value, width) pairs, first pair in the low bits."""
+    word, pos = 0, 0
+    for value, width in fields:
+        word |= (value & ((1 << width) - 1)) << pos
+        pos += width
+    return word
+
+
+def _bits_for(n: int) -> int:
+    return max(1, (max(n, 1) - 1).bit_length())
+
+
+def _lane_bits(bits: np.ndarray) -> np.ndarray:
+    """(..., P) 0/1 -> (...,) integers with lane l at bit l."""
+    return (bits.astype(np.int64) << np.arange(bits.shape[-1], dtype=np.int64)).sum(axis=-1)
+
+
+def _weight_entries(tiles: np.ndarray, bits: int, p: int, hw: HwLayer, elems: list, units1: int) -> list[int]:
+    """One layer's weight memory words at ``bits`` from (groups, fan-in, P) integer weights.
+
+    Width >= 2: one word per element, bit plane j of lane l at bit ``j * P + l`` (two's complement).
+    Width 1, bipolar input: one word per (tap, channel word), channel slot s of lane l at bit
+    ``s * P + l`` (1 = +1). Width 1, unsigned input: one word per element, lane l at bit l.
+    """
+    if bits >= 2:
+        planes = [_lane_bits((tiles >> j) & 1) for j in range(bits)]  # (groups, fanin) each
+        return [sum(int(planes[j][g, e]) << (j * p) for j in range(bits))
+                for g in range(tiles.shape[0]) for e in range(tiles.shape[1])]
+    lanes = _lane_bits(tiles > 0)
+    if not hw.bipolar_in:
+        return [int(v) for v in lanes.reshape(-1)]
+    words = [[0] * units1 for _ in range(tiles.shape[0])]
+    for e, (ky, kx, cw, s, _) in enumerate(elems):
+        u = (ky * hw.kw + kx) * hw.incw + cw
+        for g in range(tiles.shape[0]):
+            words[g][u] |= int(lanes[g, e]) << (s * p)
+    return [v for row in words for v in row]
+
+
+@dataclass
+class RtlDesign:
+    """Everything the generated top level needs: parameters and memory images."""
+
+    params: dict[str, int | str]
+    files: dict[str, str]
+    layers: list[HwLayer]
+    memory_bits: dict[str, int]
+
+
+def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
+    """Lay the bank out into the core's memories (see wb_core.v for the formats)."""
+    if weights not in WEIGHT_MODES:
+        raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
+    if lanes not in (4, 8, 16, 32):
+        raise RtlError(f"--lanes must be 4, 8, 16 or 32, got {lanes}")
+    p, q = lanes, lanes // 2
+    layers = hardware_layers(bank)
+    nw = len(bank.widths)
+    widx = {b: i for i, b in enumerate(bank.widths)}
+    node_of = {n.name: n for n in bank.nodes}
+    bounds = {b: bank.bounds(b) for b in bank.widths}
+
+    descs, lw_words, rq_words = [], [], []
+    entries_b: dict[int, list[list[int]]] = {b: [] for b in bank.widths}  # banked words per width
+    comp_records: list[int] = []
+    elem_words: list[int] = []
+    wbase = wbase1 = rq_base = cbase = ebase = 0
+    acc_bits = 18
+    mul_bits = bias_bits = v_bits = 2
+    comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
+    r_bits = 2
+    out_bits = 9
+    act_depth = math.prod(bank.shapes[INPUT]) if len(bank.shapes[INPUT]) == 1 else 0
+    act_depth = max(act_depth, layers[0].hin * layers[0].win * layers[0].incw)
+    for li, hw in enumerate(layers):
+        node = node_of[hw.name]
+        groups = -(-hw.cout // p)
+        elems = hw.elements()
+        fanin = len(elems)
+        units1 = hw.kh * hw.kw * hw.incw if hw.bipolar_in else fanin
+        if not hw.is_out:
+            act_depth = max(act_depth, hw.hout * hw.wout * hw.outcw)
+        rows2 = 0
+        if hw.op == "conv":
+            lwts = bank.weights[hw.name]
+            rows2, cols2 = lwts.components["LL"].shape
+            cols = [e[4] for e in elems]
+            for b in bank.widths:
+                w = lwts.banks[b].reshape(hw.cout, -1)[:, cols].astype(np.int64)  # (cout, fanin)
+                wp = np.zeros((groups * p, fanin), dtype=np.int64)
+                wp[:hw.cout] = w
+                tiles = wp.reshape(groups, p, fanin).transpose(0, 2, 1)  # (groups, fanin, P)
+                entries_b[b] += _weight_entries(tiles, b, p, hw, elems, units1)
+            # reconstruct mode: component records (column-pair major) and the element map
+            comps = [lwts.components[k].astype(np.int64) for k in COMPONENTS]
+            for j in range(cols2):
+                for i in range(rows2):
+                    comp_records.append(_pack([(int(c[i, j]), comp_bits) for c in comps]))
+            for e, (ky, kx, cw, s, col) in enumerate(elems):
+                unit, slot = ((ky * hw.kw + kx) * hw.incw + cw, s) if hw.bipolar_in else (e, 0)
+                elem_words.append(_pack([((col // 2) * rows2, 24), (col % 2, 1), (unit, 24), (slot, 3)]))
+            for b in bank.widths:
+                bd = bounds[b][hw.name]
+                acc_bits = max(acc_bits, bd.acc_bits + 1)
+                v_bits = max(v_bits, bd.product_bits + 1)
+                if hw.is_out:
+                    out_bits = max(out_bits, bd.out.bits + 1)
+                r_bits = max(r_bits, signed_bits(reconstruct_bound(comp_bits, lwts.scales[b])) + 2)
+        lw_base = li * nw
+        for b in bank.widths:
+            rq_row, rq_shift, wshift, terms = 0, 0, 0, 0
+            if hw.op == "conv":
+                rq = bank.requant[hw.name][b]
+                rq_row, rq_shift = rq_base + widx[b] * hw.cout, rq.shift
+                wshift = bank.weights[hw.name].shift[b]
+                for ci, k in enumerate(COMPONENTS):
+                    t = bank.weights[hw.name].scales[b][k]
+                    if len(t) > NT:
+                        raise RtlError(f"layer {hw.name!r}: width {b} scale {k} has {len(t)} terms (the RTL takes {NT})")
+                    for ti, (sign, shift) in enumerate(t):
+                        enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | shift
+                        terms |= enc << ((ci * NT + ti) * TERM_W)
+                for c in range(hw.cout):
+                    rq_words.append((int(rq.mul[c]), int(rq.bias[c])))
+                    mul_bits = max(mul_bits, signed_bits(abs(int(rq.mul[c]))))
+                    bias_bits = max(bias_bits, signed_bits(abs(int(rq.bias[c]))))
+            if wshift > 63 or rq_shift > 63:
+                raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
+            lw_words.append(_pack([(rq_row, 24), (rq_shift, 6), (wshift, 6), (terms, 4 * NT * TERM_W)]))
+        flags = int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2)
+        values = {
+            "OP": 0 if hw.op == "conv" else 1, "FLAGS": flags, "CIN": hw.cin, "HIN": hw.hin, "WIN": hw.win,
+            "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,
+            "KH": hw.kh, "KW": hw.kw, "SH": hw.sh, "SW": hw.sw, "PH": hw.ph, "PW": hw.pw, "GROUPS": groups,
+            "FANIN": fanin, "UNITS1": units1, "WBASE": wbase, "WBASE1": wbase1, "LWBASE": lw_base,
+            "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
+            "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
+            "ROWS2": rows2,
+        }
+        descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
+        if hw.op == "conv":
+            wbase += groups * fanin
+            wbase1 += groups * units1
+            rq_base += nw * hw.cout
+            cbase += rows2 * bank.weights[hw.name].components["LL"].shape[1]
+            ebase += fanin
+    lw_w = LW_TERMS + 4 * NT * TERM_W
+    rq_hex = _hex([_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words], mul_bits + bias_bits)
+    files = {
+        "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
+        "mem/lw.hex": _hex(lw_words, lw_w),
+        "mem/requant.hex": rq_hex,
+    }
+    memory_bits: dict[str, int] = {}
+    wdepth = max(wbase, 1)
+    wdepth1 = max(wbase1, 1)
+    if weights == "banked":
+        for b in bank.widths:
+            bw = 8 * p if b == 1 else b * p
+            files[f"mem/weights_b{b}.hex"] = _hex(entries_b[b], bw)
+            memory_bits[f"bank {b}-bit"] = len(entries_b[b]) * bw
+    else:
+        banks = [comp_records[m::q] for m in range(q)]
+        for m, recs in enumerate(banks):
+            files[f"mem/comp_{m:x}.hex"] = _hex(recs, 4 * comp_bits)
+        files["mem/elem.hex"] = _hex(elem_words, 76)
+        memory_bits["components"] = len(comp_records) * 4 * comp_bits
+        memory_bits["element map"] = len(elem_words) * 52
+        memory_bits["weight buffer (2 halves)"] = 2 * 8 * p * max(wdepth, wdepth1)
+    memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits)
+    cdepth = max(1, -(-len(comp_records) // q))
+    in_shape = bank.shapes[INPUT]
+    in_c, in_hw = (in_shape[0], 1) if len(in_shape) == 1 else (in_shape[0], in_shape[1] * in_shape[2])
+    act_depth = max(act_depth, 1)
+    params: dict[str, int | str] = {
+        "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "QB": q.bit_length() - 1, "NL": len(layers), "NT": NT,
+        "WIDTHS": sum(1 << (b - 1) for b in bank.widths),
+        "WIDX": sum(widx[b] << (4 * (b - 1)) for b in bank.widths),
+        "INIT_BITS": max(bank.widths), "IN_C": in_c, "IN_HW": in_hw, "IN_CW": -(-in_c // 8),
+        "ACC_W": acc_bits, "MUL_W": mul_bits, "BIAS_W": bias_bits, "V_W": max(v_bits, acc_bits + mul_bits + 1),
+        "OUT_W": out_bits, "ACT_DEPTH": act_depth, "ACT_AW": _bits_for(act_depth),
+        "WDEPTH": max(wdepth, wdepth1), "WDEPTH1": wdepth1, "WAW": _bits_for(max(wdepth, wdepth1)),
+        "RQ_DEPTH": max(len(rq_words), 1), "RQ_AW": _bits_for(len(rq_words)),
+        "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
+        "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),
+        "EDEPTH": max(len(elem_words), 1), "EAW": _bits_for(len(elem_words)),
+        "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
+        "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
+    }
+    if weights == "reconstruct" and not comp_records:
+        raise RtlError(f"bank {bank.name!r} has no weighted layer")
+    return RtlDesign(params, files, layers, memory_bits)
+
+
+def _verilog_value(v: int | str) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(v)
+
+
+def top_verilog(params: dict[str, int | str]) -> str:
+    """``wavebits_top``: the core with this bank's parameters (ports as wb_core)."""
+    plist = ",\n".join(f"        .{k}({_verilog_value(v)})" for k, v in params.items())
+    return f"""// Generated by wavebits from a weight bank: the accelerator core with this bank's parameters.
+module {TOP} (
+    input  wire        clk,
+    input  wire        rst,
+    input  wire        cfg_valid,
+    input  wire [3:0]  cfg_bits,
+    output wire        cfg_error,
+    output wire [3:0]  live_bits,
+    output wire        switching,
+    output wire        rebuilding,
+    input  wire        in_valid,
+    input  wire [7:0]  in_data,
+    output wire        in_ready,
+    output wire        out_valid,
+    output wire [{params["OUT_W"]}-1:0] out_data,
+    output wire [3:0]  out_bits,
+    input  wire        out_ready,
+    output wire        trace_valid,
+    output wire [7:0]  trace_layer,
+    output wire [{params["ACT_AW"]}-1:0] trace_addr,
+    output wire [7:0]  trace_mask,
+    output wire [63:0] trace_data
+);
+    wb_core #(
+{plist}
+    ) u_core (
+        .clk(clk), .rst(rst), .cfg_valid(cfg_valid), .cfg_bits(cfg_bits), .cfg_error(cfg_error),
+        .live_bits(live_bits), .switching(switching), .rebuilding(rebuilding),
+        .in_valid(in_valid), .in_data(in_data), .in_ready(in_ready),
+        .out_valid(out_valid), .out_data(out_data), .out_bits(out_bits), .out_ready(out_ready),
+        .trace_valid(trace_valid), .trace_layer(trace_layer), .trace_addr(trace_addr),
+        .trace_mask(trace_mask), .trace_data(trace_data));
+endmodule
+"""
+
+
+def board_verilog(board: str, params: dict[str, int | str]) -> str:
+    clock_mhz = BOARDS[board][2]
+    out_w = int(params["OUT_W"])
+    return f"""// Generated by wavebits: {board} top level, the accelerator behind the board's UART.
+module wavebits_board (
+    input  wire       clk_25mhz,
+    input  wire       ftdi_txd,
+    output wire       ftdi_rxd,
+    output wire [7:0] led
+);
+    wb_board_uart #(.CLKS_PER_BIT({clock_mhz * 1_000_000 // 115200}), .OUT_W({out_w}), .OUT_BYTES({out_w // 8 + 1})) u_board (
+        .clk_25mhz(clk_25mhz), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led));
+endmodule
+"""
+
+
+def output_count(bank: Bank) -> int:
+    return math.prod(bank.shapes[bank.output])
+
+
+def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
+                 bank_bytes: bytes | None = None, vectors: np.ndarray | None = None) -> dict[str, bytes | str]:
+    """All files of an RTL project for ``bank`` (deterministic for the same inputs)."""
+    if board not in BOARDS:
+        raise RtlError(f"unknown board {board!r} (known: {', '.join(BOARDS)})")
+    design = build_design(bank, weights, lanes)
+    files: dict[str, bytes | str] = dict(design.files)
+    for name, text in rtl_library().items():
+        files[f"rtl/{name}"] = text
+    files[f"{TOP}.v"] = top_verilog(design.params)
+    files[f"board/{board}.v"] = board_verilog(board, design.params)
+    files[f"board/{board}.lpf"] = BOARDS[board][3]
+    if vectors is None:
+        vectors = default_vectors(bank)
+    files.update(tb_files(bank, vectors))
+    if bank_bytes is None:
+        header, arrays = to_members(bank)
+        bank_bytes = _zip_bytes(header, arrays)
+    files["bank.wbank"] = bank_bytes
+    files["project.json"] = json.dumps({
+        "generator": "wavebits", "kind": "rtl", "top": TOP, "weights": weights, "lanes": lanes, "board": board,
+        "bank": bank.name, "widths": list(bank.widths), "vectors": len(vectors), "outputs": output_count(bank),
+        "params": design.params, "memory_bits": design.memory_bits, "weights_count": bank.weight_count(),
+        "layers": [{"name": h.name, "op": h.op, "cout": h.cout, "hout": h.hout, "wout": h.wout,
+                    "outcw": h.outcw, "is_out": h.is_out} for h in design.layers],
+    }, indent=1, sort_keys=True) + "\n"
+    return files
+
+
+def write_rtl_project(bank: Bank, out: Path, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
+                      bank_bytes: bytes | None = None, vectors: np.ndarray | None = None) -> Path:
+    """Generate and atomically write the project folder ``out``."""
+    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors))

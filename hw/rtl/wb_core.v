@@ -1,0 +1,473 @@
+// The wavebits accelerator core: runs a network layer by layer from a descriptor memory at a
+// bit-width chosen at run time.
+//
+// Streams: `in` takes the input tensor one uint8 value per beat in (C, H, W) order; `out` gives the
+// output layer's values in (H, W, C) order, each tagged with the width it was computed at.
+// Width register: a `cfg_valid` beat writes `cfg_bits`; a width outside the bank raises
+// `cfg_error` and is ignored. An inference runs at the width that is live when its input is
+// complete. WEIGHTS = 0 (banked): every width's weights are stored and a switch selects a bank.
+// WEIGHTS = 1 (reconstruct): only wavelet components are stored; a write starts the Haar engine
+// into the idle half of a double-buffered weight memory while inference continues on the other.
+//
+// Activations live in two ping-pong buffers of 8-channel words (8 byte-wide RAMs each); a tensor
+// (C, H, W) is stored pixel-major, word = pixel * ceil(C/8) + c/8, byte = c % 8. Unsigned values
+// are stored as they are, bipolar ones as bits (1 = +1, 0 = -1); padding reads as 0 in both.
+// Weighted layers run on P MAC lanes (P output channels at once), bit-serial over the weight's
+// bit planes at width >= 2, XNOR-popcount over 8 channels per cycle at width 1.
+module wb_core #(
+    parameter WEIGHTS = 0,
+    parameter P = 8,
+    parameter QB = 2,
+    parameter NL = 8,
+    parameter NT = 3,
+    parameter [8:1] WIDTHS = 8'hFF,      // bit b set: width b is in the bank
+    parameter [31:0] WIDX = 32'h01234567,// nibble b-1: index of width b in the bank's tables
+    parameter [3:0] INIT_BITS = 4'd8,
+    parameter IN_C = 1, IN_HW = 64, IN_CW = 1,
+    parameter ACC_W = 32, MUL_W = 25, BIAS_W = 40, V_W = 64, OUT_W = 32,
+    parameter ACT_DEPTH = 1024, ACT_AW = 10,
+    parameter WDEPTH = 1024, WDEPTH1 = 1024, WAW = 10,
+    parameter RQ_DEPTH = 1024, RQ_AW = 10,
+    parameter LW_W = 120, LW_DEPTH = 64, LW_AW = 6,
+    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10,
+    parameter DESC_FILE = "desc.hex", LW_FILE = "lw.hex", RQ_FILE = "requant.hex",
+    parameter WEIGHT_PREFIX = "weights", ELEM_FILE = "elem.hex", COMP_PREFIX = "comp"
+) (
+    input  wire                     clk,
+    input  wire                     rst,
+    input  wire                     cfg_valid,
+    input  wire [3:0]               cfg_bits,
+    output reg                      cfg_error,
+    output wire [3:0]               live_bits,   // width of the next inference
+    output wire                     switching,   // a width change is not yet live
+    output wire                     rebuilding,  // the Haar engine is writing the idle weight half
+    input  wire                     in_valid,
+    input  wire [7:0]               in_data,
+    output wire                     in_ready,
+    output reg                      out_valid,
+    output reg  signed [OUT_W-1:0]  out_data,
+    output reg  [3:0]               out_bits,
+    input  wire                     out_ready,
+    output reg                      trace_valid, // every activation write, for parity checks
+    output reg  [7:0]               trace_layer,
+    output reg  [ACT_AW-1:0]        trace_addr,
+    output reg  [7:0]               trace_mask,
+    output reg  [63:0]              trace_data
+);
+`include "wb_fields.vh"
+    localparam DESC_W = NFIELDS * FIELD_W;
+    localparam RQ_W = MUL_W + BIAS_W;
+
+    // ---------------------------------------------------------------- width register
+    reg  [3:0] cur_bits, req_bits;
+    reg        pending;
+    wire [3:0] cur_widx = WIDX[({4'd0, cur_bits} - 8'd1) * 8'd4 +: 4];
+    wire       cfg_ok = (cfg_bits >= 4'd1) && (cfg_bits <= 4'd8) && WIDTHS[cfg_bits];
+    wire       cfg_take = cfg_valid && cfg_ok;
+    assign live_bits = cur_bits;
+    wire       recon_busy, recon_done;
+    reg        active;                    // weight buffer half read by inference (reconstruct)
+    reg        recon_start, recon_ready;
+
+    // ---------------------------------------------------------------- sequencing
+    localparam S_LOAD = 3'd0, S_START = 3'd1, S_DESC = 3'd2, S_LW = 3'd3, S_SETUP = 3'd4, S_RUN = 3'd5, S_NEXT = 3'd6;
+    reg [2:0] state;
+    reg [7:0] layer;
+    wire [DESC_W-1:0] desc_q;
+    reg  [DESC_W-1:0] d;
+    wire [LW_W-1:0] lw_q;
+    reg  [LW_W-1:0] lw;
+    wb_ram #(.W(DESC_W), .DEPTH(NL), .AW(8), .INIT(DESC_FILE)) u_desc (
+        .clk(clk), .we(1'b0), .waddr(8'd0), .wdata({DESC_W{1'b0}}), .raddr(layer), .rdata(desc_q));
+    wire [LW_AW-1:0] lw_raddr = desc_q[F_LWBASE*FIELD_W +: FIELD_W] + cur_widx;
+    wb_ram #(.W(LW_W), .DEPTH(LW_DEPTH), .AW(LW_AW), .INIT(LW_FILE)) u_lw (
+        .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .raddr(lw_raddr), .rdata(lw_q));
+    `define F(f) d[(f)*FIELD_W +: FIELD_W]
+    wire        is_pool = `F(F_OP) != 0;
+    wire        is_out = `F(F_FLAGS) & 1;
+    wire        act_none = (`F(F_FLAGS) >> 1) & 1;
+    wire        use_xnor = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
+    wire        src = `F(F_SRC) & 1;
+    wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
+    wire [1:0]  mode = (cur_bits != 4'd1) ? 2'd0 : (use_xnor ? 2'd2 : 2'd1);
+
+    // ---------------------------------------------------------------- activation buffers
+    wire [ACT_AW-1:0] act_raddr;
+    wire [63:0]       act_q [0:1];
+    reg  [ACT_AW-1:0] act_waddr;
+    reg  [7:0]        act_wmask;
+    reg  [63:0]       act_wdata;
+    reg               act_wbuf;
+    genvar gb, gs;
+    generate
+        for (gb = 0; gb < 2; gb = gb + 1) begin : g_buf
+            for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
+                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW)) u_act (
+                    .clk(clk), .we(act_wmask[gs] && act_wbuf == gb), .waddr(act_waddr),
+                    .wdata(act_wdata[gs*8 +: 8]), .raddr(act_raddr), .rdata(act_q[gb][gs*8 +: 8]));
+            end
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- weight memory
+    wire [WAW-1:0] w_raddr;
+    reg  [8*P-1:0] wrow;                  // combinational: the entry read last cycle
+    wire [8*P-1:0] bank_q [1:8];
+    wire           recon_we;
+    wire [WAW-1:0] recon_waddr;
+    wire [7:0]     recon_wmask;
+    wire [8*P-1:0] recon_wdata;
+    generate
+        if (WEIGHTS == 0) begin : g_banked
+            for (gb = 1; gb <= 8; gb = gb + 1) begin : g_width
+                if (WIDTHS[gb]) begin : g_have
+                    localparam BW = (gb == 1) ? 8 * P : gb * P;
+                    localparam [7:0] DIGIT = 48 + gb;
+                    wire [BW-1:0] q;
+                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW),
+                             .INIT({WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
+                        .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .raddr(w_raddr), .rdata(q));
+                    assign bank_q[gb] = {{(8*P-BW){1'b0}}, q};
+                end else begin : g_none
+                    assign bank_q[gb] = {(8*P){1'b0}};
+                end
+            end
+            assign recon_busy = 1'b0;
+            assign recon_done = 1'b0;
+            always @* wrow = bank_q[cur_bits];
+        end else begin : g_recon
+            wire [8*P-1:0] half_q [0:1];
+            for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
+                for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
+                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW)) u_buf (
+                        .clk(clk), .we(recon_we && recon_wmask[gs] && active != gb), .waddr(recon_waddr),
+                        .wdata(recon_wdata[gs*P +: P]), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]));
+                end
+            end
+            for (gb = 1; gb <= 8; gb = gb + 1) begin : g_unused
+                assign bank_q[gb] = {(8*P){1'b0}};
+            end
+            wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
+                             .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CAW(CAW), .EDEPTH(EDEPTH),
+                             .EAW(EAW), .WAW(WAW), .DESC_FILE(DESC_FILE), .LW_FILE(LW_FILE),
+                             .ELEM_FILE(ELEM_FILE), .COMP_PREFIX(COMP_PREFIX)) u_haar (
+                .clk(clk), .rst(rst), .start(recon_start), .bits(req_bits), .widx(WIDX[({4'd0, req_bits} - 8'd1) * 8'd4 +: 4]),
+                .busy(recon_busy), .done(recon_done), .we(recon_we), .waddr(recon_waddr), .wmask(recon_wmask),
+                .wdata(recon_wdata));
+            always @* wrow = half_q[active];
+        end
+    endgenerate
+    assign switching = pending || recon_busy || recon_ready;
+    assign rebuilding = recon_busy;
+
+    // ---------------------------------------------------------------- requant memory
+    wire [RQ_AW-1:0] rq_raddr;
+    wire [RQ_W-1:0]  rq_q;
+    wb_ram #(.W(RQ_W), .DEPTH(RQ_DEPTH), .AW(RQ_AW), .INIT(RQ_FILE)) u_rq (
+        .clk(clk), .we(1'b0), .waddr({RQ_AW{1'b0}}), .wdata({RQ_W{1'b0}}), .raddr(rq_raddr), .rdata(rq_q));
+
+    // ---------------------------------------------------------------- loop counters (issue stage)
+    reg [23:0] oy, ox, g, gp, ky, kx, cw, s, j, crem, kxofs, krow, obase, wptr;
+    reg signed [24:0] iy0, ix0, prow, pbase;
+    reg        issue_done;
+    wire [23:0] nslots = (crem >= 8) ? 24'd8 : crem;
+    wire        j_last = use_xnor || is_pool || (j + 1 >= nplanes);
+    wire        s_last = use_xnor || is_pool || (s + 1 >= nslots);
+    wire        cw_last = cw + 1 >= `F(F_INCW);
+    wire        kx_last = kx + 1 >= `F(F_KW);
+    wire        ky_last = ky + 1 >= `F(F_KH);
+    wire        g_last = g + 1 >= `F(F_GROUPS);
+    wire        ox_last = ox + 1 >= `F(F_WOUT);
+    wire        oy_last = oy + 1 >= `F(F_HOUT);
+    wire        grp_last = j_last && s_last && cw_last && kx_last && ky_last;   // conv: last item of a group
+    wire        tap_last = kx_last && ky_last;                                 // pool: last tap of a window
+    wire        first_item = (j == 0) && (s == 0) && (cw == 0) && (kx == 0) && (ky == 0);
+    wire signed [24:0] iy = iy0 + $signed({1'b0, ky});
+    wire signed [24:0] ix = ix0 + $signed({1'b0, kx});
+    wire        pad = (iy < 0) || (iy >= $signed({1'b0, `F(F_HIN)})) || (ix < 0) || (ix >= $signed({1'b0, `F(F_WIN)}));
+    wire signed [24:0] addr = pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs}) + $signed({1'b0, cw});
+    assign act_raddr = pad ? {ACT_AW{1'b0}} : addr[ACT_AW-1:0];
+    assign w_raddr = wptr[WAW-1:0];
+
+    // execute stage (one cycle after issue: memory data valid)
+    reg        x_valid, x_first, x_last, x_pad, x_src;
+    reg [2:0]  x_slot, x_plane;
+    reg [1:0]  x_mode;
+    reg        x_sign;
+    reg [7:0]  x_vmask;
+    reg [23:0] x_gp, x_obase, x_cw;
+
+    // drain: requantize a finished group's accumulators, one channel per cycle
+    reg               d_busy;
+    reg  [23:0]       d_c, d_cend, d_obase, d_l;
+    reg signed [ACC_W-1:0] shadow [0:P-1];
+    wire signed [ACC_W-1:0] acc_next [0:P-1];
+    reg               r1_valid, r2_valid, r3_valid, r4_valid;
+    reg signed [ACC_W-1:0] r1_acc;
+    reg [ACT_AW-1:0]  r1_addr, r2_addr, r3_addr, r4_addr;
+    reg [2:0]         r1_slot, r2_slot, r3_slot, r4_slot;
+    wire signed [OUT_W-1:0] rq_out;
+    wire den = !(out_valid && !out_ready);
+    reg  [23:0] r1_c;
+    wire drain_issue = den && d_busy && !(x_valid && !is_pool && x_last);
+    assign rq_raddr = lw[LW_RQROW +: 24] + (drain_issue ? d_c : r1_c);
+    wire pipe_empty = !x_valid && !d_busy && !r1_valid && !r2_valid && !r3_valid && !r4_valid;
+
+    wire can_issue = (state == S_RUN) && !issue_done &&
+                     !(!is_pool && grp_last && (d_busy || (x_valid && x_last)));
+
+    // ---------------------------------------------------------------- MAC lanes
+    wire [7:0] x_word_slot = x_pad ? 8'd0 : act_q[x_src][x_slot*8 +: 8];
+    wire [63:0] x_word = x_pad ? 64'd0 : act_q[x_src];
+    wire [7:0] xbits;
+    genvar gl;
+    generate
+        for (gs = 0; gs < 8; gs = gs + 1) begin : g_xbit
+            assign xbits[gs] = x_word[gs*8];
+        end
+        for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
+            wire [7:0] wbits;
+            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
+                assign wbits[gs] = wrow[gs*P + gl];
+            end
+            wire wbit = (x_mode == 2'd1) ? wrow[gl] : wrow[x_plane*P + gl];
+            wire signed [ACC_W-1:0] acc_unused;
+            wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
+                .clk(clk), .valid(x_valid && !is_pool), .first(x_first), .mode(x_mode), .x(x_word_slot),
+                .plane(x_plane), .sign_plane(x_sign), .wbit(wbit), .xbits(xbits), .wbits(wbits),
+                .vmask(x_vmask), .acc(acc_unused), .acc_next(acc_next[gl]));
+        end
+    endgenerate
+
+    // pool: running byte-wise maximum of the window's words
+    reg  [63:0] pool_max;
+    wire [63:0] pool_next;
+    generate
+        for (gs = 0; gs < 8; gs = gs + 1) begin : g_max
+            wire [7:0] a = act_q[x_src][gs*8 +: 8];
+            assign pool_next[gs*8 +: 8] = (x_first || a > pool_max[gs*8 +: 8]) ? a : pool_max[gs*8 +: 8];
+        end
+    endgenerate
+
+    wb_requant #(.ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W)) u_requant (
+        .clk(clk), .en(den), .acc(r1_acc), .mul(rq_q[MUL_W-1:0]), .bias(rq_q[RQ_W-1:MUL_W]),
+        .shift(lw[LW_RQSHIFT +: 6]), .act_none(act_none), .bits(cur_bits), .out(rq_out));
+
+    // ---------------------------------------------------------------- input loading
+    reg [23:0] in_c, in_pix, in_paddr;
+    assign in_ready = (state == S_LOAD) && !rst;
+
+    integer l;
+    always @(posedge clk) begin
+        act_wmask <= 8'd0;
+        trace_valid <= 1'b0;
+        recon_start <= 1'b0;
+        if (rst) begin
+            state <= S_LOAD;
+            cur_bits <= INIT_BITS; req_bits <= INIT_BITS;
+            pending <= (WEIGHTS != 0);
+            recon_start <= (WEIGHTS != 0);
+            recon_ready <= 1'b0;
+            active <= 1'b0;
+            cfg_error <= 1'b0;
+            in_c <= 0; in_pix <= 0; in_paddr <= 0;
+            x_valid <= 1'b0; d_busy <= 1'b0;
+            r1_valid <= 1'b0; r2_valid <= 1'b0; r3_valid <= 1'b0; r4_valid <= 1'b0;
+            out_valid <= 1'b0;
+        end else begin
+            // width register
+            if (cfg_valid) begin
+                if (cfg_take) begin
+                    req_bits <= cfg_bits;
+                    pending <= 1'b1;
+                    recon_start <= (WEIGHTS != 0);
+                    recon_ready <= 1'b0;
+                end else
+                    cfg_error <= 1'b1;
+            end
+            if (recon_done && !cfg_take) recon_ready <= 1'b1;
+            if (out_valid && out_ready) out_valid <= 1'b0;
+
+            case (state)
+                S_LOAD: if (in_valid) begin
+                    act_wbuf <= 1'b0;
+                    act_waddr <= in_paddr + (in_c >> 3);
+                    act_wmask <= 8'd1 << in_c[2:0];
+                    act_wdata <= {8{in_data}};
+                    if (in_pix + 1 < IN_HW) begin
+                        in_pix <= in_pix + 1; in_paddr <= in_paddr + IN_CW;
+                    end else begin
+                        in_pix <= 0; in_paddr <= 0;
+                        if (in_c + 1 < IN_C) in_c <= in_c + 1;
+                        else begin in_c <= 0; state <= S_START; end
+                    end
+                end
+                S_START: begin
+                    // the width goes live between inferences: at once (banked) or once rebuilt
+                    if (WEIGHTS == 0) begin
+                        if (pending) begin cur_bits <= req_bits; pending <= cfg_take; end
+                        layer <= 8'd0;
+                        state <= S_DESC;
+                    end else if (!recon_busy && !recon_start && !recon_done) begin
+                        if (recon_ready) begin
+                            active <= !active; cur_bits <= req_bits; pending <= cfg_take; recon_ready <= 1'b0;
+                        end
+                        layer <= 8'd0;
+                        state <= S_DESC;
+                    end
+                end
+                S_DESC: state <= S_LW;            // descriptor read in flight
+                S_LW: begin d <= desc_q; state <= S_SETUP; end   // per-width record read in flight
+                S_SETUP: begin
+                    lw <= lw_q;
+                    oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; s <= 0; j <= 0;
+                    crem <= `F(F_CIN); kxofs <= 0; krow <= 0; obase <= 0;
+                    wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
+                    iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
+                    prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
+                    issue_done <= 1'b0;
+                    state <= S_RUN;
+                end
+                S_RUN: if (issue_done && pipe_empty) state <= S_NEXT;
+                S_NEXT: begin
+                    if (layer + 1 < NL) begin layer <= layer + 1; state <= S_DESC; end
+                    else state <= S_LOAD;
+                end
+                default: ;
+            endcase
+
+            // ---- issue one item
+            x_valid <= 1'b0;
+            if (can_issue) begin
+                x_valid <= 1'b1;
+                x_src <= src;
+                x_pad <= !is_pool && pad;
+                x_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
+                x_last <= is_pool ? tap_last : grp_last;
+                x_mode <= mode;
+                x_slot <= s[2:0];
+                x_plane <= j[2:0];
+                x_sign <= (j + 1 == cur_bits);
+                x_vmask <= (nslots >= 8) ? 8'hFF : ((8'd1 << nslots) - 8'd1);
+                x_gp <= gp;
+                x_obase <= obase;
+                x_cw <= cw;
+                if (is_pool) begin
+                    // pool order: per output pixel, per channel word, the window's taps
+                    if (!kx_last) begin kx <= kx + 1; kxofs <= kxofs + `F(F_INCW); end
+                    else begin
+                        kx <= 0; kxofs <= 0;
+                        if (!ky_last) begin ky <= ky + 1; krow <= krow + `F(F_DKY); end
+                        else begin
+                            ky <= 0; krow <= 0;
+                            if (!cw_last) cw <= cw + 1;
+                            else begin
+                                cw <= 0;
+                                obase <= obase + `F(F_OUTCW);
+                                if (!ox_last) begin ox <= ox + 1; pbase <= pbase + $signed({1'b0, `F(F_DOX)}); end
+                                else begin
+                                    ox <= 0;
+                                    if (!oy_last) begin
+                                        oy <= oy + 1;
+                                        prow <= prow + $signed({1'b0, `F(F_DOY)});
+                                        pbase <= prow + $signed({1'b0, `F(F_DOY)});
+                                    end else issue_done <= 1'b1;
+                                end
+                            end
+                        end
+                    end
+                end else begin
+                    // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
+                    // words, valid channels of the word, weight bit planes
+                    if (j_last) wptr <= wptr + 1;   // next element (serial) or channel word (XNOR)
+                    if (!j_last) j <= j + 1;
+                    else begin
+                        j <= 0;
+                        if (!s_last) s <= s + 1;
+                        else begin
+                            s <= 0;
+                            if (!cw_last) begin cw <= cw + 1; crem <= crem - 8; end
+                            else begin
+                                cw <= 0; crem <= `F(F_CIN);
+                                if (!kx_last) begin kx <= kx + 1; kxofs <= kxofs + `F(F_INCW); ix0 <= ix0; end
+                                else begin
+                                    kx <= 0; kxofs <= 0;
+                                    if (!ky_last) begin ky <= ky + 1; krow <= krow + `F(F_DKY); end
+                                    else begin
+                                        ky <= 0; krow <= 0;
+                                        if (!g_last) begin g <= g + 1; gp <= gp + P; end
+                                        else begin
+                                            g <= 0; gp <= 0;
+                                            wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
+                                            obase <= obase + `F(F_OUTCW);
+                                            if (!ox_last) begin
+                                                ox <= ox + 1; ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
+                                                pbase <= pbase + $signed({1'b0, `F(F_DOX)});
+                                            end else begin
+                                                ox <= 0; ix0 <= -$signed({1'b0, `F(F_PW)});
+                                                if (!oy_last) begin
+                                                    oy <= oy + 1; iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
+                                                    prow <= prow + $signed({1'b0, `F(F_DOY)});
+                                                    pbase <= prow + $signed({1'b0, `F(F_DOY)});
+                                                end else issue_done <= 1'b1;
+                                            end
+                                        end
+                                    end
+                                end
+                            end
+                        end
+                    end
+                end
+            end
+
+            // ---- execute: pool writes a word per window; conv hands a finished group to the drain
+            if (x_valid && is_pool) begin
+                pool_max <= pool_next;
+                if (x_last) begin
+                    act_wbuf <= !src;
+                    act_waddr <= x_obase + x_cw;
+                    act_wmask <= 8'hFF;
+                    act_wdata <= pool_next;
+                    trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= x_obase + x_cw;
+                    trace_mask <= 8'hFF; trace_data <= pool_next;
+                end
+            end
+            if (x_valid && !is_pool && x_last) begin
+                for (l = 0; l < P; l = l + 1) shadow[l] <= acc_next[l];
+                d_busy <= 1'b1;
+                d_c <= x_gp; d_l <= 0; d_obase <= x_obase;
+                d_cend <= (x_gp + P < `F(F_COUT)) ? x_gp + P : `F(F_COUT);
+            end
+
+            // ---- drain and requant pipeline (frozen while the output register is full)
+            if (den) begin
+                r1_valid <= 1'b0;
+                if (drain_issue) begin
+                    r1_valid <= 1'b1;
+                    r1_c <= d_c;
+                    r1_acc <= shadow[d_l];
+                    r1_addr <= d_obase + (d_c >> 3);
+                    r1_slot <= d_c[2:0];
+                    d_c <= d_c + 1; d_l <= d_l + 1;
+                    if (d_c + 1 >= d_cend) d_busy <= 1'b0;
+                end
+                r2_valid <= r1_valid; r2_addr <= r1_addr; r2_slot <= r1_slot;
+                r3_valid <= r2_valid; r3_addr <= r2_addr; r3_slot <= r2_slot;
+                r4_valid <= r3_valid; r4_addr <= r3_addr; r4_slot <= r3_slot;
+                if (r4_valid) begin
+                    if (is_out) begin
+                        out_valid <= 1'b1; out_data <= rq_out; out_bits <= cur_bits;
+                    end else begin
+                        act_wbuf <= !src;
+                        act_waddr <= r4_addr;
+                        act_wmask <= 8'd1 << r4_slot;
+                        act_wdata <= {8{rq_out[7:0]}};
+                        trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= r4_addr;
+                        trace_mask <= 8'd1 << r4_slot; trace_data <= {8{rq_out[7:0]}};
+                    end
+                end
+            end
+        end
+    end
+    `undef F
+endmodule

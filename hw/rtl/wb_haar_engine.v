@@ -1,0 +1,203 @@
+// The reconstruction engine: on `start` it rebuilds every weighted layer's integer weights at
+// width `bits` from the stored wavelet components, P weights per cycle (P/2 butterflies), and
+// writes them into the idle half of the weight buffer. Inference reads the other half meanwhile.
+//
+// Components are records {HH, HL, LH, LL} of one row pair and one column pair, stored per layer in
+// column-pair-major order in Q = P/2 interleaved banks, so any Q consecutive row pairs are read in
+// one cycle. An element map gives, per fan-in element of a layer, its column pair (times the row
+// pairs: the record offset), its column parity and its 1-bit position (unit, slot).
+module wb_haar_engine #(
+    parameter P = 8,
+    parameter QB = 2,                 // log2(P / 2)
+    parameter NL = 8,
+    parameter NT = 3,
+    parameter COMP_W = 10,
+    parameter R_W = 32,
+    parameter LW_W = 120,
+    parameter LW_DEPTH = 64,
+    parameter LW_AW = 6,
+    parameter CDEPTH = 1024,          // records per bank
+    parameter CAW = 10,
+    parameter EDEPTH = 1024,
+    parameter EAW = 10,
+    parameter WAW = 12,
+    parameter DESC_FILE = "desc.hex",
+    parameter LW_FILE = "lw.hex",
+    parameter ELEM_FILE = "elem.hex",
+    parameter COMP_PREFIX = "comp"
+) (
+    input  wire             clk,
+    input  wire             rst,
+    input  wire             start,
+    input  wire [3:0]       bits,
+    input  wire [3:0]       widx,
+    output reg              busy,
+    output reg              done,       // one-cycle pulse when every weight is written
+    output reg              we,
+    output reg  [WAW-1:0]   waddr,
+    output reg  [7:0]       wmask,      // sub-memories written (bit planes, or the 1-bit slot)
+    output reg  [8*P-1:0]   wdata       // sub-memory j takes wdata[j*P +: P]
+);
+`include "wb_fields.vh"
+    localparam Q = P / 2;
+    localparam DESC_W = NFIELDS * FIELD_W;
+
+    // descriptor and per-width record of the layer being rebuilt
+    reg  [7:0] layer;
+    wire [DESC_W-1:0] desc;
+    wire [LW_W-1:0] lw;
+    reg  [LW_AW-1:0] lw_raddr;
+    wb_ram #(.W(DESC_W), .DEPTH(NL), .AW(8), .INIT(DESC_FILE)) u_desc (
+        .clk(clk), .we(1'b0), .waddr(8'd0), .wdata({DESC_W{1'b0}}), .raddr(layer), .rdata(desc));
+    wb_ram #(.W(LW_W), .DEPTH(LW_DEPTH), .AW(LW_AW), .INIT(LW_FILE)) u_lw (
+        .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .raddr(lw_raddr), .rdata(lw));
+    `define D(f) desc[(f)*FIELD_W +: FIELD_W]
+
+    reg [23:0] groups, fanin, ebase, rows2, wbase1, units1;
+    reg [23:0] cbase;
+    reg [4*NT*TERM_W-1:0] terms;
+    reg [5:0] wshift;
+    reg       one_bit;
+
+    localparam E_IDLE = 3'd0, E_DESC = 3'd1, E_LW = 3'd2, E_LW2 = 3'd3, E_RUN = 3'd4, E_NEXT = 3'd5, E_TAIL = 3'd6;
+    reg [2:0] state;
+    reg [23:0] g, e, gq, gu, wp;
+
+    // stage 1: element map read; stage 2: component read; stages 3-4: butterfly lanes
+    wire [EAW-1:0] elem_raddr = ebase + e;
+    wire [52+24-1:0] elem;            // {slot1[2:0], unit1[23:0], par, jrow[23:0]} (padded)
+    wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .INIT(ELEM_FILE)) u_elem (
+        .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .raddr(elem_raddr), .rdata(elem));
+
+    reg        p1_valid, p2_valid, p3_valid, p4_valid;
+    reg [23:0] p1_cg, p1_wp, p1_base1, p1_nrows;
+    reg [WAW-1:0] p2_waddr, p3_waddr, p4_waddr;
+    reg [7:0]  p2_mask, p3_mask, p4_mask;
+    reg [QB-1:0] p2_rot;
+    reg [Q-1:0] p2_lanes;
+    reg        p2_par, p3_par;
+    reg [4*NT*TERM_W-1:0] p2_terms, p3_terms;
+    reg [5:0]  p2_wshift, p3_wshift, p4_wshift;
+    reg        p2_one, p3_one, p4_one;
+    reg [3:0]  p3_bits;
+
+    wire [23:0] jrow = elem[23:0];
+    wire        epar = elem[24];
+    wire [23:0] unit1 = elem[48:25];
+    wire [2:0]  slot1 = elem[51:49];
+    wire [23:0] rb = p1_cg + jrow;
+
+    // component banks
+    wire [4*COMP_W-1:0] bank_data [0:Q-1];
+    genvar m;
+    generate
+        for (m = 0; m < Q; m = m + 1) begin : g_bank
+            localparam [7:0] DIGIT = (m < 10) ? 48 + m : 87 + m;  // bank number as one hex digit
+            wire [CAW-1:0] ra = rb[CAW+QB-1:QB] + ((m < rb[QB-1:0]) ? 1'b1 : 1'b0);
+            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .INIT({COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
+                .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .raddr(ra),
+                .rdata(bank_data[m]));
+        end
+    endgenerate
+
+    wire signed [7:0] w_top [0:Q-1];
+    wire signed [7:0] w_bot [0:Q-1];
+    genvar k;
+    generate
+        for (k = 0; k < Q; k = k + 1) begin : g_lane
+            wire [QB-1:0] src = p2_rot + k;
+            wire [4*COMP_W-1:0] comps = p2_lanes[k] ? bank_data[src] : {(4*COMP_W){1'b0}};
+            wb_haar_lane #(.COMP_W(COMP_W), .NT(NT), .R_W(R_W), .TERM_W(TERM_W)) u_lane (
+                .clk(clk), .comps(comps), .terms(p2_terms), .par(p3_par), .wshift(p3_wshift), .bits(p3_bits),
+                .w_top(w_top[k]), .w_bot(w_bot[k]));
+        end
+    endgenerate
+
+    integer l, j;
+    always @(posedge clk) begin
+        done <= 1'b0;
+        if (rst || start) begin
+            state <= start ? E_DESC : E_IDLE;
+            busy <= start;
+            layer <= 8'd0;
+            p1_valid <= 1'b0; p2_valid <= 1'b0; p3_valid <= 1'b0; p4_valid <= 1'b0; we <= 1'b0;
+            p3_bits <= bits;
+            one_bit <= (bits == 4'd1);
+        end else begin
+            // stage 1 -> 2: element map data in, component addresses out
+            p2_valid <= p1_valid;
+            p2_rot <= rb[QB-1:0];
+            for (l = 0; l < Q; l = l + 1)
+                p2_lanes[l] <= (l < p1_nrows);
+            p2_par <= epar;
+            p2_waddr <= one_bit ? (p1_base1 + unit1) : p1_wp;
+            p2_mask <= one_bit ? (8'd1 << slot1) : 8'hFF;
+            p2_terms <= terms;
+            p2_wshift <= wshift;
+            // stage 2 -> 3: component data into the lanes (scaled there)
+            p3_valid <= p2_valid;
+            p3_par <= p2_par;
+            p3_waddr <= p2_waddr;
+            p3_mask <= p2_mask;
+            p3_terms <= p2_terms;
+            p3_wshift <= p2_wshift;
+            // stage 3 -> 4: butterfly and quantize in the lanes
+            p4_valid <= p3_valid;
+            p4_waddr <= p3_waddr;
+            p4_mask <= p3_mask;
+            // stage 4: write P weights
+            we <= p4_valid;
+            waddr <= p4_waddr;
+            wmask <= p4_mask;
+            for (l = 0; l < Q; l = l + 1)
+                for (j = 0; j < 8; j = j + 1) begin
+                    if (one_bit) begin
+                        wdata[j*P + 2*l] <= ~w_top[l][7];
+                        wdata[j*P + 2*l + 1] <= ~w_bot[l][7];
+                    end else begin
+                        wdata[j*P + 2*l] <= w_top[l][j];
+                        wdata[j*P + 2*l + 1] <= w_bot[l][j];
+                    end
+                end
+
+            p1_valid <= 1'b0;
+            case (state)
+                E_DESC: state <= E_LW;                    // descriptor read in flight
+                E_LW: begin
+                    lw_raddr <= `D(F_LWBASE) + widx;
+                    groups <= `D(F_GROUPS); fanin <= `D(F_FANIN); ebase <= `D(F_EBASE);
+                    rows2 <= `D(F_ROWS2); wbase1 <= `D(F_WBASE1); units1 <= `D(F_UNITS1);
+                    cbase <= `D(F_CBASE);
+                    g <= 0; e <= 0; gq <= 0; gu <= 0; wp <= `D(F_WBASE);
+                    state <= (`D(F_OP) == 0) ? E_LW2 : E_NEXT;
+                end
+                E_LW2: state <= E_RUN;                    // per-width record read in flight
+                E_RUN: begin
+                    terms <= lw[LW_TERMS +: 4*NT*TERM_W];
+                    wshift <= lw[LW_WSHIFT +: 6];
+                    p1_valid <= 1'b1;
+                    p1_cg <= cbase + gq;
+                    p1_wp <= wp;
+                    p1_base1 <= wbase1 + gu;
+                    p1_nrows <= rows2 - gq;
+                    wp <= wp + 1;
+                    if (e + 1 < fanin) e <= e + 1;
+                    else begin
+                        e <= 0;
+                        if (g + 1 < groups) begin g <= g + 1; gq <= gq + Q; gu <= gu + units1; end
+                        else state <= E_NEXT;
+                    end
+                end
+                E_NEXT: begin
+                    if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
+                    else state <= E_TAIL;
+                end
+                E_TAIL: if (!p1_valid && !p2_valid && !p3_valid && !p4_valid && !we) begin
+                    busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
+                end
+                default: ;
+            endcase
+        end
+    end
+    `undef D
+endmodule
