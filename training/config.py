@@ -29,6 +29,7 @@ class TrainConfig:
     epochs: int = 40
     lr: float = 0.002
     probabilities: tuple[float, ...] | None = None
+    mul_bits: int = 24  # significant bits of the exported requant multipliers
     limit_train: int | None = None
     limit_test: int | None = None
     recipe: Recipe = field(default_factory=Recipe)
@@ -91,4 +92,6 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
                                           or min(cfg.probabilities) < 0 or sum(cfg.probabilities) <= 0):
         raise _err(path, "train.probabilities", f"expected {len(cfg.widths)} non-negative weights, "
                    f"got {list(cfg.probabilities)}")
+    if not 8 <= cfg.mul_bits <= 40:
+        raise _err(path, "train.mul_bits", f"expected 8..40, got {cfg.mul_bits}")
     return cfg

@@ -7,6 +7,7 @@ images at every width and compares predictions.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,7 @@ class Parity:
 def verify(model: MultiScaleNet, bank: Bank, x: np.ndarray, y: np.ndarray) -> list[Parity]:
     """Compare predictions of the bank's golden model and the trained model at every width."""
     golden = GoldenModel(bank)
+    model = copy.deepcopy(model).double()  # float64: near-ties round as the integers do
     out = []
     for b in bank.widths:
         g = golden.predict(x, b)

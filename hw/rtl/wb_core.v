@@ -30,8 +30,9 @@ module wb_core #(
     parameter RQ_DEPTH = 1024, RQ_AW = 10,
     parameter LW_W = 120, LW_DEPTH = 64, LW_AW = 6,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10,
-    parameter DESC_FILE = "desc.hex", LW_FILE = "lw.hex", RQ_FILE = "requant.hex",
-    parameter WEIGHT_PREFIX = "weights", ELEM_FILE = "elem.hex", COMP_PREFIX = "comp"
+    // memory images ($readmemh); empty: no image (the generated top level names them all)
+    parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "",
+    parameter WEIGHT_PREFIX = "", ELEM_FILE = "", COMP_PREFIX = ""
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -125,7 +126,7 @@ module wb_core #(
                     localparam [7:0] DIGIT = 48 + gb;
                     wire [BW-1:0] q;
                     wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW),
-                             .INIT({WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
+                             .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
                         .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .raddr(w_raddr), .rdata(q));
                     assign bank_q[gb] = {{(8*P-BW){1'b0}}, q};
                 end else begin : g_none
@@ -196,29 +197,44 @@ module wb_core #(
     reg        x_sign;
     reg [7:0]  x_vmask;
     reg [23:0] x_gp, x_obase, x_cw;
+    // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
+    reg        a_valid, a_first, a_last;
+    reg [2:0]  a_slot, a_plane;
+    reg [1:0]  a_mode;
+    reg        a_sign;
+    reg [7:0]  a_vmask;
+    reg [23:0] a_gp, a_obase, a_cw;
+    reg [63:0] a_word;
+    reg [8*P-1:0] a_wrow;
+    // accumulate stage (the lanes' registered addends)
+    reg        y_valid, y_last;
+    reg [23:0] y_gp, y_obase;
 
     // drain: requantize a finished group's accumulators, one channel per cycle
     reg               d_busy;
     reg  [23:0]       d_c, d_cend, d_obase, d_l;
     reg signed [ACC_W-1:0] shadow [0:P-1];
     wire signed [ACC_W-1:0] acc_next [0:P-1];
-    reg               r1_valid, r2_valid, r3_valid, r4_valid;
+    // requant pipeline: stage 0 holds the accumulator and the requant memory's output, stages
+    // 1..RQ_LAT follow wb_requant; the last one writes
+    localparam RQ_LAT = 5;
+    reg  [RQ_LAT:0]   t_valid;
+    reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
+    reg  [2:0]        t_slot [0:RQ_LAT];
     reg signed [ACC_W-1:0] r1_acc;
-    reg [ACT_AW-1:0]  r1_addr, r2_addr, r3_addr, r4_addr;
-    reg [2:0]         r1_slot, r2_slot, r3_slot, r4_slot;
     wire signed [OUT_W-1:0] rq_out;
     wire den = !(out_valid && !out_ready);
     reg  [23:0] r1_c;
-    wire drain_issue = den && d_busy && !(x_valid && !is_pool && x_last);
+    wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
     assign rq_raddr = lw[LW_RQROW +: 24] + (drain_issue ? d_c : r1_c);
-    wire pipe_empty = !x_valid && !d_busy && !r1_valid && !r2_valid && !r3_valid && !r4_valid;
+    wire pipe_empty = !x_valid && !a_valid && !y_valid && !d_busy && t_valid == 0;
 
     wire can_issue = (state == S_RUN) && !issue_done &&
-                     !(!is_pool && grp_last && (d_busy || (x_valid && x_last)));
+                     !(!is_pool && grp_last && (d_busy || (x_valid && x_last) || (a_valid && a_last) || (y_valid && y_last)));
 
     // ---------------------------------------------------------------- MAC lanes
-    wire [7:0] x_word_slot = x_pad ? 8'd0 : act_q[x_src][x_slot*8 +: 8];
-    wire [63:0] x_word = x_pad ? 64'd0 : act_q[x_src];
+    wire [7:0] x_word_slot = a_word[a_slot*8 +: 8];
+    wire [63:0] x_word = a_word;
     wire [7:0] xbits;
     genvar gl;
     generate
@@ -228,14 +244,14 @@ module wb_core #(
         for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
             wire [7:0] wbits;
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
-                assign wbits[gs] = wrow[gs*P + gl];
+                assign wbits[gs] = a_wrow[gs*P + gl];
             end
-            wire wbit = (x_mode == 2'd1) ? wrow[gl] : wrow[x_plane*P + gl];
+            wire wbit = (a_mode == 2'd1) ? a_wrow[gl] : a_wrow[a_plane*P + gl];
             wire signed [ACC_W-1:0] acc_unused;
             wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
-                .clk(clk), .valid(x_valid && !is_pool), .first(x_first), .mode(x_mode), .x(x_word_slot),
-                .plane(x_plane), .sign_plane(x_sign), .wbit(wbit), .xbits(xbits), .wbits(wbits),
-                .vmask(x_vmask), .acc(acc_unused), .acc_next(acc_next[gl]));
+                .clk(clk), .valid(a_valid && !is_pool), .first(a_first), .mode(a_mode), .x(x_word_slot),
+                .plane(a_plane), .sign_plane(a_sign), .wbit(wbit), .xbits(xbits), .wbits(wbits),
+                .vmask(a_vmask), .acc(acc_unused), .acc_next(acc_next[gl]));
         end
     endgenerate
 
@@ -244,8 +260,8 @@ module wb_core #(
     wire [63:0] pool_next;
     generate
         for (gs = 0; gs < 8; gs = gs + 1) begin : g_max
-            wire [7:0] a = act_q[x_src][gs*8 +: 8];
-            assign pool_next[gs*8 +: 8] = (x_first || a > pool_max[gs*8 +: 8]) ? a : pool_max[gs*8 +: 8];
+            wire [7:0] v = a_word[gs*8 +: 8];
+            assign pool_next[gs*8 +: 8] = (a_first || v > pool_max[gs*8 +: 8]) ? v : pool_max[gs*8 +: 8];
         end
     endgenerate
 
@@ -271,8 +287,8 @@ module wb_core #(
             active <= 1'b0;
             cfg_error <= 1'b0;
             in_c <= 0; in_pix <= 0; in_paddr <= 0;
-            x_valid <= 1'b0; d_busy <= 1'b0;
-            r1_valid <= 1'b0; r2_valid <= 1'b0; r3_valid <= 1'b0; r4_valid <= 1'b0;
+            x_valid <= 1'b0; a_valid <= 1'b0; y_valid <= 1'b0; d_busy <= 1'b0;
+            t_valid <= 0;
             out_valid <= 1'b0;
         end else begin
             // width register
@@ -420,50 +436,57 @@ module wb_core #(
                 end
             end
 
+            // ---- operand stage
+            a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_slot <= x_slot; a_plane <= x_plane;
+            a_mode <= x_mode; a_sign <= x_sign; a_vmask <= x_vmask; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
+            a_word <= x_pad ? 64'd0 : act_q[x_src];
+            a_wrow <= wrow;
+            y_valid <= a_valid && !is_pool; y_last <= a_last; y_gp <= a_gp; y_obase <= a_obase;
+
             // ---- execute: pool writes a word per window; conv hands a finished group to the drain
-            if (x_valid && is_pool) begin
+            if (a_valid && is_pool) begin
                 pool_max <= pool_next;
-                if (x_last) begin
+                if (a_last) begin
                     act_wbuf <= !src;
-                    act_waddr <= x_obase + x_cw;
+                    act_waddr <= a_obase + a_cw;
                     act_wmask <= 8'hFF;
                     act_wdata <= pool_next;
-                    trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= x_obase + x_cw;
+                    trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= a_obase + a_cw;
                     trace_mask <= 8'hFF; trace_data <= pool_next;
                 end
             end
-            if (x_valid && !is_pool && x_last) begin
+            if (y_valid && y_last) begin
                 for (l = 0; l < P; l = l + 1) shadow[l] <= acc_next[l];
                 d_busy <= 1'b1;
-                d_c <= x_gp; d_l <= 0; d_obase <= x_obase;
-                d_cend <= (x_gp + P < `F(F_COUT)) ? x_gp + P : `F(F_COUT);
+                d_c <= y_gp; d_l <= 0; d_obase <= y_obase;
+                d_cend <= (y_gp + P < `F(F_COUT)) ? y_gp + P : `F(F_COUT);
             end
 
             // ---- drain and requant pipeline (frozen while the output register is full)
             if (den) begin
-                r1_valid <= 1'b0;
+                t_valid <= {t_valid[RQ_LAT-1:0], drain_issue};
+                for (l = RQ_LAT; l > 0; l = l - 1) begin
+                    t_addr[l] <= t_addr[l-1];
+                    t_slot[l] <= t_slot[l-1];
+                end
                 if (drain_issue) begin
-                    r1_valid <= 1'b1;
                     r1_c <= d_c;
                     r1_acc <= shadow[d_l];
-                    r1_addr <= d_obase + (d_c >> 3);
-                    r1_slot <= d_c[2:0];
+                    t_addr[0] <= d_obase + (d_c >> 3);
+                    t_slot[0] <= d_c[2:0];
                     d_c <= d_c + 1; d_l <= d_l + 1;
                     if (d_c + 1 >= d_cend) d_busy <= 1'b0;
                 end
-                r2_valid <= r1_valid; r2_addr <= r1_addr; r2_slot <= r1_slot;
-                r3_valid <= r2_valid; r3_addr <= r2_addr; r3_slot <= r2_slot;
-                r4_valid <= r3_valid; r4_addr <= r3_addr; r4_slot <= r3_slot;
-                if (r4_valid) begin
+                if (t_valid[RQ_LAT]) begin
                     if (is_out) begin
                         out_valid <= 1'b1; out_data <= rq_out; out_bits <= cur_bits;
                     end else begin
                         act_wbuf <= !src;
-                        act_waddr <= r4_addr;
-                        act_wmask <= 8'd1 << r4_slot;
+                        act_waddr <= t_addr[RQ_LAT];
+                        act_wmask <= 8'd1 << t_slot[RQ_LAT];
                         act_wdata <= {8{rq_out[7:0]}};
-                        trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= r4_addr;
-                        trace_mask <= 8'd1 << r4_slot; trace_data <= {8{rq_out[7:0]}};
+                        trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= t_addr[RQ_LAT];
+                        trace_mask <= 8'd1 << t_slot[RQ_LAT]; trace_data <= {8{rq_out[7:0]}};
                     end
                 end
             end

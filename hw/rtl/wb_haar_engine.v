@@ -21,10 +21,10 @@ module wb_haar_engine #(
     parameter EDEPTH = 1024,
     parameter EAW = 10,
     parameter WAW = 12,
-    parameter DESC_FILE = "desc.hex",
-    parameter LW_FILE = "lw.hex",
-    parameter ELEM_FILE = "elem.hex",
-    parameter COMP_PREFIX = "comp"
+    parameter DESC_FILE = "",
+    parameter LW_FILE = "",
+    parameter ELEM_FILE = "",
+    parameter COMP_PREFIX = ""
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -69,17 +69,20 @@ module wb_haar_engine #(
     wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .INIT(ELEM_FILE)) u_elem (
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .raddr(elem_raddr), .rdata(elem));
 
-    reg        p1_valid, p2_valid, p3_valid, p4_valid;
+    localparam LANE_LAT = 5;           // wb_haar_lane
+    reg        p1_valid, p2_valid;
+    reg [LANE_LAT:1] q_valid;          // items inside the lanes
+    reg [WAW-1:0] q_waddr [1:LANE_LAT];
+    reg [7:0]     q_mask [1:LANE_LAT];
     reg [23:0] p1_cg, p1_wp, p1_base1, p1_nrows;
-    reg [WAW-1:0] p2_waddr, p3_waddr, p4_waddr;
-    reg [7:0]  p2_mask, p3_mask, p4_mask;
+    reg [WAW-1:0] p2_waddr;
+    reg [7:0]  p2_mask;
     reg [QB-1:0] p2_rot;
     reg [Q-1:0] p2_lanes;
-    reg        p2_par, p3_par;
-    reg [4*NT*TERM_W-1:0] p2_terms, p3_terms;
-    reg [5:0]  p2_wshift, p3_wshift, p4_wshift;
-    reg        p2_one, p3_one, p4_one;
-    reg [3:0]  p3_bits;
+    reg        p2_par;
+    reg [4*NT*TERM_W-1:0] p2_terms;
+    reg [5:0]  p2_wshift;
+    reg [3:0]  run_bits;
 
     wire [23:0] jrow = elem[23:0];
     wire        epar = elem[24];
@@ -94,7 +97,7 @@ module wb_haar_engine #(
         for (m = 0; m < Q; m = m + 1) begin : g_bank
             localparam [7:0] DIGIT = (m < 10) ? 48 + m : 87 + m;  // bank number as one hex digit
             wire [CAW-1:0] ra = rb[CAW+QB-1:QB] + ((m < rb[QB-1:0]) ? 1'b1 : 1'b0);
-            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .INIT({COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
+            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .INIT(COMP_PREFIX == "" ? "" : {COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
                 .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .raddr(ra),
                 .rdata(bank_data[m]));
         end
@@ -108,7 +111,7 @@ module wb_haar_engine #(
             wire [QB-1:0] src = p2_rot + k;
             wire [4*COMP_W-1:0] comps = p2_lanes[k] ? bank_data[src] : {(4*COMP_W){1'b0}};
             wb_haar_lane #(.COMP_W(COMP_W), .NT(NT), .R_W(R_W), .TERM_W(TERM_W)) u_lane (
-                .clk(clk), .comps(comps), .terms(p2_terms), .par(p3_par), .wshift(p3_wshift), .bits(p3_bits),
+                .clk(clk), .comps(comps), .terms(p2_terms), .par(p2_par), .wshift(p2_wshift), .bits(run_bits),
                 .w_top(w_top[k]), .w_bot(w_bot[k]));
         end
     endgenerate
@@ -120,8 +123,8 @@ module wb_haar_engine #(
             state <= start ? E_DESC : E_IDLE;
             busy <= start;
             layer <= 8'd0;
-            p1_valid <= 1'b0; p2_valid <= 1'b0; p3_valid <= 1'b0; p4_valid <= 1'b0; we <= 1'b0;
-            p3_bits <= bits;
+            p1_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
+            run_bits <= bits;
             one_bit <= (bits == 4'd1);
         end else begin
             // stage 1 -> 2: element map data in, component addresses out
@@ -134,21 +137,18 @@ module wb_haar_engine #(
             p2_mask <= one_bit ? (8'd1 << slot1) : 8'hFF;
             p2_terms <= terms;
             p2_wshift <= wshift;
-            // stage 2 -> 3: component data into the lanes (scaled there)
-            p3_valid <= p2_valid;
-            p3_par <= p2_par;
-            p3_waddr <= p2_waddr;
-            p3_mask <= p2_mask;
-            p3_terms <= p2_terms;
-            p3_wshift <= p2_wshift;
-            // stage 3 -> 4: butterfly and quantize in the lanes
-            p4_valid <= p3_valid;
-            p4_waddr <= p3_waddr;
-            p4_mask <= p3_mask;
-            // stage 4: write P weights
-            we <= p4_valid;
-            waddr <= p4_waddr;
-            wmask <= p4_mask;
+            // stage 2: component data into the lanes; their outputs follow LANE_LAT cycles later
+            q_valid <= {q_valid[LANE_LAT-1:1], p2_valid};
+            q_waddr[1] <= p2_waddr;
+            q_mask[1] <= p2_mask;
+            for (l = 2; l <= LANE_LAT; l = l + 1) begin
+                q_waddr[l] <= q_waddr[l-1];
+                q_mask[l] <= q_mask[l-1];
+            end
+            // write P weights
+            we <= q_valid[LANE_LAT];
+            waddr <= q_waddr[LANE_LAT];
+            wmask <= q_mask[LANE_LAT];
             for (l = 0; l < Q; l = l + 1)
                 for (j = 0; j < 8; j = j + 1) begin
                     if (one_bit) begin
@@ -192,7 +192,7 @@ module wb_haar_engine #(
                     if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
                     else state <= E_TAIL;
                 end
-                E_TAIL: if (!p1_valid && !p2_valid && !p3_valid && !p4_valid && !we) begin
+                E_TAIL: if (!p1_valid && !p2_valid && q_valid == 0 && !we) begin
                     busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
                 end
                 default: ;

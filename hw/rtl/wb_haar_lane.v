@@ -1,7 +1,8 @@
-// One shift-add Haar butterfly (wavebits/reconstruct.py in hardware form), latency 2.
+// One shift-add Haar butterfly (wavebits/reconstruct.py in hardware form), pipelined, LATENCY = 5.
 // Each component is scaled by up to NT signed power-of-two terms (shift-add, no multiplier), the
 // 2x2 inverse butterfly combines the four, the column of parity `par` is kept (rows 2i and 2i+1),
 // and both weights are quantized: width >= 2 by a rounding shift and a clamp, width 1 by the sign.
+// All inputs are sampled together; the outputs follow LATENCY cycles later.
 module wb_haar_lane #(
     parameter COMP_W = 10,
     parameter NT = 3,
@@ -17,49 +18,66 @@ module wb_haar_lane #(
     output reg  signed [7:0]         w_top,   // row 2i
     output reg  signed [7:0]         w_bot    // row 2i + 1
 );
+    // stage 1: every term shifted; stage 2: per-component sums
+    reg signed [R_W-1:0] term_v [0:4*NT-1];
     reg signed [R_W-1:0] scaled [0:3];
+    reg [5:0] sh1, sh2, sh3, sh4;
+    reg [3:0] b1, b2, b3, b4;
+    reg par1, par2;
     integer k, t;
     reg signed [R_W-1:0] c, s;
     reg [TERM_W-1:0] term;
     always @(posedge clk) begin
         for (k = 0; k < 4; k = k + 1) begin
             c = {{(R_W-COMP_W){comps[k*COMP_W+COMP_W-1]}}, comps[k*COMP_W +: COMP_W]};
-            s = 0;
             for (t = 0; t < NT; t = t + 1) begin
                 term = terms[(k*NT+t)*TERM_W +: TERM_W];
-                if (term[6])
-                    s = term[5] ? s - (c <<< term[4:0]) : s + (c <<< term[4:0]);
+                term_v[k*NT+t] <= !term[6] ? {R_W{1'b0}} : term[5] ? -(c <<< term[4:0]) : (c <<< term[4:0]);
             end
+        end
+        for (k = 0; k < 4; k = k + 1) begin
+            s = 0;
+            for (t = 0; t < NT; t = t + 1) s = s + term_v[k*NT+t];
             scaled[k] <= s;
         end
+        {sh1, b1, par1} <= {wshift, bits, par};
+        {sh2, b2, par2} <= {sh1, b1, par1};
+        {sh3, b3} <= {sh2, b2};
+        {sh4, b4} <= {sh3, b3};
     end
-    // butterfly: (a+b+c+d, a-b+c-d, a+b-c-d, a-b-c+d) = positions (0,0), (0,1), (1,0), (1,1)
+    // stage 3: butterfly (a+b+c+d, a-b+c-d, a+b-c-d, a-b-c+d) = positions (0,0), (0,1), (1,0), (1,1)
     wire signed [R_W-1:0] s1 = scaled[0] + scaled[1];
     wire signed [R_W-1:0] d1 = scaled[0] - scaled[1];
     wire signed [R_W-1:0] s2 = scaled[2] + scaled[3];
     wire signed [R_W-1:0] d2 = scaled[2] - scaled[3];
-    wire signed [R_W-1:0] top = par ? d1 + d2 : s1 + s2;
-    wire signed [R_W-1:0] bot = par ? d1 - d2 : s1 - s2;
-    function signed [7:0] quantize(input signed [R_W-1:0] r, input [5:0] sh, input [3:0] b);
-        reg signed [R_W:0] q;
-        reg signed [R_W:0] lim;
-        reg signed [R_W:0] half;
+    reg signed [R_W-1:0] top, bot;
+    // stage 4: add half an output step; stage 5: shift and clamp (or the sign at one bit)
+    reg signed [R_W:0] top_h, bot_h;
+    reg top_neg, bot_neg;
+    wire signed [R_W:0] half = (sh3 == 0) ? 0 : ({{R_W{1'b0}}, 1'b1} <<< (sh3 - 1));
+    function signed [7:0] clamp(input signed [R_W:0] h, input neg, input [5:0] sh, input [3:0] b);
+        reg signed [R_W:0] q, lim;
         begin
-            half = (sh == 0) ? 0 : ({{R_W{1'b0}}, 1'b1} <<< (sh - 1));
-            q = ($signed({r[R_W-1], r}) + half) >>> sh;
+            q = h >>> sh;
             lim = ({{R_W{1'b0}}, 1'b1} <<< (b - 1)) - 1;
             if (b == 4'd1)
-                quantize = (r >= 0) ? 8'sd1 : -8'sd1;
+                clamp = neg ? -8'sd1 : 8'sd1;
             else if (q > lim)
-                quantize = lim[7:0];
+                clamp = lim[7:0];
             else if (q < -lim)
-                quantize = -lim[7:0];
+                clamp = -lim[7:0];
             else
-                quantize = q[7:0];
+                clamp = q[7:0];
         end
     endfunction
     always @(posedge clk) begin
-        w_top <= quantize(top, wshift, bits);
-        w_bot <= quantize(bot, wshift, bits);
+        top <= par2 ? d1 + d2 : s1 + s2;
+        bot <= par2 ? d1 - d2 : s1 - s2;
+        top_h <= $signed({top[R_W-1], top}) + half;
+        bot_h <= $signed({bot[R_W-1], bot}) + half;
+        top_neg <= top < 0;
+        bot_neg <= bot < 0;
+        w_top <= clamp(top_h, top_neg, sh4, b4);
+        w_bot <= clamp(bot_h, bot_neg, sh4, b4);
     end
 endmodule

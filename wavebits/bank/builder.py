@@ -28,7 +28,7 @@ from ..reconstruct import WeightFormat, reconstruct
 from ..wavelet import COMPONENTS, haar_forward, pad_even, weight_matrix
 from .model import Bank, LayerWeights, Requant
 
-MUL_BITS = 24  # requant multipliers get this many significant bits (one per output, not per MAC)
+MUL_BITS = 24  # default significant bits of requant multipliers (one multiply per output, not per MAC)
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class BankFormat:
     comp_bits: int = 10
     scale_frac_bits: int = 8
     max_terms: int = 3
+    mul_bits: int = MUL_BITS  # deep nets with fine-step residual branches need more (ResNet-8: 32)
 
 
 DEFAULT_FORMAT = BankFormat()
@@ -132,15 +133,15 @@ def build_weights(name: str, layer: FloatLayer, widths: Sequence[int], fmt: Bank
     return LayerWeights(fmt=wfmt, components=components, scales=scales, shift=shifts, banks=banks)
 
 
-def fixed_requant(where: str, mul: np.ndarray, bias: np.ndarray) -> Requant:
+def fixed_requant(where: str, mul: np.ndarray, bias: np.ndarray, mul_bits: int = MUL_BITS) -> Requant:
     """Integer ``(mul, bias, shift)`` for ``v / 2**shift ~= acc * mul + bias`` (floats in).
 
-    The shift gives the largest multiplier ``MUL_BITS`` significant bits; both are rounded half up.
+    The shift gives the largest multiplier ``mul_bits`` significant bits; both are rounded half up.
     """
     mul = _finite(f"{where}: multiplier", mul)
     bias = _finite(f"{where}: bias", bias)
     peak = float(np.abs(mul).max(initial=0.0))
-    shift = 0 if peak == 0 else MUL_BITS - 1 - math.floor(math.log2(peak))
+    shift = 0 if peak == 0 else mul_bits - 1 - math.floor(math.log2(peak))
     shift = min(max(shift, 0), MAX_SHIFT)
     scale = float(1 << shift)
     return Requant(
@@ -151,7 +152,7 @@ def fixed_requant(where: str, mul: np.ndarray, bias: np.ndarray) -> Requant:
 
 
 def weighted_requant(name: str, node: Node, layer: FloatLayer, bits: int, in_scale: float,
-                     channels: int) -> Requant:
+                     channels: int, mul_bits: int = MUL_BITS) -> Requant:
     """Requant of a conv/linear layer at ``bits``: BN and bias folded, divided by the output step."""
     bn = layer.bn.get(bits)
     k, h = bn.fold() if bn is not None else (np.ones(channels), np.zeros(channels))
@@ -161,19 +162,20 @@ def weighted_requant(name: str, node: Node, layer: FloatLayer, bits: int, in_sca
         raise BuildError(f"layer {name!r}: act_scale[{bits}] must be positive, got {out_scale}")
     acc_scale = in_scale * 2.0 ** step_exponent(f"layer {name!r}: step[{bits}]", layer.step[bits])
     return fixed_requant(f"layer {name!r} requant[{bits}]", acc_scale * k / out_scale,
-                         (bias * k + h) / out_scale)
+                         (bias * k + h) / out_scale, mul_bits)
 
 
-def avgpool_requant(node: Node, channels: int) -> Requant:
+def avgpool_requant(node: Node, channels: int, mul_bits: int = MUL_BITS) -> Requant:
     """Window sum to rounded mean, keeping the input's scale."""
     n = node.kernel[0] * node.kernel[1]
-    return fixed_requant(f"layer {node.name!r}", np.full(channels, 1.0 / n), np.zeros(channels))
+    return fixed_requant(f"layer {node.name!r}", np.full(channels, 1.0 / n), np.zeros(channels), mul_bits)
 
 
-def add_requant(node: Node, scale_a: float, scale_b: float, out_scale: float, channels: int) -> Requant:
+def add_requant(node: Node, scale_a: float, scale_b: float, out_scale: float, channels: int,
+                mul_bits: int = MUL_BITS) -> Requant:
     """Residual add ``y = x_a * s_a + x_b * s_b`` requantized to ``out_scale``."""
     mul = np.stack([np.full(channels, scale_a / out_scale), np.full(channels, scale_b / out_scale)])
-    rq = fixed_requant(f"layer {node.name!r}", mul, np.zeros(channels))
+    rq = fixed_requant(f"layer {node.name!r}", mul, np.zeros(channels), mul_bits)
     return rq
 
 
@@ -210,14 +212,14 @@ def build_bank(
             src = scale[n.inputs[0]]
             if n.weighted:
                 layer = layers[n.name]
-                requant.setdefault(n.name, {})[b] = weighted_requant(n.name, n, layer, b, src, c)
+                requant.setdefault(n.name, {})[b] = weighted_requant(n.name, n, layer, b, src, c, fmt.mul_bits)
                 scale[n.name] = float(layer.act_scale[b])
             elif n.op == "avgpool":
-                requant.setdefault(n.name, {})[b] = avgpool_requant(n, c)
+                requant.setdefault(n.name, {})[b] = avgpool_requant(n, c, fmt.mul_bits)
                 scale[n.name] = src
             elif n.op == "add":
                 out = float(add_scales[n.name][b])
-                requant.setdefault(n.name, {})[b] = add_requant(n, src, scale[n.inputs[1]], out, c)
+                requant.setdefault(n.name, {})[b] = add_requant(n, src, scale[n.inputs[1]], out, c, fmt.mul_bits)
                 scale[n.name] = out
             else:
                 scale[n.name] = src

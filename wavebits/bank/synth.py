@@ -91,18 +91,18 @@ def synth_bank(arch_name: str, seed: int = 0, widths: Sequence[int] = DEFAULT_WI
                 k, h = fl.bn[b].fold()
                 y = z * k.reshape((1, -1) + (1,) * (z.ndim - 2)) + h.reshape((1, -1) + (1,) * (z.ndim - 2))
                 fl.act_scale[b] = relu_scale(y, b) if n.act == "relu" else float(np.abs(y).max()) / 4096
-                rq = weighted_requant(n.name, n, fl, b, scale[n.inputs[0]], c)
+                rq = weighted_requant(n.name, n, fl, b, scale[n.inputs[0]], c, fmt.mul_bits)
                 values[n.name] = requantize(acc, rq.mul, rq.bias, rq.shift, n.act, b)
                 scale[n.name] = fl.act_scale[b]
             elif n.op == "avgpool":
-                rq = avgpool_requant(n, c)
+                rq = avgpool_requant(n, c, fmt.mul_bits)
                 values[n.name] = requantize(acc, rq.mul, rq.bias, rq.shift, n.act, b)
                 scale[n.name] = scale[n.inputs[0]]
             elif n.op == "add":
                 sa, sb = scale[n.inputs[0]], scale[n.inputs[1]]
                 y = values[n.inputs[0]] * sa + values[n.inputs[1]] * sb
                 add_scales[n.name][b] = relu_scale(y, b)
-                rq = add_requant(n, sa, sb, add_scales[n.name][b], c)
+                rq = add_requant(n, sa, sb, add_scales[n.name][b], c, fmt.mul_bits)
                 values[n.name] = requant_output(scaled_sum(n, values, rq), rq.shift, n.act, b)
                 scale[n.name] = add_scales[n.name][b]
             else:

@@ -1,11 +1,12 @@
 // Verilator test bench for the generated wavebits_top: streams test vectors, writes the width
 // register in mid-stream per a schedule, and logs every output, activation write and switch.
 //
-//   Vtb <inputs.dat> <schedule: 8,4,1,...> <vectors per segment> <events out> [vcd file]
+//   Vtb <inputs.dat> <schedule: 8,4,1,...> <vectors per segment> <events out> <stream|idle> [vcd file]
 //
-// The width of segment k is written when the last input of segment k-1 has been accepted (the
-// inference it belongs to is still running): a switch in mid-stream. Segment 0's width is written
-// before the first input. Lines of the events file:
+// stream: the width of segment k is written as soon as the last inference of segment k-1 has
+// started computing (its first activation write): a switch in mid-stream.
+// idle: the width is written once segment k-1's outputs are all out, then segment k starts at once.
+// Segment 0's width is written before the first input. Lines of the events file:
 //   write <cycle> <bits>          in <cycle> <vector> <first|last>   out <cycle> <inference> <bits> <value>
 //   trace <inference> <layer> <addr> <mask> <data hex>               rebuild <start> <end>   done <cycle>
 #include "Vwavebits_top.h"
@@ -41,8 +42,8 @@ static long long signed_out(unsigned long long v) {
 }
 
 int main(int argc, char** argv) {
-    if (argc < 5) {
-        std::fprintf(stderr, "usage: %s inputs.dat schedule vectors events.txt [trace.vcd]\n", argv[0]);
+    if (argc < 6) {
+        std::fprintf(stderr, "usage: %s inputs.dat schedule vectors events.txt stream|idle [trace.vcd]\n", argv[0]);
         return 2;
     }
     Verilated::commandArgs(argc, argv);
@@ -54,6 +55,9 @@ int main(int argc, char** argv) {
         while (std::getline(ss, item, ',')) schedule.push_back(std::atoi(item.c_str()));
     }
     const int per_segment = std::atoi(argv[3]);
+    const bool idle_switch = std::string(argv[5]) == "idle";
+    bool hold = false;  // idle mode: inputs wait for the switch
+    bool armed = false;  // stream mode: write at the next activation write
     if (inputs.empty() || schedule.empty() || per_segment < 1) {
         std::fprintf(stderr, "no inputs, empty schedule or no vectors per segment\n");
         return 2;
@@ -64,11 +68,11 @@ int main(int argc, char** argv) {
     Vwavebits_top* top = new Vwavebits_top;
 #if VM_TRACE
     VerilatedVcdC* vcd = 0;
-    if (argc > 5) {
+    if (argc > 6) {
         Verilated::traceEverOn(true);
         vcd = new VerilatedVcdC;
         top->trace(vcd, 99);
-        vcd->open(argv[5]);
+        vcd->open(argv[6]);
     }
 #endif
     unsigned long long cycle = 0;
@@ -86,10 +90,24 @@ int main(int argc, char** argv) {
     top->rst = 0;
     while (outputs_seen < total * n_out_per_inference && cycle < limit) {
         // drive inputs for this cycle
-        top->cfg_valid = pending_write ? 1 : 0;
-        top->cfg_bits = write_bits;
-        if (pending_write) { std::fprintf(ev, "write %llu %d\n", cycle, write_bits); pending_write = false; }
-        const bool have = vec < total;
+        top->cfg_valid = 0;
+        if (armed && (top->trace_valid || top->out_valid)) {
+            armed = false;
+            pending_write = true;
+            write_bits = schedule[vec / per_segment];
+        }
+        if (hold && outputs_seen == vec * n_out_per_inference) {
+            hold = false;
+            pending_write = true;
+            write_bits = schedule[vec / per_segment];
+        }
+        if (pending_write) {
+            top->cfg_valid = 1;
+            top->cfg_bits = write_bits;
+            std::fprintf(ev, "write %llu %d\n", cycle, write_bits);
+            pending_write = false;
+        }
+        const bool have = vec < total && !hold && !top->cfg_valid;
         top->in_valid = have ? 1 : 0;
         top->in_data = have ? inputs[vec % inputs.size()][beat] : 0;
         top->eval();
@@ -124,8 +142,8 @@ int main(int argc, char** argv) {
                 std::fprintf(ev, "in %llu %d last\n", cycle, vec);
                 beat = 0; ++vec; ++loads;
                 if (vec < total && vec % per_segment == 0) {
-                    pending_write = true;
-                    write_bits = schedule[vec / per_segment];
+                    if (idle_switch) hold = true;
+                    else armed = true;
                 }
             }
         }

