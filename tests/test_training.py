@@ -9,10 +9,12 @@ from wavebits.sim import GoldenModel
 from wavebits.training.config import load_config
 from wavebits.training.data import load, load_cifar10
 from wavebits.training.loop import predict, to_input
+from wavebits.training.quant import ACT_QUANT, WEIGHT_QUANT
 from wavebits.training.run import run_training
 
 from wavebits.bank import read_bank, write_bank
 from wavebits.errors import DataError, WavebitsError
+from wavebits.intmath import quantize_weight, requant_output
 
 
 def test_golden_model_agrees_with_fake_quant_at_every_width(trained):
@@ -143,3 +145,14 @@ def test_mnist_lenet_trains_and_exports(tmp_path, mnist_dir):
     result = run_training(cfg, tmp_path / "m.wbank")
     assert all(p.ok for p in result.parity)
     assert result.parity[0].golden_accuracy > 0.8
+
+
+def test_brevitas_width_quantizers_are_the_integer_contract():
+    """Training's Brevitas IntQuant (round half up, run-time width) equals wavebits.intmath on ties."""
+    twice = np.arange(-600, 601)  # x = twice / 2 hits every tie
+    x = torch.tensor(twice / 2.0, dtype=torch.float64)
+    for bits in range(2, 9):
+        assert np.array_equal(WEIGHT_QUANT.codes(x, 1.0, bits).numpy().astype(np.int64),
+                              quantize_weight(twice, 1, bits).astype(np.int64))
+        assert np.array_equal(ACT_QUANT.codes(x, 1.0, bits).numpy().astype(np.int64),
+                              requant_output(twice, 1, "relu", bits))

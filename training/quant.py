@@ -1,9 +1,12 @@
 """Quantizers for multiscale training, exact to the integer contract and switchable at run time.
 
-Brevitas fixes a quantizer's bit-width when the module is built and rounds half to even; the
-contract (``wavebits.intmath``) rounds half up and the width changes at run time. So the forward
-passes here compute exactly what the bank and hardware compute, in float64 where it matters,
-and pass gradients straight through (STE):
+They are built on Brevitas's integer quantizer, ``brevitas.core.quant.IntQuant``, which already
+takes the bit-width as an argument of each call: ``WidthQuant`` supplies the width at run time
+(Brevitas's quantizer injectors fix it when a layer is built) and ``RoundHalfUpSte`` the contract's
+rounding, ``floor(x + 1/2)`` on Brevitas's ``floor_ste`` (Brevitas rounds half to even). Brevitas
+computes the integer codes; the straight-through estimators around them (``ste``) keep the
+gradients of PACT and of the weight clipping. The forward passes compute exactly what the bank and
+hardware compute, in float64 where it matters:
 
 * ``WaveletWeight``: shared float weights -> Haar components rounded to the bank's fixed point ->
   per-width scales rounded to signed powers of two -> inverse Haar -> per-width power-of-two
@@ -19,6 +22,10 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from brevitas.core.function_wrapper import Identity
+from brevitas.core.quant import IntQuant
+from brevitas.function.ops import binary_sign
+from brevitas.function.ops_ste import floor_ste, round_ste
 from torch import nn
 
 from wavebits.bank.builder import BankFormat, component_frac_bits
@@ -33,7 +40,34 @@ def ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def round_half_up(x: torch.Tensor) -> torch.Tensor:
-    return torch.floor(x + 0.5)
+    """The contract's rounding (``wavebits.intmath.rshift_round``) on floats, straight-through."""
+    return floor_ste(x + 0.5)
+
+
+class RoundHalfUpSte(nn.Module):
+    """Brevitas float-to-int implementation that rounds half up (Brevitas's own rounds half to even)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return round_half_up(x)
+
+
+class WidthQuant(nn.Module):
+    """Brevitas ``IntQuant`` (scale, round half up, clamp to the width's range) at a run-time width."""
+
+    def __init__(self, signed: bool, narrow_range: bool) -> None:
+        super().__init__()
+        self.int_quant = IntQuant(narrow_range=narrow_range, signed=signed, input_view_impl=Identity(),
+                                  float_to_int_impl=RoundHalfUpSte())
+
+    def codes(self, x: torch.Tensor, scale: torch.Tensor | float, bits: int) -> torch.Tensor:
+        """Integer codes of ``x / scale`` at ``bits`` (as float tensors)."""
+        zero = torch.zeros((), dtype=x.dtype)
+        return self.int_quant.to_int(torch.as_tensor(scale, dtype=x.dtype), zero,
+                                     torch.tensor(float(bits), dtype=x.dtype), x)
+
+
+WEIGHT_QUANT = WidthQuant(signed=True, narrow_range=True)  # weights and components: narrow signed
+ACT_QUANT = WidthQuant(signed=False, narrow_range=False)  # ReLU activations: unsigned
 
 
 class WaveletWeight(nn.Module):
@@ -91,9 +125,8 @@ class WaveletWeight(nn.Module):
         """Orthonormal Haar components rounded to the bank's fixed point (STE), and their frac bits."""
         comps = [c / 2.0 for c in haar_forward(pad_even(weight_matrix(self.weight.double())))]
         frac = component_frac_bits(max(float(c.detach().abs().max()) for c in comps), self.fmt.comp_bits)
-        lim = (1 << (self.fmt.comp_bits - 1)) - 1
         unit = 2.0 ** frac
-        return [ste(c, torch.clamp(round_half_up(c * unit), -lim, lim) / unit) for c in comps], frac
+        return [ste(c, WEIGHT_QUANT.codes(c.detach(), 1.0 / unit, self.fmt.comp_bits) / unit) for c in comps], frac
 
     def reconstructed(self, bits: int) -> torch.Tensor:
         """The width's weights before the step: IDWT of the scaled fixed-point components."""
@@ -113,14 +146,13 @@ class WaveletWeight(nn.Module):
             return self.weight
         w = self.reconstructed(bits)
         e = self.step_exponent(bits)
-        step = 2.0 ** ste(e, torch.round(e)).double()
+        step = 2.0 ** round_ste(e).double()
         x = w / step
         if bits == 1:
-            q = torch.where(x >= 0, 1.0, -1.0).double()
-            x = ste(x.clamp(-1, 1), q)
+            x = ste(x.clamp(-1, 1), binary_sign(x.detach()))
         else:
             lim = weight_limit(bits)
-            x = ste(x.clamp(-lim, lim), torch.clamp(round_half_up(x), -lim, lim))
+            x = ste(x.clamp(-lim, lim), WEIGHT_QUANT.codes(x.detach(), 1.0, bits))
         return (x * step).to(self.weight.dtype)
 
 
@@ -157,12 +189,12 @@ class PactActivation(nn.Module):
         if bits is None:
             return F.relu(y)
         if bits == 1:
-            return ste(y.clamp(-1, 1), torch.where(y >= 0, 1.0, -1.0))
+            return ste(y.clamp(-1, 1), binary_sign(y.detach()))
         alpha = self.level(bits).abs() + 1e-8
         lim = activation_limit(bits)
         clipped = torch.minimum(F.relu(y), alpha)  # PACT: gradient reaches alpha where clipped
         step = alpha / lim
-        return ste(clipped, round_half_up(clipped.detach() / step.detach()) * step)
+        return ste(clipped, ACT_QUANT.codes(clipped.detach(), step.detach(), bits) * step)
 
 
 class FineQuant(nn.Module):
@@ -185,4 +217,4 @@ class FineQuant(nn.Module):
         if bits is None:
             return y
         step = self.scale(bits)
-        return ste(y, round_half_up(y / step) * step)
+        return ste(y, round_half_up(y.detach() / step) * step)

@@ -59,18 +59,28 @@ module wb_haar_engine #(
     reg [5:0] wshift;
     reg       one_bit;
 
-    localparam E_IDLE = 3'd0, E_DESC = 3'd1, E_LW = 3'd2, E_LW2 = 3'd3, E_RUN = 3'd4, E_NEXT = 3'd5, E_TAIL = 3'd6;
+    localparam E_IDLE = 3'd0, E_DESC = 3'd1, E_LW = 3'd2, E_LW2 = 3'd3, E_RUN = 3'd4, E_TAIL = 3'd5;
     reg [2:0] state;
     reg [23:0] g, e, gq, gu, wp;
 
-    // stage 1: element map read; stage 2: component read; stages 3-4: butterfly lanes
+    // p1: element map data; b: record address; m: component data; p2: registered components into
+    // the butterfly lanes (every memory output is registered before logic: ECP5 timing)
     wire [EAW-1:0] elem_raddr = ebase + e;
     wire [52+24-1:0] elem;            // {slot1[2:0], unit1[23:0], par, jrow[23:0]} (padded)
     wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .INIT(ELEM_FILE)) u_elem (
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .raddr(elem_raddr), .rdata(elem));
 
     localparam LANE_LAT = 5;           // wb_haar_lane
-    reg        p1_valid, p2_valid;
+    reg        p1_valid, b_valid, m_valid, p2_valid;
+    reg [23:0] b_rb;
+    reg [QB-1:0] m_rot;
+    reg        b_par, m_par;
+    reg [WAW-1:0] b_waddr, m_waddr;
+    reg [7:0]  b_mask, m_mask;
+    reg [Q-1:0] b_lanes, m_lanes;
+    reg [4*NT*TERM_W-1:0] b_terms, m_terms;
+    reg [5:0]  b_wshift, m_wshift;
+    reg [4*COMP_W-1:0] comp_r [0:Q-1];
     reg [LANE_LAT:1] q_valid;          // items inside the lanes
     reg [WAW-1:0] q_waddr [1:LANE_LAT];
     reg [7:0]     q_mask [1:LANE_LAT];
@@ -88,7 +98,7 @@ module wb_haar_engine #(
     wire        epar = elem[24];
     wire [23:0] unit1 = elem[48:25];
     wire [2:0]  slot1 = elem[51:49];
-    wire [23:0] rb = p1_cg + jrow;
+    wire [23:0] rb = b_rb;
 
     // component banks
     wire [4*COMP_W-1:0] bank_data [0:Q-1];
@@ -109,7 +119,7 @@ module wb_haar_engine #(
     generate
         for (k = 0; k < Q; k = k + 1) begin : g_lane
             wire [QB-1:0] src = p2_rot + k;
-            wire [4*COMP_W-1:0] comps = p2_lanes[k] ? bank_data[src] : {(4*COMP_W){1'b0}};
+            wire [4*COMP_W-1:0] comps = p2_lanes[k] ? comp_r[src] : {(4*COMP_W){1'b0}};
             wb_haar_lane #(.COMP_W(COMP_W), .NT(NT), .R_W(R_W), .TERM_W(TERM_W)) u_lane (
                 .clk(clk), .comps(comps), .terms(p2_terms), .par(p2_par), .wshift(p2_wshift), .bits(run_bits),
                 .w_top(w_top[k]), .w_bot(w_bot[k]));
@@ -123,20 +133,27 @@ module wb_haar_engine #(
             state <= start ? E_DESC : E_IDLE;
             busy <= start;
             layer <= 8'd0;
-            p1_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
+            p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
             run_bits <= bits;
             one_bit <= (bits == 4'd1);
         end else begin
-            // stage 1 -> 2: element map data in, component addresses out
-            p2_valid <= p1_valid;
-            p2_rot <= rb[QB-1:0];
+            // p1 -> b: element map data in, record address out
+            b_valid <= p1_valid;
+            b_rb <= p1_cg + jrow;
             for (l = 0; l < Q; l = l + 1)
-                p2_lanes[l] <= (l < p1_nrows);
-            p2_par <= epar;
-            p2_waddr <= one_bit ? (p1_base1 + unit1) : p1_wp;
-            p2_mask <= one_bit ? (8'd1 << slot1) : 8'hFF;
-            p2_terms <= terms;
-            p2_wshift <= wshift;
+                b_lanes[l] <= (l < p1_nrows);
+            b_par <= epar;
+            b_waddr <= one_bit ? (p1_base1 + unit1) : p1_wp;
+            b_mask <= one_bit ? (8'd1 << slot1) : 8'hFF;
+            b_terms <= terms;
+            b_wshift <= wshift;
+            // b -> m: component banks read
+            m_valid <= b_valid; m_rot <= b_rb[QB-1:0]; m_lanes <= b_lanes; m_par <= b_par;
+            m_waddr <= b_waddr; m_mask <= b_mask; m_terms <= b_terms; m_wshift <= b_wshift;
+            // m -> p2: components registered
+            p2_valid <= m_valid; p2_rot <= m_rot; p2_lanes <= m_lanes; p2_par <= m_par;
+            p2_waddr <= m_waddr; p2_mask <= m_mask; p2_terms <= m_terms; p2_wshift <= m_wshift;
+            for (l = 0; l < Q; l = l + 1) comp_r[l] <= bank_data[l];
             // stage 2: component data into the lanes; their outputs follow LANE_LAT cycles later
             q_valid <= {q_valid[LANE_LAT-1:1], p2_valid};
             q_waddr[1] <= p2_waddr;
@@ -169,7 +186,9 @@ module wb_haar_engine #(
                     rows2 <= `D(F_ROWS2); wbase1 <= `D(F_WBASE1); units1 <= `D(F_UNITS1);
                     cbase <= `D(F_CBASE);
                     g <= 0; e <= 0; gq <= 0; gu <= 0; wp <= `D(F_WBASE);
-                    state <= (`D(F_OP) == 0) ? E_LW2 : E_NEXT;
+                    if (`D(F_OP) == 0) state <= E_LW2;
+                    else if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
+                    else state <= E_TAIL;
                 end
                 E_LW2: state <= E_RUN;                    // per-width record read in flight
                 E_RUN: begin
@@ -185,14 +204,11 @@ module wb_haar_engine #(
                     else begin
                         e <= 0;
                         if (g + 1 < groups) begin g <= g + 1; gq <= gq + Q; gu <= gu + units1; end
-                        else state <= E_NEXT;
+                        else if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
+                        else state <= E_TAIL;
                     end
                 end
-                E_NEXT: begin
-                    if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
-                    else state <= E_TAIL;
-                end
-                E_TAIL: if (!p1_valid && !p2_valid && q_valid == 0 && !we) begin
+                E_TAIL: if (!p1_valid && !b_valid && !m_valid && !p2_valid && q_valid == 0 && !we) begin
                     busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
                 end
                 default: ;

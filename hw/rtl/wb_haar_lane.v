@@ -18,8 +18,9 @@ module wb_haar_lane #(
     output reg  signed [7:0]         w_top,   // row 2i
     output reg  signed [7:0]         w_bot    // row 2i + 1
 );
-    // stage 1: every term shifted; stage 2: per-component sums
+    // stage 1: every term shifted (its sign kept aside); stage 2: per-component signed sums
     reg signed [R_W-1:0] term_v [0:4*NT-1];
+    reg [4*NT-1:0] term_neg;
     reg signed [R_W-1:0] scaled [0:3];
     reg [5:0] sh1, sh2, sh3, sh4;
     reg [3:0] b1, b2, b3, b4;
@@ -32,12 +33,13 @@ module wb_haar_lane #(
             c = {{(R_W-COMP_W){comps[k*COMP_W+COMP_W-1]}}, comps[k*COMP_W +: COMP_W]};
             for (t = 0; t < NT; t = t + 1) begin
                 term = terms[(k*NT+t)*TERM_W +: TERM_W];
-                term_v[k*NT+t] <= !term[6] ? {R_W{1'b0}} : term[5] ? -(c <<< term[4:0]) : (c <<< term[4:0]);
+                term_v[k*NT+t] <= !term[6] ? {R_W{1'b0}} : (c <<< term[4:0]);
+                term_neg[k*NT+t] <= term[5];
             end
         end
         for (k = 0; k < 4; k = k + 1) begin
             s = 0;
-            for (t = 0; t < NT; t = t + 1) s = s + term_v[k*NT+t];
+            for (t = 0; t < NT; t = t + 1) s = term_neg[k*NT+t] ? s - term_v[k*NT+t] : s + term_v[k*NT+t];
             scaled[k] <= s;
         end
         {sh1, b1, par1} <= {wshift, bits, par};
