@@ -71,18 +71,19 @@ module wb_core #(
     reg        recon_start, recon_ready;
 
     // ---------------------------------------------------------------- sequencing
-    localparam S_LOAD = 3'd0, S_START = 3'd1, S_DESC = 3'd2, S_LW = 3'd3, S_SETUP = 3'd4, S_RUN = 3'd5, S_NEXT = 3'd6;
-    reg [2:0] state;
+    localparam S_LOAD = 4'd0, S_START = 4'd1, S_DESC = 4'd2, S_LW = 4'd3, S_LWA = 4'd4, S_LWB = 4'd5,
+               S_SETUP = 4'd6, S_RUN = 4'd7, S_NEXT = 4'd8;
+    reg [3:0] state;
     reg [7:0] layer;
     wire [DESC_W-1:0] desc_q;
     reg  [DESC_W-1:0] d;
     wire [LW_W-1:0] lw_q;
     reg  [LW_W-1:0] lw;
     wb_ram #(.W(DESC_W), .DEPTH(NL), .AW(8), .INIT(DESC_FILE)) u_desc (
-        .clk(clk), .we(1'b0), .waddr(8'd0), .wdata({DESC_W{1'b0}}), .raddr(layer), .rdata(desc_q));
-    wire [LW_AW-1:0] lw_raddr = desc_q[F_LWBASE*FIELD_W +: FIELD_W] + cur_widx;
+        .clk(clk), .we(1'b0), .waddr(8'd0), .wdata({DESC_W{1'b0}}), .re(1'b1), .raddr(layer), .rdata(desc_q));
+    reg  [LW_AW-1:0] lw_raddr;
     wb_ram #(.W(LW_W), .DEPTH(LW_DEPTH), .AW(LW_AW), .INIT(LW_FILE)) u_lw (
-        .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .raddr(lw_raddr), .rdata(lw_q));
+        .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw_q));
     `define F(f) d[(f)*FIELD_W +: FIELD_W]
     wire        is_pool = `F(F_OP) != 0;
     wire        is_out = `F(F_FLAGS) & 1;
@@ -103,9 +104,9 @@ module wb_core #(
     generate
         for (gb = 0; gb < 2; gb = gb + 1) begin : g_buf
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW)) u_act (
+                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(1)) u_act (
                     .clk(clk), .we(act_wmask[gs] && act_wbuf == gb), .waddr(act_waddr),
-                    .wdata(act_wdata[gs*8 +: 8]), .raddr(act_raddr), .rdata(act_q[gb][gs*8 +: 8]));
+                    .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(act_raddr), .rdata(act_q[gb][gs*8 +: 8]));
             end
         end
     endgenerate
@@ -125,9 +126,9 @@ module wb_core #(
                     localparam BW = (gb == 1) ? 8 * P : gb * P;
                     localparam [7:0] DIGIT = 48 + gb;
                     wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW),
+                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW), .OREG(1),
                              .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
-                        .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .raddr(w_raddr), .rdata(q));
+                        .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(w_raddr), .rdata(q));
                     assign bank_q[gb] = {{(8*P-BW){1'b0}}, q};
                 end else begin : g_none
                     assign bank_q[gb] = {(8*P){1'b0}};
@@ -140,9 +141,9 @@ module wb_core #(
             wire [8*P-1:0] half_q [0:1];
             for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
-                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW)) u_buf (
+                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(1)) u_buf (
                         .clk(clk), .we(recon_we && recon_wmask[gs] && active != gb), .waddr(recon_waddr),
-                        .wdata(recon_wdata[gs*P +: P]), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]));
+                        .wdata(recon_wdata[gs*P +: P]), .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]));
                 end
             end
             for (gb = 1; gb <= 8; gb = gb + 1) begin : g_unused
@@ -162,24 +163,32 @@ module wb_core #(
     assign rebuilding = recon_busy;
 
     // ---------------------------------------------------------------- requant memory
-    wire [RQ_AW-1:0] rq_raddr;
+    reg  [RQ_AW-1:0] rq_raddr;            // the channel being issued to the requant pipeline
     wire [RQ_W-1:0]  rq_q;
     wb_ram #(.W(RQ_W), .DEPTH(RQ_DEPTH), .AW(RQ_AW), .INIT(RQ_FILE)) u_rq (
-        .clk(clk), .we(1'b0), .waddr({RQ_AW{1'b0}}), .wdata({RQ_W{1'b0}}), .raddr(rq_raddr), .rdata(rq_q));
+        .clk(clk), .we(1'b0), .waddr({RQ_AW{1'b0}}), .wdata({RQ_W{1'b0}}), .re(den), .raddr(rq_raddr), .rdata(rq_q));
 
     // ---------------------------------------------------------------- loop counters (issue stage)
-    reg [23:0] oy, ox, g, gp, ky, kx, cw, s, j, crem, kxofs, krow, obase, wptr;
+    reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, cidx, kxofs, krow, obase, wptr;
+    reg [3:0]  s, j;
     reg signed [24:0] iy0, ix0, prow, pbase;
     reg        issue_done;
-    wire [23:0] nslots = (crem >= 8) ? 24'd8 : crem;
-    wire        j_last = use_xnor || is_pool || (j + 1 >= nplanes);
-    wire        s_last = use_xnor || is_pool || (s + 1 >= nslots);
-    wire        cw_last = cw + 1 >= `F(F_INCW);
-    wire        kx_last = kx + 1 >= `F(F_KW);
-    wire        ky_last = ky + 1 >= `F(F_KH);
-    wire        g_last = g + 1 >= `F(F_GROUPS);
-    wire        ox_last = ox + 1 >= `F(F_WOUT);
-    wire        oy_last = oy + 1 >= `F(F_HOUT);
+    // loop bounds minus one, and the current channel word's valid slots, held in registers so that
+    // the loop-end tests are plain equalities
+    reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1, cin_m1;
+    reg [3:0]  planes_m1;
+    reg [7:0]  vmask;
+    wire        j_last = use_xnor || is_pool || (j == planes_m1);
+    wire        s_last = use_xnor || is_pool || (s == 4'd7) || (cidx == cin_m1);
+    wire        cw_last = cw == incw_m1;
+    wire        kx_last = kx == kw_m1;
+    wire        ky_last = ky == kh_m1;
+    wire        g_last = g == groups_m1;
+    wire        ox_last = ox == wout_m1;
+    wire        oy_last = oy == hout_m1;
+    function [7:0] slot_mask(input [23:0] channels_left);
+        slot_mask = (channels_left >= 8) ? 8'hFF : ((8'd1 << channels_left) - 8'd1);
+    endfunction
     wire        grp_last = j_last && s_last && cw_last && kx_last && ky_last;   // conv: last item of a group
     wire        tap_last = kx_last && ky_last;                                 // pool: last tap of a window
     wire        first_item = (j == 0) && (s == 0) && (cw == 0) && (kx == 0) && (ky == 0);
@@ -187,16 +196,20 @@ module wb_core #(
     wire signed [24:0] ix = ix0 + $signed({1'b0, kx});
     wire        pad = (iy < 0) || (iy >= $signed({1'b0, `F(F_HIN)})) || (ix < 0) || (ix >= $signed({1'b0, `F(F_WIN)}));
     wire signed [24:0] addr = pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs}) + $signed({1'b0, cw});
-    assign act_raddr = pad ? {ACT_AW{1'b0}} : addr[ACT_AW-1:0];
-    assign w_raddr = wptr[WAW-1:0];
+    assign act_raddr = i_addr;
+    assign w_raddr = i_wptr;
 
     // execute stage (one cycle after issue: memory data valid)
+    // issue stage (i: addresses registered), the memories' two read stages (x1, x: data valid)
+    reg        i_valid, i_first, i_last, i_pad, i_src, x1_valid, x1_first, x1_last, x1_pad, x1_src;
     reg        x_valid, x_first, x_last, x_pad, x_src;
-    reg [2:0]  x_slot, x_plane;
-    reg [1:0]  x_mode;
-    reg        x_sign;
-    reg [7:0]  x_vmask;
-    reg [23:0] x_gp, x_obase, x_cw;
+    reg [2:0]  i_slot, i_plane, x1_slot, x1_plane, x_slot, x_plane;
+    reg [1:0]  i_mode, x1_mode, x_mode;
+    reg        i_sign, x1_sign, x_sign;
+    reg [7:0]  i_vmask, x1_vmask, x_vmask;
+    reg [23:0] i_gp, i_obase, i_cw, x1_gp, x1_obase, x1_cw, x_gp, x_obase, x_cw;
+    reg [ACT_AW-1:0] i_addr;
+    reg [WAW-1:0] i_wptr;
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_slot, a_plane;
@@ -217,20 +230,19 @@ module wb_core #(
     wire signed [ACC_W-1:0] acc_next [0:P-1];
     // requant pipeline: stage 0 holds the accumulator and the requant memory's output, stages
     // 1..RQ_LAT follow wb_requant; the last one writes
-    localparam RQ_LAT = 5;
+    localparam RQ_LAT = 6;
     reg  [RQ_LAT:0]   t_valid;
     reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
     reg  [2:0]        t_slot [0:RQ_LAT];
     reg signed [ACC_W-1:0] r1_acc;
     wire signed [OUT_W-1:0] rq_out;
     wire den = !(out_valid && !out_ready);
-    reg  [23:0] r1_c;
     wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
-    assign rq_raddr = lw[LW_RQROW +: 24] + (drain_issue ? d_c : r1_c);
-    wire pipe_empty = !x_valid && !a_valid && !y_valid && !d_busy && t_valid == 0;
+    wire pipe_empty = !i_valid && !x1_valid && !x_valid && !a_valid && !y_valid && !d_busy && t_valid == 0;
 
     wire can_issue = (state == S_RUN) && !issue_done &&
-                     !(!is_pool && grp_last && (d_busy || (x_valid && x_last) || (a_valid && a_last) || (y_valid && y_last)));
+                     !(!is_pool && grp_last && (d_busy || (i_valid && i_last) || (x1_valid && x1_last) ||
+                                               (x_valid && x_last) || (a_valid && a_last) || (y_valid && y_last)));
 
     // ---------------------------------------------------------------- MAC lanes
     wire [7:0] x_word_slot = a_word[a_slot*8 +: 8];
@@ -287,7 +299,7 @@ module wb_core #(
             active <= 1'b0;
             cfg_error <= 1'b0;
             in_c <= 0; in_pix <= 0; in_paddr <= 0;
-            x_valid <= 1'b0; a_valid <= 1'b0; y_valid <= 1'b0; d_busy <= 1'b0;
+            i_valid <= 1'b0; x1_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y_valid <= 1'b0; d_busy <= 1'b0;
             t_valid <= 0;
             out_valid <= 1'b0;
         end else begin
@@ -333,11 +345,16 @@ module wb_core #(
                     end
                 end
                 S_DESC: state <= S_LW;            // descriptor read in flight
-                S_LW: begin d <= desc_q; state <= S_SETUP; end   // per-width record read in flight
+                S_LW: begin d <= desc_q; state <= S_LWA; end
+                S_LWA: begin lw_raddr <= `F(F_LWBASE) + cur_widx; state <= S_LWB; end
+                S_LWB: state <= S_SETUP;          // per-width record read in flight
                 S_SETUP: begin
                     lw <= lw_q;
                     oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; s <= 0; j <= 0;
-                    crem <= `F(F_CIN); kxofs <= 0; krow <= 0; obase <= 0;
+                    crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
+                    kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
+                    groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
+                    cin_m1 <= `F(F_CIN) - 1; planes_m1 <= nplanes - 4'd1;
                     wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
                     iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
                     prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
@@ -353,21 +370,23 @@ module wb_core #(
             endcase
 
             // ---- issue one item
-            x_valid <= 1'b0;
+            i_valid <= 1'b0;
             if (can_issue) begin
-                x_valid <= 1'b1;
-                x_src <= src;
-                x_pad <= !is_pool && pad;
-                x_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
-                x_last <= is_pool ? tap_last : grp_last;
-                x_mode <= mode;
-                x_slot <= s[2:0];
-                x_plane <= j[2:0];
-                x_sign <= (j + 1 == cur_bits);
-                x_vmask <= (nslots >= 8) ? 8'hFF : ((8'd1 << nslots) - 8'd1);
-                x_gp <= gp;
-                x_obase <= obase;
-                x_cw <= cw;
+                i_valid <= 1'b1;
+                i_addr <= pad ? {ACT_AW{1'b0}} : addr[ACT_AW-1:0];
+                i_wptr <= wptr[WAW-1:0];
+                i_src <= src;
+                i_pad <= !is_pool && pad;
+                i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
+                i_last <= is_pool ? tap_last : grp_last;
+                i_mode <= mode;
+                i_slot <= s[2:0];
+                i_plane <= j[2:0];
+                i_sign <= (j == planes_m1);
+                i_vmask <= vmask;
+                i_gp <= gp;
+                i_obase <= obase;
+                i_cw <= cw;
                 if (is_pool) begin
                     // pool order: per output pixel, per channel word, the window's taps
                     if (!kx_last) begin kx <= kx + 1; kxofs <= kxofs + `F(F_INCW); end
@@ -399,12 +418,13 @@ module wb_core #(
                     if (!j_last) j <= j + 1;
                     else begin
                         j <= 0;
-                        if (!s_last) s <= s + 1;
+                        if (!s_last) begin s <= s + 1; cidx <= cidx + 1; end
                         else begin
                             s <= 0;
-                            if (!cw_last) begin cw <= cw + 1; crem <= crem - 8; end
-                            else begin
-                                cw <= 0; crem <= `F(F_CIN);
+                            if (!cw_last) begin
+                                cw <= cw + 1; crem <= crem - 8; cidx <= cidx + 1; vmask <= slot_mask(crem - 8);
+                            end else begin
+                                cw <= 0; crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN));
                                 if (!kx_last) begin kx <= kx + 1; kxofs <= kxofs + `F(F_INCW); ix0 <= ix0; end
                                 else begin
                                     kx <= 0; kxofs <= 0;
@@ -436,6 +456,14 @@ module wb_core #(
                 end
             end
 
+            // ---- memory read stages
+            {x1_valid, x1_first, x1_last, x1_pad, x1_src, x1_slot, x1_plane, x1_mode, x1_sign, x1_vmask} <=
+                {i_valid, i_first, i_last, i_pad, i_src, i_slot, i_plane, i_mode, i_sign, i_vmask};
+            {x1_gp, x1_obase, x1_cw} <= {i_gp, i_obase, i_cw};
+            {x_valid, x_first, x_last, x_pad, x_src, x_slot, x_plane, x_mode, x_sign, x_vmask} <=
+                {x1_valid, x1_first, x1_last, x1_pad, x1_src, x1_slot, x1_plane, x1_mode, x1_sign, x1_vmask};
+            {x_gp, x_obase, x_cw} <= {x1_gp, x1_obase, x1_cw};
+
             // ---- operand stage
             a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_slot <= x_slot; a_plane <= x_plane;
             a_mode <= x_mode; a_sign <= x_sign; a_vmask <= x_vmask; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
@@ -459,6 +487,7 @@ module wb_core #(
                 for (l = 0; l < P; l = l + 1) shadow[l] <= acc_next[l];
                 d_busy <= 1'b1;
                 d_c <= y_gp; d_l <= 0; d_obase <= y_obase;
+                rq_raddr <= lw[LW_RQROW +: 24] + y_gp;
                 d_cend <= (y_gp + P < `F(F_COUT)) ? y_gp + P : `F(F_COUT);
             end
 
@@ -470,7 +499,7 @@ module wb_core #(
                     t_slot[l] <= t_slot[l-1];
                 end
                 if (drain_issue) begin
-                    r1_c <= d_c;
+                    rq_raddr <= rq_raddr + 1;
                     r1_acc <= shadow[d_l];
                     t_addr[0] <= d_obase + (d_c >> 3);
                     t_slot[0] <= d_c[2:0];

@@ -48,9 +48,9 @@ module wb_haar_engine #(
     wire [LW_W-1:0] lw;
     reg  [LW_AW-1:0] lw_raddr;
     wb_ram #(.W(DESC_W), .DEPTH(NL), .AW(8), .INIT(DESC_FILE)) u_desc (
-        .clk(clk), .we(1'b0), .waddr(8'd0), .wdata({DESC_W{1'b0}}), .raddr(layer), .rdata(desc));
+        .clk(clk), .we(1'b0), .waddr(8'd0), .wdata({DESC_W{1'b0}}), .re(1'b1), .raddr(layer), .rdata(desc));
     wb_ram #(.W(LW_W), .DEPTH(LW_DEPTH), .AW(LW_AW), .INIT(LW_FILE)) u_lw (
-        .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .raddr(lw_raddr), .rdata(lw));
+        .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw));
     `define D(f) desc[(f)*FIELD_W +: FIELD_W]
 
     reg [23:0] groups, fanin, ebase, rows2, wbase1, units1;
@@ -67,11 +67,12 @@ module wb_haar_engine #(
     // the butterfly lanes (every memory output is registered before logic: ECP5 timing)
     wire [EAW-1:0] elem_raddr = ebase + e;
     wire [52+24-1:0] elem;            // {slot1[2:0], unit1[23:0], par, jrow[23:0]} (padded)
-    wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .INIT(ELEM_FILE)) u_elem (
-        .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .raddr(elem_raddr), .rdata(elem));
+    wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .OREG(1), .INIT(ELEM_FILE)) u_elem (
+        .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .re(1'b1), .raddr(elem_raddr), .rdata(elem));
 
-    localparam LANE_LAT = 5;           // wb_haar_lane
-    reg        p1_valid, b_valid, m_valid, p2_valid;
+    localparam LANE_LAT = 6;           // wb_haar_lane
+    reg        p0_valid, p1_valid, b_valid, m_valid, p2_valid;
+    reg [23:0] p0_cg, p0_wp, p0_base1, p0_nrows;
     reg [23:0] b_rb;
     reg [QB-1:0] m_rot;
     reg        b_par, m_par;
@@ -108,7 +109,7 @@ module wb_haar_engine #(
             localparam [7:0] DIGIT = (m < 10) ? 48 + m : 87 + m;  // bank number as one hex digit
             wire [CAW-1:0] ra = rb[CAW+QB-1:QB] + ((m < rb[QB-1:0]) ? 1'b1 : 1'b0);
             wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .INIT(COMP_PREFIX == "" ? "" : {COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
-                .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .raddr(ra),
+                .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .re(1'b1), .raddr(ra),
                 .rdata(bank_data[m]));
         end
     endgenerate
@@ -133,10 +134,12 @@ module wb_haar_engine #(
             state <= start ? E_DESC : E_IDLE;
             busy <= start;
             layer <= 8'd0;
-            p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
+            p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
             run_bits <= bits;
             one_bit <= (bits == 4'd1);
         end else begin
+            // p0 -> p1: the element map's output register
+            {p1_valid, p1_cg, p1_wp, p1_base1, p1_nrows} <= {p0_valid, p0_cg, p0_wp, p0_base1, p0_nrows};
             // p1 -> b: element map data in, record address out
             b_valid <= p1_valid;
             b_rb <= p1_cg + jrow;
@@ -177,7 +180,7 @@ module wb_haar_engine #(
                     end
                 end
 
-            p1_valid <= 1'b0;
+            p0_valid <= 1'b0;
             case (state)
                 E_DESC: state <= E_LW;                    // descriptor read in flight
                 E_LW: begin
@@ -194,11 +197,11 @@ module wb_haar_engine #(
                 E_RUN: begin
                     terms <= lw[LW_TERMS +: 4*NT*TERM_W];
                     wshift <= lw[LW_WSHIFT +: 6];
-                    p1_valid <= 1'b1;
-                    p1_cg <= cbase + gq;
-                    p1_wp <= wp;
-                    p1_base1 <= wbase1 + gu;
-                    p1_nrows <= rows2 - gq;
+                    p0_valid <= 1'b1;
+                    p0_cg <= cbase + gq;
+                    p0_wp <= wp;
+                    p0_base1 <= wbase1 + gu;
+                    p0_nrows <= rows2 - gq;
                     wp <= wp + 1;
                     if (e + 1 < fanin) e <= e + 1;
                     else begin
@@ -208,7 +211,7 @@ module wb_haar_engine #(
                         else state <= E_TAIL;
                     end
                 end
-                E_TAIL: if (!p1_valid && !b_valid && !m_valid && !p2_valid && q_valid == 0 && !we) begin
+                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && !m_valid && !p2_valid && q_valid == 0 && !we) begin
                     busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
                 end
                 default: ;

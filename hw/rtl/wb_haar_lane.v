@@ -1,4 +1,4 @@
-// One shift-add Haar butterfly (wavebits/reconstruct.py in hardware form), pipelined, LATENCY = 5.
+// One shift-add Haar butterfly (wavebits/reconstruct.py in hardware form), pipelined, LATENCY = 6.
 // Each component is scaled by up to NT signed power-of-two terms (shift-add, no multiplier), the
 // 2x2 inverse butterfly combines the four, the column of parity `par` is kept (rows 2i and 2i+1),
 // and both weights are quantized: width >= 2 by a rounding shift and a clamp, width 1 by the sign.
@@ -23,7 +23,8 @@ module wb_haar_lane #(
     reg [4*NT-1:0] term_neg;
     reg signed [R_W-1:0] scaled [0:3];
     reg [5:0] sh1, sh2, sh3, sh4;
-    reg [3:0] b1, b2, b3, b4;
+    reg [3:0] b1, b2, b3, b4, b5;
+    reg signed [R_W:0] lim;                // the width's largest weight, 2**(b-1) - 1
     reg par1, par2;
     integer k, t;
     reg signed [R_W-1:0] c, s;
@@ -46,6 +47,8 @@ module wb_haar_lane #(
         {sh2, b2, par2} <= {sh1, b1, par1};
         {sh3, b3} <= {sh2, b2};
         {sh4, b4} <= {sh3, b3};
+        b5 <= b4;
+        lim <= ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1)) - 1;
     end
     // stage 3: butterfly (a+b+c+d, a-b+c-d, a+b-c-d, a-b-c+d) = positions (0,0), (0,1), (1,0), (1,1)
     wire signed [R_W-1:0] s1 = scaled[0] + scaled[1];
@@ -53,15 +56,12 @@ module wb_haar_lane #(
     wire signed [R_W-1:0] s2 = scaled[2] + scaled[3];
     wire signed [R_W-1:0] d2 = scaled[2] - scaled[3];
     reg signed [R_W-1:0] top, bot;
-    // stage 4: add half an output step; stage 5: shift and clamp (or the sign at one bit)
-    reg signed [R_W:0] top_h, bot_h;
-    reg top_neg, bot_neg;
+    // stage 4: add half an output step; stage 5: shift; stage 6: clamp (or the sign at one bit)
+    reg signed [R_W:0] top_h, bot_h, top_q, bot_q;
+    reg top_neg, bot_neg, top_neg5, bot_neg5;
     wire signed [R_W:0] half = (sh3 == 0) ? 0 : ({{R_W{1'b0}}, 1'b1} <<< (sh3 - 1));
-    function signed [7:0] clamp(input signed [R_W:0] h, input neg, input [5:0] sh, input [3:0] b);
-        reg signed [R_W:0] q, lim;
+    function signed [7:0] clamp(input signed [R_W:0] q, input neg, input signed [R_W:0] lim, input [3:0] b);
         begin
-            q = h >>> sh;
-            lim = ({{R_W{1'b0}}, 1'b1} <<< (b - 1)) - 1;
             if (b == 4'd1)
                 clamp = neg ? -8'sd1 : 8'sd1;
             else if (q > lim)
@@ -79,7 +79,11 @@ module wb_haar_lane #(
         bot_h <= $signed({bot[R_W-1], bot}) + half;
         top_neg <= top < 0;
         bot_neg <= bot < 0;
-        w_top <= clamp(top_h, top_neg, sh4, b4);
-        w_bot <= clamp(bot_h, bot_neg, sh4, b4);
+        top_q <= top_h >>> sh4;
+        bot_q <= bot_h >>> sh4;
+        top_neg5 <= top_neg;
+        bot_neg5 <= bot_neg;
+        w_top <= clamp(top_q, top_neg5, lim, b5);
+        w_bot <= clamp(bot_q, bot_neg5, lim, b5);
     end
 endmodule

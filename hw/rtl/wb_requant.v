@@ -1,4 +1,4 @@
-// Integer requantization (the contract in wavebits/intmath.py), pipelined, latency LATENCY = 5:
+// Integer requantization (the contract in wavebits/intmath.py), pipelined, latency LATENCY = 6:
 //   v = acc * mul + bias;  act none: rshift_round(v, shift);
 //   relu, bits >= 2: clamp(rshift_round(v, shift), 0, 2**bits - 1);  relu, bits == 1: v >= 0.
 // rshift_round rounds half up: (v + 2**(shift-1)) >>> shift.
@@ -23,11 +23,11 @@ module wb_requant #(
     reg signed [MUL_W-1:0] mul_r;
     reg signed [BIAS_W-1:0] bias_r, bias_d;
     reg signed [V_W-1:0] prod, v;
-    reg signed [V_W:0] vh;
-    reg v_neg;
+    reg signed [V_W:0] vh, rounded;
+    reg v_neg, neg5;
+    reg signed [V_W:0] top;
     wire signed [V_W:0] half = (shift == 6'd0) ? {(V_W+1){1'b0}} : ({{V_W{1'b0}}, 1'b1} <<< (shift - 6'd1));
-    wire signed [V_W:0] rounded = vh >>> shift;
-    wire signed [V_W:0] top = ({{V_W{1'b0}}, 1'b1} <<< bits) - 1;
+
     always @(posedge clk) begin
         if (en) begin
             acc_r <= acc;
@@ -38,10 +38,13 @@ module wb_requant #(
             v <= prod + bias_d;
             vh <= $signed({v[V_W-1], v}) + half;
             v_neg <= v < 0;
+            rounded <= vh >>> shift;
+            neg5 <= v_neg;
+            top <= ({{V_W{1'b0}}, 1'b1} <<< bits) - 1;
             if (act_none)
                 out <= rounded[OUT_W-1:0];
             else if (bits == 4'd1)
-                out <= v_neg ? 0 : 1;
+                out <= neg5 ? 0 : 1;
             else if (rounded < 0)
                 out <= 0;
             else if (rounded > top)
