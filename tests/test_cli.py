@@ -83,6 +83,10 @@ def test_codegen_and_sim_rtl(tmp_path):
     r = run("sim", "rtl", str(project), "--bits", "all", "--schedule", "8,1,2", "--vectors", "2")
     assert r.returncode == 0, r.stderr
     assert "0 mismatches" in r.stdout and "rebuild cycles" in r.stdout
+    vcd = tmp_path / "wave.vcd"
+    r = run("sim", "rtl", str(project), "--bits", "", "--schedule", "1", "--vectors", "1", "--vcd", str(vcd))
+    assert r.returncode == 0, r.stderr
+    assert "$var" in vcd.read_text()[:200_000] and "cfg_bits" in vcd.read_text()[:200_000]
     r = run("sim", "rtl", str(project), "--bits", "", "--schedule", "8,5")
     assert r.returncode == 2 and "no width 5" in r.stderr
     r = run("build", str(tmp_path))

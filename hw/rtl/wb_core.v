@@ -178,14 +178,16 @@ module wb_core #(
     reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1, cin_m1;
     reg [3:0]  planes_m1;
     reg [7:0]  vmask;
-    wire        j_last = use_xnor || is_pool || (j == planes_m1);
-    wire        s_last = use_xnor || is_pool || (s == 4'd7) || (cidx == cin_m1);
-    wire        cw_last = cw == incw_m1;
-    wire        kx_last = kx == kw_m1;
-    wire        ky_last = ky == kh_m1;
-    wire        g_last = g == groups_m1;
-    wire        ox_last = ox == wout_m1;
-    wire        oy_last = oy == hout_m1;
+    // each counter's "at its last value" flag, updated with the counter
+    reg         jL, sL, cwL, kxL, kyL, gL, oxL, oyL;
+    wire        j_last = use_xnor || is_pool || jL;
+    wire        s_last = use_xnor || is_pool || sL;
+    wire        cw_last = cwL;
+    wire        kx_last = kxL;
+    wire        ky_last = kyL;
+    wire        g_last = gL;
+    wire        ox_last = oxL;
+    wire        oy_last = oyL;
     function [7:0] slot_mask(input [23:0] channels_left);
         slot_mask = (channels_left >= 8) ? 8'hFF : ((8'd1 << channels_left) - 8'd1);
     endfunction
@@ -355,6 +357,9 @@ module wb_core #(
                     kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
                     groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                     cin_m1 <= `F(F_CIN) - 1; planes_m1 <= nplanes - 4'd1;
+                    jL <= (nplanes == 4'd1); sL <= (`F(F_CIN) == 1); cwL <= (`F(F_INCW) == 1);
+                    kxL <= (`F(F_KW) == 1); kyL <= (`F(F_KH) == 1); gL <= (`F(F_GROUPS) == 1);
+                    oxL <= (`F(F_WOUT) == 1); oyL <= (`F(F_HOUT) == 1);
                     wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
                     iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
                     prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
@@ -389,21 +394,21 @@ module wb_core #(
                 i_cw <= cw;
                 if (is_pool) begin
                     // pool order: per output pixel, per channel word, the window's taps
-                    if (!kx_last) begin kx <= kx + 1; kxofs <= kxofs + `F(F_INCW); end
+                    if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                     else begin
-                        kx <= 0; kxofs <= 0;
-                        if (!ky_last) begin ky <= ky + 1; krow <= krow + `F(F_DKY); end
+                        kx <= 0; kxL <= (kw_m1 == 0); kxofs <= 0;
+                        if (!ky_last) begin ky <= ky + 1; kyL <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
                         else begin
-                            ky <= 0; krow <= 0;
-                            if (!cw_last) cw <= cw + 1;
+                            ky <= 0; kyL <= (kh_m1 == 0); krow <= 0;
+                            if (!cw_last) begin cw <= cw + 1; cwL <= (cw + 1 == incw_m1); end
                             else begin
-                                cw <= 0;
+                                cw <= 0; cwL <= (incw_m1 == 0);
                                 obase <= obase + `F(F_OUTCW);
-                                if (!ox_last) begin ox <= ox + 1; pbase <= pbase + $signed({1'b0, `F(F_DOX)}); end
+                                if (!ox_last) begin ox <= ox + 1; oxL <= (ox + 1 == wout_m1); pbase <= pbase + $signed({1'b0, `F(F_DOX)}); end
                                 else begin
-                                    ox <= 0;
+                                    ox <= 0; oxL <= (wout_m1 == 0);
                                     if (!oy_last) begin
-                                        oy <= oy + 1;
+                                        oy <= oy + 1; oyL <= (oy + 1 == hout_m1);
                                         prow <= prow + $signed({1'b0, `F(F_DOY)});
                                         pbase <= prow + $signed({1'b0, `F(F_DOY)});
                                     end else issue_done <= 1'b1;
@@ -415,34 +420,36 @@ module wb_core #(
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
                     // words, valid channels of the word, weight bit planes
                     if (j_last) wptr <= wptr + 1;   // next element (serial) or channel word (XNOR)
-                    if (!j_last) j <= j + 1;
+                    if (!j_last) begin j <= j + 1; jL <= (j + 1 == planes_m1); end
                     else begin
-                        j <= 0;
-                        if (!s_last) begin s <= s + 1; cidx <= cidx + 1; end
+                        j <= 0; jL <= (planes_m1 == 0);
+                        if (!s_last) begin s <= s + 1; cidx <= cidx + 1; sL <= (s == 4'd6) || (cidx + 1 == cin_m1); end
                         else begin
                             s <= 0;
                             if (!cw_last) begin
-                                cw <= cw + 1; crem <= crem - 8; cidx <= cidx + 1; vmask <= slot_mask(crem - 8);
+                                cw <= cw + 1; cwL <= (cw + 1 == incw_m1); crem <= crem - 8; cidx <= cidx + 1; vmask <= slot_mask(crem - 8);
+                                sL <= (cidx + 1 == cin_m1);
                             end else begin
-                                cw <= 0; crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN));
-                                if (!kx_last) begin kx <= kx + 1; kxofs <= kxofs + `F(F_INCW); ix0 <= ix0; end
+                                cw <= 0; cwL <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN));
+                                sL <= (cin_m1 == 0);
+                                if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); ix0 <= ix0; end
                                 else begin
-                                    kx <= 0; kxofs <= 0;
-                                    if (!ky_last) begin ky <= ky + 1; krow <= krow + `F(F_DKY); end
+                                    kx <= 0; kxL <= (kw_m1 == 0); kxofs <= 0;
+                                    if (!ky_last) begin ky <= ky + 1; kyL <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
                                     else begin
-                                        ky <= 0; krow <= 0;
-                                        if (!g_last) begin g <= g + 1; gp <= gp + P; end
+                                        ky <= 0; kyL <= (kh_m1 == 0); krow <= 0;
+                                        if (!g_last) begin g <= g + 1; gL <= (g + 1 == groups_m1); gp <= gp + P; end
                                         else begin
-                                            g <= 0; gp <= 0;
+                                            g <= 0; gL <= (groups_m1 == 0); gp <= 0;
                                             wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
                                             obase <= obase + `F(F_OUTCW);
                                             if (!ox_last) begin
-                                                ox <= ox + 1; ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
+                                                ox <= ox + 1; oxL <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
                                                 pbase <= pbase + $signed({1'b0, `F(F_DOX)});
                                             end else begin
-                                                ox <= 0; ix0 <= -$signed({1'b0, `F(F_PW)});
+                                                ox <= 0; oxL <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
                                                 if (!oy_last) begin
-                                                    oy <= oy + 1; iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
+                                                    oy <= oy + 1; oyL <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
                                                     prow <= prow + $signed({1'b0, `F(F_DOY)});
                                                     pbase <= prow + $signed({1'b0, `F(F_DOY)});
                                                 end else issue_done <= 1'b1;

@@ -14,6 +14,7 @@
 #if VM_TRACE
 #include "verilated_vcd_c.h"
 #endif
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -130,11 +131,11 @@ int main(int argc, char** argv) {
         // clock edge
         top->clk = 1; top->eval();
 #if VM_TRACE
-        if (vcd) vcd->dump(2 * cycle + 1);
+        if (vcd) vcd->dump((uint64_t)(2 * cycle + 1));
 #endif
         top->clk = 0; top->eval();
 #if VM_TRACE
-        if (vcd) vcd->dump(2 * cycle + 2);
+        if (vcd) vcd->dump((uint64_t)(2 * cycle + 2));
 #endif
         if (in_fire) {
             if (beat == 0) std::fprintf(ev, "in %llu %d first\n", cycle, vec);
