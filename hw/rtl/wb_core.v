@@ -221,9 +221,9 @@ module wb_core #(
     reg [23:0] a_gp, a_obase, a_cw;
     reg [63:0] a_word;
     reg [8*P-1:0] a_wrow;
-    // accumulate stage (the lanes' registered addends)
-    reg        y_valid, y_last;
-    reg [23:0] y_gp, y_obase;
+    // the lanes' operand and addend stages (y0, y: acc_next holds the item)
+    reg        y0_valid, y0_last, y_valid, y_last;
+    reg [23:0] y0_gp, y0_obase, y_gp, y_obase;
 
     // drain: requantize a finished group's accumulators, one channel per cycle
     reg               d_busy;
@@ -240,11 +240,12 @@ module wb_core #(
     wire signed [OUT_W-1:0] rq_out;
     wire den = !(out_valid && !out_ready);
     wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
-    wire pipe_empty = !i_valid && !x1_valid && !x_valid && !a_valid && !y_valid && !d_busy && t_valid == 0;
+    wire pipe_empty = !i_valid && !x1_valid && !x_valid && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
 
     wire can_issue = (state == S_RUN) && !issue_done &&
                      !(!is_pool && grp_last && (d_busy || (i_valid && i_last) || (x1_valid && x1_last) ||
-                                               (x_valid && x_last) || (a_valid && a_last) || (y_valid && y_last)));
+                                               (x_valid && x_last) || (a_valid && a_last) || (y0_valid && y0_last) ||
+                                               (y_valid && y_last)));
 
     // ---------------------------------------------------------------- MAC lanes
     wire [7:0] x_word_slot = a_word[a_slot*8 +: 8];
@@ -301,7 +302,8 @@ module wb_core #(
             active <= 1'b0;
             cfg_error <= 1'b0;
             in_c <= 0; in_pix <= 0; in_paddr <= 0;
-            i_valid <= 1'b0; x1_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y_valid <= 1'b0; d_busy <= 1'b0;
+            i_valid <= 1'b0; x1_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
+            d_busy <= 1'b0;
             t_valid <= 0;
             out_valid <= 1'b0;
         end else begin
@@ -476,7 +478,8 @@ module wb_core #(
             a_mode <= x_mode; a_sign <= x_sign; a_vmask <= x_vmask; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
             a_word <= x_pad ? 64'd0 : act_q[x_src];
             a_wrow <= wrow;
-            y_valid <= a_valid && !is_pool; y_last <= a_last; y_gp <= a_gp; y_obase <= a_obase;
+            y0_valid <= a_valid && !is_pool; y0_last <= a_last; y0_gp <= a_gp; y0_obase <= a_obase;
+            y_valid <= y0_valid; y_last <= y0_last; y_gp <= y0_gp; y_obase <= y0_obase;
 
             // ---- execute: pool writes a word per window; conv hands a finished group to the drain
             if (a_valid && is_pool) begin
