@@ -330,6 +330,10 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             rq_base += nw * hw.cout
             cbase += rows2 * bank.weights[hw.name].components["LL"].shape[1]
             ebase += fanin
+    mul_bits = max(mul_bits, 18)
+    if acc_bits > 35 or mul_bits > 35:
+        raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
+                       f"bits exceed the RTL requant unit's 35")
     lw_w = LW_TERMS + 4 * NT * TERM_W
     rq_hex = _hex([_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words], mul_bits + bias_bits)
     files = {

@@ -13,7 +13,9 @@
 // (C, H, W) is stored pixel-major, word = pixel * ceil(C/8) + c/8, byte = c % 8. Unsigned values
 // are stored as they are, bipolar ones as bits (1 = +1, 0 = -1); padding reads as 0 in both.
 // Weighted layers run on P MAC lanes (P output channels at once), bit-serial over the weight's
-// bit planes at width >= 2, XNOR-popcount over 8 channels per cycle at width 1.
+// bit planes at width >= 2, XNOR-popcount over 8 channels per cycle at width 1. A finished group
+// of P accumulators is copied to shadow registers and requantized one channel per cycle while the
+// lanes go on with the next group. Every memory output is registered before logic (ECP5 timing).
 module wb_core #(
     parameter WEIGHTS = 0,
     parameter P = 8,
@@ -201,8 +203,8 @@ module wb_core #(
     assign act_raddr = i_addr;
     assign w_raddr = i_wptr;
 
-    // execute stage (one cycle after issue: memory data valid)
-    // issue stage (i: addresses registered), the memories' two read stages (x1, x: data valid)
+    // MAC pipeline: issue (i: addresses registered), the memories' two read stages (x1; x: data
+    // valid), operands (a), the lanes' two stages (y0; y: acc_next holds the item), then the drain
     reg        i_valid, i_first, i_last, i_pad, i_src, x1_valid, x1_first, x1_last, x1_pad, x1_src;
     reg        x_valid, x_first, x_last, x_pad, x_src;
     reg [2:0]  i_slot, i_plane, x1_slot, x1_plane, x_slot, x_plane;
@@ -232,7 +234,7 @@ module wb_core #(
     wire signed [ACC_W-1:0] acc_next [0:P-1];
     // requant pipeline: stage 0 holds the accumulator and the requant memory's output, stages
     // 1..RQ_LAT follow wb_requant; the last one writes
-    localparam RQ_LAT = 6;
+    localparam RQ_LAT = 8;
     reg  [RQ_LAT:0]   t_valid;
     reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
     reg  [2:0]        t_slot [0:RQ_LAT];

@@ -1,7 +1,9 @@
-// Integer requantization (the contract in wavebits/intmath.py), pipelined, latency LATENCY = 6:
+// Integer requantization (the contract in wavebits/intmath.py), pipelined, LATENCY = 8:
 //   v = acc * mul + bias;  act none: rshift_round(v, shift);
 //   relu, bits >= 2: clamp(rshift_round(v, shift), 0, 2**bits - 1);  relu, bits == 1: v >= 0.
 // rshift_round rounds half up: (v + 2**(shift-1)) >>> shift.
+// The product is formed from four 18x18 partial products (one DSP each, registered) so that no
+// stage holds a whole wide multiplier. ACC_W and MUL_W must be 18..35.
 module wb_requant #(
     parameter ACC_W = 32,
     parameter MUL_W = 25,
@@ -19,23 +21,39 @@ module wb_requant #(
     input  wire [3:0]               bits,
     output reg  signed [OUT_W-1:0]  out
 );
+    localparam AH = ACC_W - 17, MH = MUL_W - 17;
     reg signed [ACC_W-1:0] acc_r;
     reg signed [MUL_W-1:0] mul_r;
-    reg signed [BIAS_W-1:0] bias_r, bias_d;
-    reg signed [V_W-1:0] prod, v;
-    reg signed [V_W:0] vh, rounded;
+    reg signed [BIAS_W-1:0] bias1, bias2, bias3, bias4;
+    // acc = a_hi * 2**17 + a_lo and mul = m_hi * 2**17 + m_lo, a_lo and m_lo unsigned
+    wire signed [17:0] a_lo = {1'b0, acc_r[16:0]};
+    wire signed [17:0] m_lo = {1'b0, mul_r[16:0]};
+    wire signed [AH-1:0] a_hi = acc_r[ACC_W-1:17];
+    wire signed [MH-1:0] m_hi = mul_r[MUL_W-1:17];
+    reg signed [35:0] p_ll;
+    reg signed [AH+17:0] p_hl;
+    reg signed [MH+17:0] p_lh;
+    reg signed [AH+MH-1:0] p_hh;
+    reg signed [V_W-1:0] mid, base, prod, v;
+    reg signed [V_W:0] vh, rounded, top;
     reg v_neg, neg5;
-    reg signed [V_W:0] top;
     wire signed [V_W:0] half = (shift == 6'd0) ? {(V_W+1){1'b0}} : ({{V_W{1'b0}}, 1'b1} <<< (shift - 6'd1));
-
     always @(posedge clk) begin
         if (en) begin
             acc_r <= acc;
             mul_r <= mul;
-            bias_r <= bias;
-            prod <= acc_r * mul_r;
-            bias_d <= bias_r;
-            v <= prod + bias_d;
+            bias1 <= bias;
+            p_ll <= a_lo * m_lo;
+            p_hl <= a_hi * m_lo;
+            p_lh <= a_lo * m_hi;
+            p_hh <= a_hi * m_hi;
+            bias2 <= bias1;
+            mid <= p_hl + p_lh;
+            base <= (p_hh <<< 34) + $signed({1'b0, p_ll[33:0]});   // disjoint bits: a concatenation
+            bias3 <= bias2;
+            prod <= base + (mid <<< 17);
+            bias4 <= bias3;
+            v <= prod + bias4;
             vh <= $signed({v[V_W-1], v}) + half;
             v_neg <= v < 0;
             rounded <= vh >>> shift;
