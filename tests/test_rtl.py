@@ -117,3 +117,13 @@ def test_bitstream_for_a_small_bank(tmp_path):
     assert report.utilization["LUT4"][0] > 500 and report.utilization["block RAM (18 kbit)"][0] >= 1
     assert report.fmax_mhz > 10
     assert "Fmax" in report.text()
+
+
+def test_wide_requant_multipliers_are_exact(tmp_path):
+    """32-bit requant multipliers (as ResNet-8 training exports) through the split-product requant unit."""
+    from wavebits.bank.builder import BankFormat
+
+    bank = synth_bank("cnn-digits", fmt=BankFormat(mul_bits=32))
+    assert max(int(abs(rq.mul).max()) for per in bank.requant.values() for rq in per.values()) >= 1 << 30
+    report = check_rtl(write_rtl_project(bank, tmp_path / "p", "banked", 8), [8, 2, 1], per_segment=1)
+    assert report.ok, report.text()

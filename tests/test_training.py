@@ -105,11 +105,15 @@ def test_config_errors_name_file_and_key(tmp_path):
         load_config(p)
     with pytest.raises(WavebitsError, match="no such config file"):
         load_config(tmp_path / "none.toml")
+    p.write_text("[train]\nmul_bits = 64\n")
+    with pytest.raises(WavebitsError, match=r"train\.mul_bits: expected 8\.\.40"):
+        load_config(p)
 
 
 def test_config_defaults_and_overrides():
     cfg = load_config(None, "digits", epochs=3)
     assert cfg.arch == "cnn-digits" and cfg.epochs == 3 and abs(sum(cfg.sampling()) - 1) < 1e-12
+    assert cfg.mul_bits == 24 and load_config(None, "cifar10").mul_bits == 32
 
 
 def _cifar_tarball(path, per_class=1):

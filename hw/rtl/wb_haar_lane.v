@@ -24,7 +24,7 @@ module wb_haar_lane #(
     reg signed [R_W-1:0] scaled [0:3];
     reg [5:0] sh1, sh2, sh3, sh4;
     reg [3:0] b1, b2, b3, b4, b5;
-    reg signed [R_W:0] lim;                // the width's largest weight, 2**(b-1) - 1
+    reg signed [R_W:0] lim, nlim;          // the width's largest weight, 2**(b-1) - 1, and its negative
     reg par1, par2;
     integer k, t;
     reg signed [R_W-1:0] c, s;
@@ -49,6 +49,7 @@ module wb_haar_lane #(
         {sh4, b4} <= {sh3, b3};
         b5 <= b4;
         lim <= ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1)) - 1;
+        nlim <= 1 - ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1));
     end
     // stage 3: butterfly (a+b+c+d, a-b+c-d, a+b-c-d, a-b-c+d) = positions (0,0), (0,1), (1,0), (1,1)
     wire signed [R_W-1:0] s1 = scaled[0] + scaled[1];
@@ -60,14 +61,15 @@ module wb_haar_lane #(
     reg signed [R_W:0] top_h, bot_h, top_q, bot_q;
     reg top_neg, bot_neg, top_neg5, bot_neg5;
     wire signed [R_W:0] half = (sh3 == 0) ? 0 : ({{R_W{1'b0}}, 1'b1} <<< (sh3 - 1));
-    function signed [7:0] clamp(input signed [R_W:0] q, input neg, input signed [R_W:0] lim, input [3:0] b);
+    function signed [7:0] clamp(input signed [R_W:0] q, input neg, input signed [R_W:0] lim,
+                                input signed [R_W:0] nlim, input [3:0] b);
         begin
             if (b == 4'd1)
                 clamp = neg ? -8'sd1 : 8'sd1;
             else if (q > lim)
                 clamp = lim[7:0];
-            else if (q < -lim)
-                clamp = -lim[7:0];
+            else if (q < nlim)
+                clamp = nlim[7:0];
             else
                 clamp = q[7:0];
         end
@@ -83,7 +85,7 @@ module wb_haar_lane #(
         bot_q <= bot_h >>> sh4;
         top_neg5 <= top_neg;
         bot_neg5 <= bot_neg;
-        w_top <= clamp(top_q, top_neg5, lim, b5);
-        w_bot <= clamp(bot_q, bot_neg5, lim, b5);
+        w_top <= clamp(top_q, top_neg5, lim, nlim, b5);
+        w_bot <= clamp(bot_q, bot_neg5, lim, nlim, b5);
     end
 endmodule
