@@ -87,13 +87,11 @@ module wb_core #(
     wb_ram #(.W(LW_W), .DEPTH(LW_DEPTH), .AW(LW_AW), .INIT(LW_FILE)) u_lw (
         .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw_q));
     `define F(f) d[(f)*FIELD_W +: FIELD_W]
-    wire        is_pool = `F(F_OP) != 0;
-    wire        is_out = `F(F_FLAGS) & 1;
-    wire        act_none = (`F(F_FLAGS) >> 1) & 1;
-    wire        use_xnor = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
-    wire        src = `F(F_SRC) & 1;
+    // the layer's decoded descriptor flags, registered at setup
+    reg         is_pool, is_out, act_none, use_xnor, src, running;
+    reg  [1:0]  mode;
+    wire        xnor_layer = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
     wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
-    wire [1:0]  mode = (cur_bits != 4'd1) ? 2'd0 : (use_xnor ? 2'd2 : 2'd1);
 
     // ---------------------------------------------------------------- activation buffers
     wire [ACT_AW-1:0] act_raddr;
@@ -244,10 +242,9 @@ module wb_core #(
     wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
     wire pipe_empty = !i_valid && !x1_valid && !x_valid && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
 
-    wire can_issue = (state == S_RUN) && !issue_done &&
-                     !(!is_pool && grp_last && (d_busy || (i_valid && i_last) || (x1_valid && x1_last) ||
-                                               (x_valid && x_last) || (a_valid && a_last) || (y0_valid && y0_last) ||
-                                               (y_valid && y_last)));
+    // a group's last item waits while the previous group is still on its way to, or in, the drain
+    reg  grp_pending;
+    wire can_issue = running && !issue_done && !(!is_pool && grp_last && grp_pending);
 
     // ---------------------------------------------------------------- MAC lanes
     wire [7:0] x_word_slot = a_word[a_slot*8 +: 8];
@@ -296,6 +293,7 @@ module wb_core #(
         trace_valid <= 1'b0;
         recon_start <= 1'b0;
         if (rst) begin
+            running <= 1'b0; grp_pending <= 1'b0;
             state <= S_LOAD;
             cur_bits <= INIT_BITS; req_bits <= INIT_BITS;
             pending <= (WEIGHTS != 0);
@@ -356,6 +354,14 @@ module wb_core #(
                 S_LWB: state <= S_SETUP;          // per-width record read in flight
                 S_SETUP: begin
                     lw <= lw_q;
+                    is_pool <= `F(F_OP) != 0;
+                    is_out <= `F(F_FLAGS) & 1;
+                    act_none <= (`F(F_FLAGS) >> 1) & 1;
+                    use_xnor <= xnor_layer;
+                    src <= `F(F_SRC) & 1;
+                    mode <= (cur_bits != 4'd1) ? 2'd0 : (xnor_layer ? 2'd2 : 2'd1);
+                    running <= 1'b1;
+                    grp_pending <= 1'b0;
                     oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; s <= 0; j <= 0;
                     crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                     kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
@@ -370,7 +376,7 @@ module wb_core #(
                     issue_done <= 1'b0;
                     state <= S_RUN;
                 end
-                S_RUN: if (issue_done && pipe_empty) state <= S_NEXT;
+                S_RUN: if (issue_done && pipe_empty) begin running <= 1'b0; state <= S_NEXT; end
                 S_NEXT: begin
                     if (layer + 1 < NL) begin layer <= layer + 1; state <= S_DESC; end
                     else state <= S_LOAD;
@@ -388,6 +394,7 @@ module wb_core #(
                 i_pad <= !is_pool && pad;
                 i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
                 i_last <= is_pool ? tap_last : grp_last;
+                if (!is_pool && grp_last) grp_pending <= 1'b1;
                 i_mode <= mode;
                 i_slot <= s[2:0];
                 i_plane <= j[2:0];
@@ -516,7 +523,7 @@ module wb_core #(
                     t_addr[0] <= d_obase + (d_c >> 3);
                     t_slot[0] <= d_c[2:0];
                     d_c <= d_c + 1; d_l <= d_l + 1;
-                    if (d_c + 1 >= d_cend) d_busy <= 1'b0;
+                    if (d_c + 1 >= d_cend) begin d_busy <= 1'b0; grp_pending <= 1'b0; end
                 end
                 if (t_valid[RQ_LAT]) begin
                     if (is_out) begin
