@@ -388,7 +388,7 @@ module wb_core #(
             i_valid <= 1'b0;
             if (can_issue) begin
                 i_valid <= 1'b1;
-                i_addr <= pad ? {ACT_AW{1'b0}} : addr[ACT_AW-1:0];
+                i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
                 i_wptr <= wptr[WAW-1:0];
                 i_src <= src;
                 i_pad <= !is_pool && pad;
