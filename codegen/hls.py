@@ -19,20 +19,17 @@ shift-add Haar unit into the idle half of a double-buffered weight memory before
 
 from __future__ import annotations
 
-import json
 import math
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from wavebits.sim.golden import GoldenModel
 
-from wavebits.bank.io import _zip_bytes, to_members
 from wavebits.bank.model import Bank
 from wavebits.graph import INPUT, bipolar_at_one_bit, fan_in
 from wavebits.wavelet import COMPONENTS, padded_shape
 
-from .project import write_tree
+from .project import project_files, write_tree
 
 WEIGHT_MODES = ("banked", "reconstruct")
 HEADERS = ("wb_intmath.h", "wb_haar.h", "wb_mac.h", "wb_layers.h")
@@ -267,39 +264,8 @@ def generate_hls(bank: Bank, weights: str = "banked", top: str = "wavebits_top",
     }
     for name, text in hls_headers().items():
         files[f"firmware/wavebits/{name}"] = text
-    if vectors is None:
-        vectors = default_vectors(bank)
-    files.update(tb_files(bank, vectors))
-    if bank_bytes is None:
-        header, arrays = to_members(bank)
-        bank_bytes = _zip_bytes(header, arrays)
-    files["bank.wbank"] = bank_bytes
-    files["project.json"] = json.dumps({
-        "generator": "wavebits", "kind": "hls", "top": top, "weights": weights, "bank": bank.name,
-        "widths": list(bank.widths), "layers": [INPUT, *[n.name for n in bank.nodes]], "vectors": len(vectors),
-    }, indent=1, sort_keys=True) + "\n"
-    return files
-
-
-def default_vectors(bank: Bank, count: int = 16, seed: int = 0) -> np.ndarray:
-    """Test vectors: digits test images when the bank takes 8x8 images, else seeded random images."""
-    if bank.input_shape == (1, 8, 8):
-        from wavebits.data import load_digits
-
-        return load_digits("test")[0][:count]
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 1 << bank.input_bits, size=(count, *bank.input_shape)).astype(np.uint8)
-
-
-def tb_files(bank: Bank, vectors: np.ndarray) -> dict[str, str]:
-    """tb_data: input vectors, and the golden model's outputs per width (hls4ml's file shape)."""
-    golden = GoldenModel(bank)
-    files = {"tb_data/tb_input_features.dat": "\n".join(" ".join(str(int(v)) for v in x.reshape(-1))
-                                                         for x in vectors) + "\n"}
-    for b in bank.widths:
-        out = golden.logits(vectors, b)
-        files[f"tb_data/tb_output_predictions_w{b}.dat"] = "\n".join(" ".join(str(int(v)) for v in row)
-                                                                      for row in out) + "\n"
+    files.update(project_files(bank, vectors, bank_bytes, {
+        "kind": "hls", "top": top, "weights": weights, "layers": [INPUT, *[n.name for n in bank.nodes]]}))
     return files
 
 

@@ -1,13 +1,21 @@
-"""Writing a generated project atomically: a temporary sibling folder, renamed into place."""
+"""What every generated project shares: test vectors, the golden outputs, the bank, project.json,
+and writing the folder atomically (a temporary sibling folder, renamed into place)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from wavebits.sim.golden import GoldenModel
+
+from wavebits.bank.io import _zip_bytes, to_members
+from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
 
 
@@ -39,3 +47,40 @@ def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def default_vectors(bank: Bank, count: int = 16, seed: int = 0) -> np.ndarray:
+    """Test vectors: digits test images when the bank takes 8x8 images, else seeded random images."""
+    if bank.input_shape == (1, 8, 8):
+        from wavebits.data import load_digits
+
+        return load_digits("test")[0][:count]
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 1 << bank.input_bits, size=(count, *bank.input_shape)).astype(np.uint8)
+
+
+def tb_files(bank: Bank, vectors: np.ndarray) -> dict[str, str]:
+    """tb_data: input vectors, and the golden model's outputs per width (hls4ml's file shape)."""
+    golden = GoldenModel(bank)
+    files = {"tb_data/tb_input_features.dat": "\n".join(" ".join(str(int(v)) for v in x.reshape(-1))
+                                                         for x in vectors) + "\n"}
+    for b in bank.widths:
+        out = golden.logits(vectors, b)
+        files[f"tb_data/tb_output_predictions_w{b}.dat"] = "\n".join(" ".join(str(int(v)) for v in row)
+                                                                      for row in out) + "\n"
+    return files
+
+
+def project_files(bank: Bank, vectors: np.ndarray | None, bank_bytes: bytes | None,
+                  meta: dict[str, Any]) -> dict[str, bytes | str]:
+    """tb_data, the source bank (``bank_bytes`` as read, else serialized) and ``project.json``."""
+    if vectors is None:
+        vectors = default_vectors(bank)
+    files: dict[str, bytes | str] = dict(tb_files(bank, vectors))
+    if bank_bytes is None:
+        header, arrays = to_members(bank)
+        bank_bytes = _zip_bytes(header, arrays)
+    files["bank.wbank"] = bank_bytes
+    files["project.json"] = json.dumps({"generator": "wavebits", "bank": bank.name, "widths": list(bank.widths),
+                                        "vectors": len(vectors), **meta}, indent=1, sort_keys=True) + "\n"
+    return files

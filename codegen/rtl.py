@@ -19,7 +19,6 @@ channels, per tap (ky, kx), per channel word, per channel.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -27,15 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from wavebits.bank.io import _zip_bytes, to_members
 from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
 from wavebits.graph import INPUT, bipolar_at_one_bit, signed_bits
 from wavebits.reconstruct import reconstruct_bound
 from wavebits.wavelet import COMPONENTS
 
-from .hls import default_vectors, tb_files
-from .project import write_tree
+from .project import project_files, write_tree
 
 WEIGHT_MODES = ("banked", "reconstruct")
 TOP = "wavebits_top"
@@ -458,20 +455,12 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
     files[f"{TOP}.v"] = top_verilog(design.params)
     files[f"board/{board}.v"] = board_verilog(board, design.params)
     files[f"board/{board}.lpf"] = BOARDS[board][3]
-    if vectors is None:
-        vectors = default_vectors(bank)
-    files.update(tb_files(bank, vectors))
-    if bank_bytes is None:
-        header, arrays = to_members(bank)
-        bank_bytes = _zip_bytes(header, arrays)
-    files["bank.wbank"] = bank_bytes
-    files["project.json"] = json.dumps({
-        "generator": "wavebits", "kind": "rtl", "top": TOP, "weights": weights, "lanes": lanes, "board": board,
-        "bank": bank.name, "widths": list(bank.widths), "vectors": len(vectors), "outputs": output_count(bank),
-        "params": design.params, "memory_bits": design.memory_bits, "weights_count": bank.weight_count(),
+    files.update(project_files(bank, vectors, bank_bytes, {
+        "kind": "rtl", "top": TOP, "weights": weights, "lanes": lanes, "board": board,
+        "outputs": output_count(bank), "params": design.params, "memory_bits": design.memory_bits,
+        "weights_count": bank.weight_count(),
         "layers": [{"name": h.name, "op": h.op, "cout": h.cout, "hout": h.hout, "wout": h.wout,
-                    "outcw": h.outcw, "is_out": h.is_out} for h in design.layers],
-    }, indent=1, sort_keys=True) + "\n"
+                    "outcw": h.outcw, "is_out": h.is_out} for h in design.layers]}))
     return files
 
 

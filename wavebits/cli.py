@@ -117,7 +117,8 @@ def codegen() -> None:
 def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
     """An HLS C++ project (Vitis HLS style, hls4ml layout) whose bit-width is a run-time input."""
     from .bank.io import read_bank
-    from .codegen.hls import default_vectors, write_hls_project
+    from .codegen.hls import write_hls_project
+    from .codegen.project import default_vectors
 
     if vectors < 1:
         raise WavebitsError("--vectors must be >= 1")
@@ -143,7 +144,7 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
 def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, vectors: int) -> None:
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
     from .bank.io import read_bank
-    from .codegen.hls import default_vectors
+    from .codegen.project import default_vectors
     from .codegen.rtl import write_rtl_project
 
     if vectors < 1:
@@ -216,8 +217,8 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path) -> None:
     """Independent reference: each width as a QKeras model, compiled and run by hls4ml, vs the golden model."""
     from .bank.io import read_bank
     from .bank.report import table
-    from .codegen.hls import default_vectors
     from .codegen.hls4ml_ref import compare_hls4ml
+    from .codegen.project import default_vectors
 
     b = read_bank(file)
     widths = _widths(bits, b.widths)
