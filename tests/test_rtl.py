@@ -127,3 +127,24 @@ def test_wide_requant_multipliers_are_exact(tmp_path):
     assert max(int(abs(rq.mul).max()) for per in bank.requant.values() for rq in per.values()) >= 1 << 30
     report = check_rtl(write_rtl_project(bank, tmp_path / "p", "banked", 8), [8, 2, 1], per_segment=1)
     assert report.ok, report.text()
+
+
+def test_strided_odd_shaped_network_is_bit_exact(tmp_path, monkeypatch):
+    """Stride 2, a 3x2 kernel with one-sided padding, 3 input channels, 11 and 12 channels (partial
+    channel words and lane groups), odd image sizes: both weight modes, widths and switches."""
+    from wavebits import archs
+
+    def strided(classes: int = 10) -> list[Node]:
+        return [
+            Node("c1", "conv2d", (INPUT,), out_channels=11, kernel=(3, 3), stride=(2, 2), padding=(1, 1)),
+            Node("c2", "conv2d", ("c1",), out_channels=12, kernel=(3, 2), padding=(0, 1)),
+            Node("p", "maxpool", ("c2",), kernel=(2, 2), stride=(2, 2)),
+            Node("f", "flatten", ("p",)),
+            Node("fc", "linear", ("f",), out_channels=classes, act="none"),
+        ]
+
+    monkeypatch.setitem(archs.ARCHS, "strided", (strided, (3, 13, 12)))
+    bank = synth_bank("strided", widths=(8, 3, 1), calib=16)
+    for mode in ("banked", "reconstruct"):
+        report = check_rtl(write_rtl_project(bank, tmp_path / mode, mode, 4), [8, 3, 1, 8], per_segment=2)
+        assert report.ok, report.text()
