@@ -74,6 +74,7 @@ DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT
                "P0", "SRC", "CBASE", "EBASE", "ROWS2")
 NT = 3
 TERM_W = 7
+RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
 LW_TERMS = 36
 
 
@@ -176,6 +177,12 @@ def _hex(values: list[int], bits: int) -> str:
     digits = max(1, -(-bits // 4))
     mask = (1 << bits) - 1
     return "".join(f"{v & mask:0{digits}x}\n" for v in values) or "0\n"
+
+
+def _blocked(name: str, values: list[int], bits: int) -> dict[str, str]:
+    """Images of a memory built of RAM_BLOCK-deep blocks (``wb_ram`` with OREG = 1): ``name.k``."""
+    blocks = range(0, max(len(values), 1), RAM_BLOCK)
+    return {f"{name}.{k:x}": _hex(values[start:start + RAM_BLOCK], bits) for k, start in enumerate(blocks)}
 
 
 def _pack(fields: list[tuple[int, int]]) -> int:
@@ -344,13 +351,13 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     if weights == "banked":
         for b in bank.widths:
             bw = 8 * p if b == 1 else b * p
-            files[f"mem/weights_b{b}.hex"] = _hex(entries_b[b], bw)
+            files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
             memory_bits[f"bank {b}-bit"] = len(entries_b[b]) * bw
     else:
         banks = [comp_records[m::q] for m in range(q)]
         for m, recs in enumerate(banks):
-            files[f"mem/comp_{m:x}.hex"] = _hex(recs, 4 * comp_bits)
-        files["mem/elem.hex"] = _hex(elem_words, 76)
+            files.update(_blocked(f"mem/comp_{m:x}.hex", recs, 4 * comp_bits))
+        files.update(_blocked("mem/elem.hex", elem_words, 76))
         memory_bits["components"] = len(comp_records) * 4 * comp_bits
         memory_bits["element map"] = len(elem_words) * 52
         memory_bits["weight buffer (2 halves)"] = 2 * 8 * p * max(wdepth, wdepth1)

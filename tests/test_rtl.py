@@ -60,7 +60,7 @@ def test_trained_bank_rtl_is_bit_exact(tmp_path, trained):
 
 def test_a_corrupted_weight_is_reported_by_layer(tmp_path, digits_bank):
     project = write_rtl_project(digits_bank, tmp_path / "p", "banked", lanes=8)
-    hexfile = project / "mem" / "weights_b8.hex"
+    hexfile = project / "mem" / "weights_b8.hex.0"
     lines = hexfile.read_text().splitlines()
     lines[0] = lines[0][:-1] + ("0" if lines[0][-1] != "0" else "f")  # one bit plane of the first conv1 taps
     hexfile.write_text("\n".join(lines) + "\n")

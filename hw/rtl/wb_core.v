@@ -47,9 +47,9 @@ module wb_core #(
     input  wire                     in_valid,
     input  wire [7:0]               in_data,
     output wire                     in_ready,
-    output reg                      out_valid,
-    output reg  signed [OUT_W-1:0]  out_data,
-    output reg  [3:0]               out_bits,
+    output wire                     out_valid,
+    output wire signed [OUT_W-1:0]  out_data,
+    output wire [3:0]               out_bits,
     input  wire                     out_ready,
     output reg                      trace_valid, // every activation write, for parity checks
     output reg  [7:0]               trace_layer,
@@ -238,7 +238,18 @@ module wb_core #(
     reg  [2:0]        t_slot [0:RQ_LAT];
     reg signed [ACC_W-1:0] r1_acc;
     wire signed [OUT_W-1:0] rq_out;
-    wire den = !(out_valid && !out_ready);
+    // output FIFO (4 entries): the drain runs while at most one entry is taken, so its enable is a
+    // register and out_ready fans out to nothing but the FIFO
+    reg  [OUT_W+3:0] ofifo [0:3];
+    reg  [1:0] o_rd, o_wr;
+    reg  [2:0] o_count;
+    reg        den;
+    wire       o_push = den && t_valid[RQ_LAT] && is_out;
+    wire       o_pop = out_valid && out_ready;
+    wire [2:0] o_count_next = o_count + (o_push ? 3'd1 : 3'd0) - (o_pop ? 3'd1 : 3'd0);
+    assign out_valid = o_count != 0;
+    assign out_data = ofifo[o_rd][OUT_W-1:0];
+    assign out_bits = ofifo[o_rd][OUT_W+3:OUT_W];
     wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
     wire pipe_empty = !i_valid && !x1_valid && !x_valid && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
 
@@ -305,7 +316,7 @@ module wb_core #(
             i_valid <= 1'b0; x1_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
             d_busy <= 1'b0;
             t_valid <= 0;
-            out_valid <= 1'b0;
+            o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1;
         end else begin
             // width register
             if (cfg_valid) begin
@@ -318,7 +329,10 @@ module wb_core #(
                     cfg_error <= 1'b1;
             end
             if (recon_done && !cfg_take) recon_ready <= 1'b1;
-            if (out_valid && out_ready) out_valid <= 1'b0;
+            if (o_push) begin ofifo[o_wr] <= {cur_bits, rq_out}; o_wr <= o_wr + 1; end
+            if (o_pop) o_rd <= o_rd + 1;
+            o_count <= o_count_next;
+            den <= o_count_next <= 3'd1;
 
             case (state)
                 S_LOAD: if (in_valid) begin
@@ -525,17 +539,13 @@ module wb_core #(
                     d_c <= d_c + 1; d_l <= d_l + 1;
                     if (d_c + 1 >= d_cend) begin d_busy <= 1'b0; grp_pending <= 1'b0; end
                 end
-                if (t_valid[RQ_LAT]) begin
-                    if (is_out) begin
-                        out_valid <= 1'b1; out_data <= rq_out; out_bits <= cur_bits;
-                    end else begin
-                        act_wbuf <= !src;
-                        act_waddr <= t_addr[RQ_LAT];
-                        act_wmask <= 8'd1 << t_slot[RQ_LAT];
-                        act_wdata <= {8{rq_out[7:0]}};
-                        trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= t_addr[RQ_LAT];
-                        trace_mask <= 8'd1 << t_slot[RQ_LAT]; trace_data <= {8{rq_out[7:0]}};
-                    end
+                if (t_valid[RQ_LAT] && !is_out) begin  // the output layer's values go to the FIFO (o_push)
+                    act_wbuf <= !src;
+                    act_waddr <= t_addr[RQ_LAT];
+                    act_wmask <= 8'd1 << t_slot[RQ_LAT];
+                    act_wdata <= {8{rq_out[7:0]}};
+                    trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= t_addr[RQ_LAT];
+                    trace_mask <= 8'd1 << t_slot[RQ_LAT]; trace_data <= {8{rq_out[7:0]}};
                 end
             end
         end

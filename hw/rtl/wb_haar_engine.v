@@ -63,7 +63,7 @@ module wb_haar_engine #(
     reg [2:0] state;
     reg [23:0] g, e, gq, gu, wp;
 
-    // p1: element map data; b: record address; m: component data; p2: registered components into
+    // p1: element map data; b: record address; m, m2: component reads; p2: registered components into
     // the butterfly lanes (every memory output is registered before logic: ECP5 timing)
     wire [EAW-1:0] elem_raddr = ebase + e;
     wire [52+24-1:0] elem;            // {slot1[2:0], unit1[23:0], par, jrow[23:0]} (padded)
@@ -71,16 +71,17 @@ module wb_haar_engine #(
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .re(1'b1), .raddr(elem_raddr), .rdata(elem));
 
     localparam LANE_LAT = 6;           // wb_haar_lane
-    reg        p0_valid, p1_valid, b_valid, m_valid, p2_valid;
+    reg        p0_valid, p1_valid, b_valid, m_valid, m2_valid, p2_valid;
     reg [23:0] p0_cg, p0_wp, p0_base1, p0_nrows;
     reg [23:0] b_rb;
     reg [QB-1:0] m_rot;
-    reg        b_par, m_par;
-    reg [WAW-1:0] b_waddr, m_waddr;
-    reg [7:0]  b_mask, m_mask;
-    reg [Q-1:0] b_lanes, m_lanes;
-    reg [4*NT*TERM_W-1:0] b_terms, m_terms;
-    reg [5:0]  b_wshift, m_wshift;
+    reg [QB-1:0] m2_rot;
+    reg        b_par, m_par, m2_par;
+    reg [WAW-1:0] b_waddr, m_waddr, m2_waddr;
+    reg [7:0]  b_mask, m_mask, m2_mask;
+    reg [Q-1:0] b_lanes, m_lanes, m2_lanes;
+    reg [4*NT*TERM_W-1:0] b_terms, m_terms, m2_terms;
+    reg [5:0]  b_wshift, m_wshift, m2_wshift;
     reg [4*COMP_W-1:0] comp_r [0:Q-1];
     reg [LANE_LAT:1] q_valid;          // items inside the lanes
     reg [WAW-1:0] q_waddr [1:LANE_LAT];
@@ -108,7 +109,8 @@ module wb_haar_engine #(
         for (m = 0; m < Q; m = m + 1) begin : g_bank
             localparam [7:0] DIGIT = (m < 10) ? 48 + m : 87 + m;  // bank number as one hex digit
             wire [CAW-1:0] ra = rb[CAW+QB-1:QB] + ((m < rb[QB-1:0]) ? 1'b1 : 1'b0);
-            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .INIT(COMP_PREFIX == "" ? "" : {COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
+            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .OREG(1),
+                     .INIT(COMP_PREFIX == "" ? "" : {COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
                 .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .re(1'b1), .raddr(ra),
                 .rdata(bank_data[m]));
         end
@@ -134,7 +136,7 @@ module wb_haar_engine #(
             state <= start ? E_DESC : E_IDLE;
             busy <= start;
             layer <= 8'd0;
-            p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
+            p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; m2_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
             run_bits <= bits;
             one_bit <= (bits == 4'd1);
         end else begin
@@ -153,9 +155,12 @@ module wb_haar_engine #(
             // b -> m: component banks read
             m_valid <= b_valid; m_rot <= b_rb[QB-1:0]; m_lanes <= b_lanes; m_par <= b_par;
             m_waddr <= b_waddr; m_mask <= b_mask; m_terms <= b_terms; m_wshift <= b_wshift;
-            // m -> p2: components registered
-            p2_valid <= m_valid; p2_rot <= m_rot; p2_lanes <= m_lanes; p2_par <= m_par;
-            p2_waddr <= m_waddr; p2_mask <= m_mask; p2_terms <= m_terms; p2_wshift <= m_wshift;
+            // m -> m2: the banks' output registers
+            m2_valid <= m_valid; m2_rot <= m_rot; m2_lanes <= m_lanes; m2_par <= m_par;
+            m2_waddr <= m_waddr; m2_mask <= m_mask; m2_terms <= m_terms; m2_wshift <= m_wshift;
+            // m2 -> p2: components registered
+            p2_valid <= m2_valid; p2_rot <= m2_rot; p2_lanes <= m2_lanes; p2_par <= m2_par;
+            p2_waddr <= m2_waddr; p2_mask <= m2_mask; p2_terms <= m2_terms; p2_wshift <= m2_wshift;
             for (l = 0; l < Q; l = l + 1) comp_r[l] <= bank_data[l];
             // stage 2: component data into the lanes; their outputs follow LANE_LAT cycles later
             q_valid <= {q_valid[LANE_LAT-1:1], p2_valid};
@@ -211,7 +216,7 @@ module wb_haar_engine #(
                         else state <= E_TAIL;
                     end
                 end
-                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && !m_valid && !p2_valid && q_valid == 0 && !we) begin
+                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && !m_valid && !m2_valid && !p2_valid && q_valid == 0 && !we) begin
                     busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
                 end
                 default: ;

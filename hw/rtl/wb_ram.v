@@ -1,12 +1,16 @@
 // Simple dual-port RAM: one synchronous write port, one synchronous read port.
-// Read latency 1, or 2 with OREG = 1 (an output register, which the ECP5 block RAM has: slow
-// block RAM clock-to-out then never meets logic). `re` = 0 holds the read data (a stalled pipeline).
-// INIT names a $readmemh image; ROMs are instances whose write enable is tied low.
+// OREG = 0: read latency 1. OREG = 1: read latency 2, for memories that feed logic. The memory is
+// then built of BLK-deep blocks, each followed by its own register, and the block is selected
+// after those registers, so neither the slow ECP5 block-RAM clock-to-out nor the long routes of
+// a depth cascade share a cycle with logic. `re` = 0 holds the read data (a stalled pipeline).
+// INIT names a $readmemh image; with OREG = 1 block k reads INIT.k (codegen/rtl.py splits them).
+// ROMs are instances whose write enable is tied low.
 module wb_ram #(
     parameter W = 8,
     parameter DEPTH = 16,
     parameter AW = 4,
     parameter OREG = 0,
+    parameter BLK = 2048,
     parameter INIT = ""
 ) (
     input  wire          clk,
@@ -17,19 +21,43 @@ module wb_ram #(
     input  wire [AW-1:0] raddr,
     output wire [W-1:0]  rdata
 );
-    reg [W-1:0] mem [0:DEPTH-1];
-    reg [W-1:0] q, q2;
     generate
-        if (INIT != "") begin : g_init
-            initial $readmemh(INIT, mem);
+        if (OREG == 0) begin : g_flat
+            reg [W-1:0] mem [0:DEPTH-1];
+            reg [W-1:0] q;
+            if (INIT != "") begin : g_init
+                initial $readmemh(INIT, mem);
+            end
+            always @(posedge clk) begin
+                if (we) mem[waddr] <= wdata;
+                if (re) q <= mem[raddr];
+            end
+            assign rdata = q;
+        end else begin : g_blocks
+            localparam NB = (DEPTH + BLK - 1) / BLK;
+            localparam BD = (DEPTH < BLK) ? DEPTH : BLK;
+            wire [W-1:0] q2 [0:NB-1];
+            reg  [AW-1:0] sel1, sel2;
+            always @(posedge clk)
+                if (re) begin sel1 <= raddr; sel2 <= sel1; end
+            genvar b;
+            for (b = 0; b < NB; b = b + 1) begin : g_block
+                localparam [7:0] DIGIT = (b < 10) ? 48 + b : 87 + b;
+                reg [W-1:0] mem [0:BD-1];
+                reg [W-1:0] q, q_r;
+                if (INIT != "") begin : g_init
+                    initial $readmemh({INIT, ".", DIGIT}, mem);
+                end
+                always @(posedge clk) begin
+                    if (we && (waddr / BLK) == b) mem[waddr % BLK] <= wdata;
+                    if (re) begin
+                        q <= mem[raddr % BLK];
+                        q_r <= q;
+                    end
+                end
+                assign q2[b] = q_r;
+            end
+            assign rdata = q2[sel2 / BLK];
         end
     endgenerate
-    always @(posedge clk) begin
-        if (we) mem[waddr] <= wdata;
-        if (re) begin
-            q <= mem[raddr];
-            q2 <= q;
-        end
-    end
-    assign rdata = OREG ? q2 : q;
 endmodule
