@@ -209,11 +209,12 @@ SWITCH_MODES = ("stream", "idle")
 
 
 def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None,
-               switch_mode: str = "stream") -> list[str]:
+               switch_mode: str = "stream", backpressure: bool = False) -> list[str]:
     """Run the test bench; returns the lines of its events file.
 
     ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
     ``idle`` writes it once the accelerator is idle and then streams the next input at once.
+    ``backpressure`` makes the bench refuse every third output beat.
     """
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")
@@ -222,7 +223,8 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
     events = project / "rtlsim_events.txt"
     cmd = [str(binary.resolve()), "tb_data/tb_input_features.dat", ",".join(map(str, schedule)), str(per_segment),
            events.name, switch_mode, *([str(Path(vcd).resolve())] if vcd is not None else [])]
-    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+    env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0"}
+    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
     lines = events.read_text().splitlines()
@@ -324,7 +326,7 @@ def _switch_costs(infs: list[Inference], ev: _Events, per_segment: int, reconstr
 
 
 def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None, vcd: Path | None = None,
-              switch_mode: str = "stream") -> RtlReport:
+              switch_mode: str = "stream", backpressure: bool = False) -> RtlReport:
     """Simulate along ``schedule`` and compare every layer of every inference with the golden model."""
     project = Path(project)
     meta = _project(project)
@@ -335,7 +337,7 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
                   (project / "tb_data/tb_input_features.dat").read_text().splitlines() if line.strip()])
     x = x.reshape(len(x), *bank.input_shape)
     per_segment = per_segment or len(x)
-    lines = run_rtlsim(project, schedule, per_segment, vcd, switch_mode)
+    lines = run_rtlsim(project, schedule, per_segment, vcd, switch_mode, backpressure)
     infs = [Inference(i, schedule[i // per_segment]) for i in range(len(schedule) * per_segment)]
     ev = _parse_events(lines, infs)
 

@@ -148,3 +148,12 @@ def test_strided_odd_shaped_network_is_bit_exact(tmp_path, monkeypatch):
     for mode in ("banked", "reconstruct"):
         report = check_rtl(write_rtl_project(bank, tmp_path / mode, mode, 4), [8, 3, 1, 8], per_segment=2)
         assert report.ok, report.text()
+
+
+def test_output_backpressure_loses_nothing(tmp_path, digits_bank):
+    """The bench refuses every third output beat: outputs wait in the core's FIFO, none is lost."""
+    project = write_rtl_project(digits_bank, tmp_path / "p", "banked", 8)
+    free = check_rtl(project, [8, 1], per_segment=2)
+    held = check_rtl(project, [8, 1], per_segment=2, backpressure=True)
+    assert free.ok and held.ok, held.text()
+    assert all(len(inf.outputs) == digits_bank.classes for inf in held.inferences)

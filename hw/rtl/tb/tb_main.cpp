@@ -6,7 +6,8 @@
 // stream: the width of segment k is written as soon as the last inference of segment k-1 has
 // started computing (its first activation write): a switch in mid-stream.
 // idle: the width is written once segment k-1's outputs are all out, then segment k starts at once.
-// Segment 0's width is written before the first input. Lines of the events file:
+// Segment 0's width is written before the first input. With WB_TB_BACKPRESSURE=1 in the
+// environment the bench refuses every third output beat (out_ready low). Lines of the events file:
 //   write <cycle> <bits>          in <cycle> <vector> <first|last>   out <cycle> <inference> <bits> <value>
 //   trace <inference> <layer> <addr> <mask> <data hex>               rebuild <start> <end>   done <cycle>
 #include "Vwavebits_top.h"
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
     const bool idle_switch = std::string(argv[5]) == "idle";
     bool hold = false;  // idle mode: inputs wait for the switch
     bool armed = false;  // stream mode: write at the next activation write
+    const char* bp = std::getenv("WB_TB_BACKPRESSURE");
+    const bool backpressure = bp && std::string(bp) == "1";
     if (inputs.empty() || schedule.empty() || per_segment < 1) {
         std::fprintf(stderr, "no inputs, empty schedule or no vectors per segment\n");
         return 2;
@@ -92,6 +95,7 @@ int main(int argc, char** argv) {
     while (outputs_seen < total * n_out_per_inference && cycle < limit) {
         // drive inputs for this cycle
         top->cfg_valid = 0;
+        top->out_ready = (backpressure && cycle % 3 == 0) ? 0 : 1;
         if (armed && (top->trace_valid || top->out_valid)) {
             armed = false;
             pending_write = true;
