@@ -70,7 +70,7 @@ module wb_haar_engine #(
     wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .OREG(1), .INIT(ELEM_FILE)) u_elem (
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .re(1'b1), .raddr(elem_raddr), .rdata(elem));
 
-    localparam LANE_LAT = 6;           // wb_haar_lane
+    localparam LANE_LAT = 7;           // wb_haar_lane
     reg        p0_valid, p1_valid, b_valid, m_valid, m2_valid, p2_valid;
     reg [23:0] p0_cg, p0_wp, p0_base1, p0_nrows;
     reg [23:0] b_rb;

@@ -1,4 +1,4 @@
-// One shift-add Haar butterfly (wavebits/reconstruct.py in hardware form), pipelined, LATENCY = 6.
+// One shift-add Haar butterfly (wavebits/reconstruct.py in hardware form), pipelined, LATENCY = 7.
 // Each component is scaled by up to NT signed power-of-two terms (shift-add, no multiplier), the
 // 2x2 inverse butterfly combines the four, the column of parity `par` is kept (rows 2i and 2i+1),
 // and both weights are quantized: width >= 2 by a rounding shift and a clamp, width 1 by the sign.
@@ -23,7 +23,7 @@ module wb_haar_lane #(
     reg [4*NT-1:0] term_neg;
     reg signed [R_W-1:0] scaled [0:3];
     reg [5:0] sh1, sh2, sh3, sh4;
-    reg [3:0] b1, b2, b3, b4, b5;
+    reg [3:0] b1, b2, b3, b4, b5, b6;
     reg signed [R_W:0] lim, nlim;          // the width's largest weight, 2**(b-1) - 1, and its negative
     reg par1, par2;
     integer k, t;
@@ -48,6 +48,7 @@ module wb_haar_lane #(
         {sh3, b3} <= {sh2, b2};
         {sh4, b4} <= {sh3, b3};
         b5 <= b4;
+        b6 <= b5;
         lim <= ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1)) - 1;
         nlim <= 1 - ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1));
     end
@@ -57,21 +58,24 @@ module wb_haar_lane #(
     wire signed [R_W-1:0] s2 = scaled[2] + scaled[3];
     wire signed [R_W-1:0] d2 = scaled[2] - scaled[3];
     reg signed [R_W-1:0] top, bot;
-    // stage 4: add half an output step; stage 5: shift; stage 6: clamp (or the sign at one bit)
+    // stage 4: add half an output step; stage 5: shift; stages 6-7: clamp (or the sign at one bit)
     reg signed [R_W:0] top_h, bot_h, top_q, bot_q;
     reg top_neg, bot_neg, top_neg5, bot_neg5;
     wire signed [R_W:0] half = (sh3 == 0) ? 0 : ({{R_W{1'b0}}, 1'b1} <<< (sh3 - 1));
-    function signed [7:0] clamp(input signed [R_W:0] q, input neg, input signed [R_W:0] lim,
+    // stage 6: the comparisons with the range; stage 7: the selection
+    reg top_hi, top_lo, bot_hi, bot_lo, top_neg6, bot_neg6;
+    reg signed [7:0] top_q8, bot_q8;
+    function signed [7:0] clamp(input signed [7:0] q, input hi, input lo, input neg, input signed [R_W:0] lim,
                                 input signed [R_W:0] nlim, input [3:0] b);
         begin
             if (b == 4'd1)
                 clamp = neg ? -8'sd1 : 8'sd1;
-            else if (q > lim)
+            else if (hi)
                 clamp = lim[7:0];
-            else if (q < nlim)
+            else if (lo)
                 clamp = nlim[7:0];
             else
-                clamp = q[7:0];
+                clamp = q;
         end
     endfunction
     always @(posedge clk) begin
@@ -85,7 +89,9 @@ module wb_haar_lane #(
         bot_q <= bot_h >>> sh4;
         top_neg5 <= top_neg;
         bot_neg5 <= bot_neg;
-        w_top <= clamp(top_q, top_neg5, lim, nlim, b5);
-        w_bot <= clamp(bot_q, bot_neg5, lim, nlim, b5);
+        top_hi <= top_q > lim; top_lo <= top_q < nlim; top_q8 <= top_q[7:0]; top_neg6 <= top_neg5;
+        bot_hi <= bot_q > lim; bot_lo <= bot_q < nlim; bot_q8 <= bot_q[7:0]; bot_neg6 <= bot_neg5;
+        w_top <= clamp(top_q8, top_hi, top_lo, top_neg6, lim, nlim, b6);
+        w_bot <= clamp(bot_q8, bot_hi, bot_lo, bot_neg6, lim, nlim, b6);
     end
 endmodule
