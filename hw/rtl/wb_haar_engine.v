@@ -57,7 +57,6 @@ module wb_haar_engine #(
     reg [23:0] cbase;
     reg [4*NT*TERM_W-1:0] terms;
     reg [5:0] wshift;
-    reg       one_bit;
 
     localparam E_IDLE = 3'd0, E_DESC = 3'd1, E_LW = 3'd2, E_LW2 = 3'd3, E_RUN = 3'd4, E_TAIL = 3'd5;
     reg [2:0] state;
@@ -95,6 +94,7 @@ module wb_haar_engine #(
     reg [4*NT*TERM_W-1:0] p2_terms;
     reg [5:0]  p2_wshift;
     reg [3:0]  run_bits;
+    wire       one_bit = run_bits == 4'd1;
 
     wire [23:0] jrow = elem[23:0];
     wire        epar = elem[24];
@@ -138,7 +138,6 @@ module wb_haar_engine #(
             layer <= 8'd0;
             p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; m2_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
             run_bits <= bits;
-            one_bit <= (bits == 4'd1);
         end else begin
             // p0 -> p1: the element map's output register
             {p1_valid, p1_cg, p1_wp, p1_base1, p1_nrows} <= {p0_valid, p0_cg, p0_wp, p0_base1, p0_nrows};

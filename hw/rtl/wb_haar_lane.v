@@ -22,7 +22,7 @@ module wb_haar_lane #(
     reg signed [R_W-1:0] term_v [0:4*NT-1];
     reg [4*NT-1:0] term_neg;
     reg signed [R_W-1:0] scaled [0:3];
-    reg [5:0] sh1, sh2, sh3, sh4;
+    reg [5:0] sh1, sh2, sh3;
     reg [3:0] b1, b2, b3, b4, b5, b6;
     reg signed [R_W:0] lim, nlim;          // the width's largest weight, 2**(b-1) - 1, and its negative
     reg par1, par2;
@@ -46,7 +46,7 @@ module wb_haar_lane #(
         {sh1, b1, par1} <= {wshift, bits, par};
         {sh2, b2, par2} <= {sh1, b1, par1};
         {sh3, b3} <= {sh2, b2};
-        {sh4, b4} <= {sh3, b3};
+        b4 <= b3;
         b5 <= b4;
         b6 <= b5;
         lim <= ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1)) - 1;
@@ -59,9 +59,10 @@ module wb_haar_lane #(
     wire signed [R_W-1:0] d2 = scaled[2] - scaled[3];
     reg signed [R_W-1:0] top, bot;
     // stage 4: add half an output step; stage 5: shift; stages 6-7: clamp (or the sign at one bit)
-    reg signed [R_W:0] top_h, bot_h, top_q, bot_q;
-    reg top_neg, bot_neg, top_neg5, bot_neg5;
-    wire signed [R_W:0] half = (sh3 == 0) ? 0 : ({{R_W{1'b0}}, 1'b1} <<< (sh3 - 1));
+    wire signed [R_W:0] top_q, bot_q;
+    wire top_neg5, bot_neg5;
+    wb_rshift_round #(.W(R_W)) u_round_top (.clk(clk), .en(1'b1), .v(top), .shift(sh3), .q(top_q), .neg(top_neg5));
+    wb_rshift_round #(.W(R_W)) u_round_bot (.clk(clk), .en(1'b1), .v(bot), .shift(sh3), .q(bot_q), .neg(bot_neg5));
     // stage 6: the comparisons with the range; stage 7: the selection
     reg top_hi, top_lo, bot_hi, bot_lo, top_neg6, bot_neg6;
     reg signed [7:0] top_q8, bot_q8;
@@ -81,14 +82,6 @@ module wb_haar_lane #(
     always @(posedge clk) begin
         top <= par2 ? d1 + d2 : s1 + s2;
         bot <= par2 ? d1 - d2 : s1 - s2;
-        top_h <= $signed({top[R_W-1], top}) + half;
-        bot_h <= $signed({bot[R_W-1], bot}) + half;
-        top_neg <= top < 0;
-        bot_neg <= bot < 0;
-        top_q <= top_h >>> sh4;
-        bot_q <= bot_h >>> sh4;
-        top_neg5 <= top_neg;
-        bot_neg5 <= bot_neg;
         top_hi <= top_q > lim; top_lo <= top_q < nlim; top_q8 <= top_q[7:0]; top_neg6 <= top_neg5;
         bot_hi <= bot_q > lim; bot_lo <= bot_q < nlim; bot_q8 <= bot_q[7:0]; bot_neg6 <= bot_neg5;
         w_top <= clamp(top_q8, top_hi, top_lo, top_neg6, lim, nlim, b6);

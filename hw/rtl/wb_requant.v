@@ -35,9 +35,10 @@ module wb_requant #(
     reg signed [MH+17:0] p_lh;
     reg signed [AH+MH-1:0] p_hh;
     reg signed [V_W-1:0] mid, base, prod, v;
-    reg signed [V_W:0] vh, rounded, top;
-    reg v_neg, neg5;
-    wire signed [V_W:0] half = (shift == 6'd0) ? {(V_W+1){1'b0}} : ({{V_W{1'b0}}, 1'b1} <<< (shift - 6'd1));
+    reg signed [V_W:0] top;
+    wire signed [V_W:0] rounded;
+    wire neg5;
+    wb_rshift_round #(.W(V_W)) u_round (.clk(clk), .en(en), .v(v), .shift(shift), .q(rounded), .neg(neg5));
     always @(posedge clk) begin
         if (en) begin
             acc_r <= acc;
@@ -54,10 +55,6 @@ module wb_requant #(
             prod <= base + (mid <<< 17);
             bias4 <= bias3;
             v <= prod + bias4;
-            vh <= $signed({v[V_W-1], v}) + half;
-            v_neg <= v < 0;
-            rounded <= vh >>> shift;
-            neg5 <= v_neg;
             top <= ({{V_W{1'b0}}, 1'b1} <<< bits) - 1;
             if (act_none)
                 out <= rounded[OUT_W-1:0];

@@ -8,7 +8,7 @@
 // idle: the width is written once segment k-1's outputs are all out, then segment k starts at once.
 // Segment 0's width is written before the first input. With WB_TB_BACKPRESSURE=1 in the
 // environment the bench refuses every third output beat (out_ready low). Lines of the events file:
-//   write <cycle> <bits>          in <cycle> <vector> <first|last>   out <cycle> <inference> <bits> <value>
+//   write <cycle> <bits>          in <cycle> <vector> (its first beat)   out <cycle> <inference> <bits> <value>
 //   trace <inference> <layer> <addr> <mask> <data hex>               rebuild <start> <end>   done <cycle>
 #include "Vwavebits_top.h"
 #include "verilated.h"
@@ -142,9 +142,8 @@ int main(int argc, char** argv) {
         if (vcd) vcd->dump((uint64_t)(2 * cycle + 2));
 #endif
         if (in_fire) {
-            if (beat == 0) std::fprintf(ev, "in %llu %d first\n", cycle, vec);
+            if (beat == 0) std::fprintf(ev, "in %llu %d\n", cycle, vec);
             if (++beat == (int)inputs[0].size()) {
-                std::fprintf(ev, "in %llu %d last\n", cycle, vec);
                 beat = 0; ++vec; ++loads;
                 if (vec < total && vec % per_segment == 0) {
                     if (idle_switch) hold = true;
