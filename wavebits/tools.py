@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,7 +15,10 @@ def find_tool(name: str, hint: str) -> str:
 
     A missing tool is a WavebitsError naming it and ``hint`` (how to install it).
     """
-    path = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if path is None:
-        raise WavebitsError(f"{name} not found on PATH ({hint})")
-    return path
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    local = Path(sys.executable).parent / name
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    raise WavebitsError(f"{name} not found on PATH ({hint})")
