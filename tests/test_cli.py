@@ -80,8 +80,8 @@ def test_codegen_and_sim_rtl(tmp_path):
             "--vectors", "4")
     assert r.returncode == 0, r.stderr
     assert (project / "wavebits_top.v").is_file() and (project / "board" / "ulx3s-85f.lpf").is_file()
-    r = run("sim", "rtl", str(project), "--bits", "all", "--schedule", "8,1,2", "--vectors", "2")
-    assert r.returncode == 0, r.stderr
+    r = run("sim", "rtl", "rtl", "--bits", "all", "--schedule", "8,1,2", "--vectors", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # a project named relative to the working folder
     assert "0 mismatches" in r.stdout and "rebuild cycles" in r.stdout
     vcd = tmp_path / "wave.vcd"
     r = run("sim", "rtl", str(project), "--bits", "", "--schedule", "1", "--vectors", "1", "--vcd", str(vcd))

@@ -104,7 +104,7 @@ module wb_core #(
     generate
         for (gb = 0; gb < 2; gb = gb + 1) begin : g_buf
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(1)) u_act (
+                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(2)) u_act (
                     .clk(clk), .we(act_wmask[gs] && act_wbuf == gb), .waddr(act_waddr),
                     .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(act_raddr), .rdata(act_q[gb][gs*8 +: 8]));
             end
@@ -126,7 +126,7 @@ module wb_core #(
                     localparam BW = (gb == 1) ? 8 * P : gb * P;
                     localparam [7:0] DIGIT = 48 + gb;
                     wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW), .OREG(1),
+                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW), .OREG(2),
                              .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
                         .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(w_raddr), .rdata(q));
                     assign bank_q[gb] = {{(8*P-BW){1'b0}}, q};
@@ -141,7 +141,7 @@ module wb_core #(
             wire [8*P-1:0] half_q [0:1];
             for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
-                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(1)) u_buf (
+                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(2)) u_buf (
                         .clk(clk), .we(recon_we && recon_wmask[gs] && active != gb), .waddr(recon_waddr),
                         .wdata(recon_wdata[gs*P +: P]), .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]));
                 end
@@ -177,7 +177,7 @@ module wb_core #(
     // the loop-end tests are plain equalities
     reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1, cin_m1;
     reg [3:0]  planes_m1;
-    reg [7:0]  vmask;
+    reg [7:0]  vmask, vmask_first;
     // each counter's "at its last value" flag, updated with the counter
     reg         jL, sL, cwL, kxL, kyL, gL, oxL, oyL;
     wire        j_last = use_xnor || is_pool || jL;
@@ -208,6 +208,8 @@ module wb_core #(
     function [7:0] slot_mask(input [23:0] channels_left);
         slot_mask = (channels_left >= 8) ? 8'hFF : ((8'd1 << channels_left) - 8'd1);
     endfunction
+    // the next channel word's slots, slot_mask(crem - 8), without a subtraction (crem > 8 there)
+    wire [7:0]  vmask_next = (|crem[23:4]) ? 8'hFF : ((8'd1 << crem[2:0]) - 8'd1);
     wire        grp_last = j_last && s_last && cw_last && kx_last && ky_last;   // conv: last item of a group
     wire        tap_last = kx_last && ky_last;                                 // pool: last tap of a window
     wire        first_item = (j == 0) && (s == 0) && (cw == 0) && (kx == 0) && (ky == 0);
@@ -218,15 +220,15 @@ module wb_core #(
     assign act_raddr = i_addr;
     assign w_raddr = i_wptr;
 
-    // MAC pipeline: issue (i: addresses registered), the memories' two read stages (x1; x: data
-    // valid), operands (a), the lanes' two stages (y0; y: acc_next holds the item), then the drain
+    // MAC pipeline: issue (i: addresses registered), the memories' three read stages (x1, x2; x:
+    // data valid), operands (a), the lanes' two stages (y0; y: acc_next holds the item), then the drain
     reg        i_valid, i_first, i_last, i_pad, i_src, x1_valid, x1_first, x1_last, x1_pad, x1_src;
-    reg        x_valid, x_first, x_last, x_pad, x_src;
-    reg [2:0]  i_slot, i_plane, x1_slot, x1_plane, x_slot, x_plane;
-    reg [1:0]  i_mode, x1_mode, x_mode;
-    reg        i_sign, x1_sign, x_sign;
-    reg [7:0]  i_vmask, x1_vmask, x_vmask;
-    reg [23:0] i_gp, i_obase, i_cw, x1_gp, x1_obase, x1_cw, x_gp, x_obase, x_cw;
+    reg        x2_valid, x2_first, x2_last, x2_pad, x2_src, x_valid, x_first, x_last, x_pad, x_src;
+    reg [2:0]  i_slot, i_plane, x1_slot, x1_plane, x2_slot, x2_plane, x_slot, x_plane;
+    reg [1:0]  i_mode, x1_mode, x2_mode, x_mode;
+    reg        i_sign, x1_sign, x2_sign, x_sign;
+    reg [7:0]  i_vmask, x1_vmask, x2_vmask, x_vmask;
+    reg [23:0] i_gp, i_obase, i_cw, x1_gp, x1_obase, x1_cw, x2_gp, x2_obase, x2_cw, x_gp, x_obase, x_cw;
     reg [ACT_AW-1:0] i_addr;
     reg [WAW-1:0] i_wptr;
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
@@ -268,7 +270,7 @@ module wb_core #(
     assign out_data = ofifo[o_rd][OUT_W-1:0];
     assign out_bits = ofifo[o_rd][OUT_W+3:OUT_W];
     wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
-    wire pipe_empty = !i_valid && !x1_valid && !x_valid && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
+    wire pipe_empty = !i_valid && !x1_valid && !x2_valid && !x_valid && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
 
     // a group's last item waits while the previous group is still on its way to, or in, the drain
     reg  grp_pending;
@@ -330,7 +332,7 @@ module wb_core #(
             active <= 1'b0;
             cfg_error <= 1'b0;
             in_c <= 0; in_pix <= 0; in_paddr <= 0;
-            i_valid <= 1'b0; x1_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
+            i_valid <= 1'b0; x1_valid <= 1'b0; x2_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
             d_busy <= 1'b0;
             t_valid <= 0;
             o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1;
@@ -394,7 +396,7 @@ module wb_core #(
                     running <= 1'b1;
                     grp_pending <= 1'b0;
                     oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; s <= 0; j <= 0;
-                    crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
+                    crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                     kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
                     groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                     cin_m1 <= `F(F_CIN) - 1; planes_m1 <= nplanes - 4'd1;
@@ -460,10 +462,10 @@ module wb_core #(
                         else begin
                             s <= 0;
                             if (!cw_last) begin
-                                cw <= cw + 1; cwL <= (cw + 1 == incw_m1); crem <= crem - 8; cidx <= cidx + 1; vmask <= slot_mask(crem - 8);
+                                cw <= cw + 1; cwL <= (cw + 1 == incw_m1); crem <= crem - 8; cidx <= cidx + 1; vmask <= vmask_next;
                                 sL <= (cidx + 1 == cin_m1);
                             end else begin
-                                cw <= 0; cwL <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN));
+                                cw <= 0; cwL <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= vmask_first;
                                 sL <= (cin_m1 == 0);
                                 if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                                 else begin
@@ -489,9 +491,12 @@ module wb_core #(
             {x1_valid, x1_first, x1_last, x1_pad, x1_src, x1_slot, x1_plane, x1_mode, x1_sign, x1_vmask} <=
                 {i_valid, i_first, i_last, i_pad, i_src, i_slot, i_plane, i_mode, i_sign, i_vmask};
             {x1_gp, x1_obase, x1_cw} <= {i_gp, i_obase, i_cw};
-            {x_valid, x_first, x_last, x_pad, x_src, x_slot, x_plane, x_mode, x_sign, x_vmask} <=
+            {x2_valid, x2_first, x2_last, x2_pad, x2_src, x2_slot, x2_plane, x2_mode, x2_sign, x2_vmask} <=
                 {x1_valid, x1_first, x1_last, x1_pad, x1_src, x1_slot, x1_plane, x1_mode, x1_sign, x1_vmask};
-            {x_gp, x_obase, x_cw} <= {x1_gp, x1_obase, x1_cw};
+            {x2_gp, x2_obase, x2_cw} <= {x1_gp, x1_obase, x1_cw};
+            {x_valid, x_first, x_last, x_pad, x_src, x_slot, x_plane, x_mode, x_sign, x_vmask} <=
+                {x2_valid, x2_first, x2_last, x2_pad, x2_src, x2_slot, x2_plane, x2_mode, x2_sign, x2_vmask};
+            {x_gp, x_obase, x_cw} <= {x2_gp, x2_obase, x2_cw};
 
             // ---- operand stage
             a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_slot <= x_slot; a_plane <= x_plane;

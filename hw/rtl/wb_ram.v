@@ -1,10 +1,14 @@
 // Simple dual-port RAM: one synchronous write port, one synchronous read port.
 // OREG = 0: read latency 1. OREG = 1: read latency 2, for memories that feed logic. The memory is
-// then built of BLK-deep blocks, each followed by its own register, and the block is selected
-// after those registers, so neither the slow ECP5 block-RAM clock-to-out nor the long routes of
-// a depth cascade share a cycle with logic. `re` = 0 holds the read data (a stalled pipeline).
+// then built of BLK-deep blocks, each followed by its own register (the block RAM's output
+// register after codegen/netlist.py), and the block is selected after those registers, so
+// neither the slow ECP5 block-RAM clock-to-out nor the long routes of a depth cascade share a
+// cycle with logic. OREG = 2: read latency 3, the selected block registered once more, for
+// memories spread over the die whose data travels far. `re` = 0 holds the read data (a stalled pipeline).
 // INIT names a $readmemh image; with OREG = 1 block k reads INIT.k (codegen/rtl.py splits them).
-// ROMs are instances whose write enable is tied low.
+// ROMs are instances whose write enable is tied low. The core never uses the data of a read of the
+// address written in the same cycle (ping-pong activations, double-buffered weights), so the
+// memories carry no_rw_check: Yosys adds no collision bypass after the block RAM.
 module wb_ram #(
     parameter W = 8,
     parameter DEPTH = 16,
@@ -23,7 +27,7 @@ module wb_ram #(
 );
     generate
         if (OREG == 0) begin : g_flat
-            reg [W-1:0] mem [0:DEPTH-1];
+            (* no_rw_check *) reg [W-1:0] mem [0:DEPTH-1];
             reg [W-1:0] q;
             if (INIT != "") begin : g_init
                 initial $readmemh(INIT, mem);
@@ -43,7 +47,7 @@ module wb_ram #(
             genvar b;
             for (b = 0; b < NB; b = b + 1) begin : g_block
                 localparam [7:0] DIGIT = (b < 10) ? 48 + b : 87 + b;
-                reg [W-1:0] mem [0:BD-1];
+                (* no_rw_check *) reg [W-1:0] mem [0:BD-1];
                 reg [W-1:0] q, q_r;
                 if (INIT != "") begin : g_init
                     initial $readmemh({INIT, ".", DIGIT}, mem);
@@ -57,7 +61,14 @@ module wb_ram #(
                 end
                 assign q2[b] = q_r;
             end
-            assign rdata = q2[sel2 / BLK];
+            if (OREG == 1) begin : g_sel
+                assign rdata = q2[sel2 / BLK];
+            end else begin : g_sel_reg
+                reg [W-1:0] q3;
+                always @(posedge clk)
+                    if (re) q3 <= q2[sel2 / BLK];
+                assign rdata = q3;
+            end
         end
     endgenerate
 endmodule
