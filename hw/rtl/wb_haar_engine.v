@@ -61,6 +61,7 @@ module wb_haar_engine #(
     localparam E_IDLE = 3'd0, E_DESC = 3'd1, E_LW = 3'd2, E_LW2 = 3'd3, E_RUN = 3'd4, E_TAIL = 3'd5;
     reg [2:0] state;
     reg [23:0] g, e, gq, gu, wp;
+    reg        eL, gL;                 // e and g at their last values (registered loop ends)
 
     // p1: element map data; b: record address; m, m2: component reads; p2: registered components into
     // the butterfly lanes (every memory output is registered before logic: ECP5 timing)
@@ -193,6 +194,7 @@ module wb_haar_engine #(
                     rows2 <= `D(F_ROWS2); wbase1 <= `D(F_WBASE1); units1 <= `D(F_UNITS1);
                     cbase <= `D(F_CBASE);
                     g <= 0; e <= 0; gq <= 0; gu <= 0; wp <= `D(F_WBASE);
+                    eL <= `D(F_FANIN) == 1; gL <= `D(F_GROUPS) == 1;
                     if (`D(F_OP) == 0) state <= E_LW2;
                     else if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
                     else state <= E_TAIL;
@@ -207,10 +209,10 @@ module wb_haar_engine #(
                     p0_base1 <= wbase1 + gu;
                     p0_nrows <= rows2 - gq;
                     wp <= wp + 1;
-                    if (e + 1 < fanin) e <= e + 1;
+                    if (!eL) begin e <= e + 1; eL <= (e + 2 == fanin); end
                     else begin
-                        e <= 0;
-                        if (g + 1 < groups) begin g <= g + 1; gq <= gq + Q; gu <= gu + units1; end
+                        e <= 0; eL <= (fanin == 1);
+                        if (!gL) begin g <= g + 1; gL <= (g + 2 == groups); gq <= gq + Q; gu <= gu + units1; end
                         else if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
                         else state <= E_TAIL;
                     end
