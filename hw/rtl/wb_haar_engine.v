@@ -63,37 +63,44 @@ module wb_haar_engine #(
     reg [23:0] g, e, gq, gu, wp;
     reg        eL, gL;                 // e and g at their last values (registered loop ends)
 
-    // p1: element map data; b: record address; m, m2: component reads; p2: registered components into
-    // the butterfly lanes (every memory output is registered before logic: ECP5 timing)
+    // p0: element map address; p1: its data; b: record address; c_pipe: component reads; p2: the
+    // registered components into the butterfly lanes (memory outputs registered before logic: ECP5)
     wire [EAW-1:0] elem_raddr = ebase + e;
     wire [52+24-1:0] elem;            // {slot1[2:0], unit1[23:0], par, jrow[23:0]} (padded)
     wb_ram #(.W(76), .DEPTH(EDEPTH), .AW(EAW), .OREG(1), .INIT(ELEM_FILE)) u_elem (
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata(76'd0), .re(1'b1), .raddr(elem_raddr), .rdata(elem));
 
     localparam LANE_LAT = 7;           // wb_haar_lane
-    reg        p0_valid, p1_valid, b_valid, m_valid, m2_valid, p2_valid;
+    localparam COMP_OREG = 1;          // component banks: read latency COMP_OREG + 1, then comp_r
+    localparam CREAD_LAT = COMP_OREG + 2;
+    reg        p0_valid, p1_valid, b_valid;
     reg [23:0] p0_cg, p0_wp, p0_base1, p0_nrows;
+    reg [23:0] p1_cg, p1_wp, p1_base1, p1_nrows;
+    // stage b: the record address, and what the lanes and the write need, carried beside the
+    // component reads for CREAD_LAT stages (c_pipe); p2: the last of them, into the lanes
     reg [23:0] b_rb;
-    reg [QB-1:0] m_rot;
-    reg [QB-1:0] m2_rot;
-    reg        b_par, m_par, m2_par;
-    reg [WAW-1:0] b_waddr, m_waddr, m2_waddr;
-    reg [7:0]  b_mask, m_mask, m2_mask;
-    reg [Q-1:0] b_lanes, m_lanes, m2_lanes;
-    reg [4*NT*TERM_W-1:0] b_terms, m_terms, m2_terms;
-    reg [5:0]  b_wshift, m_wshift, m2_wshift;
+    reg        b_par;
+    reg [WAW-1:0] b_waddr;
+    reg [7:0]  b_mask;
+    reg [Q-1:0] b_lanes;
+    reg [4*NT*TERM_W-1:0] b_terms;
+    reg [5:0]  b_wshift;
+    localparam CITEM_W = QB + Q + 1 + WAW + 8 + 4*NT*TERM_W + 6;
+    reg [CREAD_LAT:1] c_valids;
+    reg [CITEM_W-1:0] c_pipe [1:CREAD_LAT];
+    wire       p2_valid = c_valids[CREAD_LAT];
+    wire [QB-1:0] p2_rot;
+    wire [Q-1:0] p2_lanes;
+    wire       p2_par;
+    wire [WAW-1:0] p2_waddr;
+    wire [7:0] p2_mask;
+    wire [4*NT*TERM_W-1:0] p2_terms;
+    wire [5:0] p2_wshift;
+    assign {p2_rot, p2_lanes, p2_par, p2_waddr, p2_mask, p2_terms, p2_wshift} = c_pipe[CREAD_LAT];
     reg [4*COMP_W-1:0] comp_r [0:Q-1];
     reg [LANE_LAT:1] q_valid;          // items inside the lanes
     reg [WAW-1:0] q_waddr [1:LANE_LAT];
     reg [7:0]     q_mask [1:LANE_LAT];
-    reg [23:0] p1_cg, p1_wp, p1_base1, p1_nrows;
-    reg [WAW-1:0] p2_waddr;
-    reg [7:0]  p2_mask;
-    reg [QB-1:0] p2_rot;
-    reg [Q-1:0] p2_lanes;
-    reg        p2_par;
-    reg [4*NT*TERM_W-1:0] p2_terms;
-    reg [5:0]  p2_wshift;
     reg [3:0]  run_bits;
     wire       one_bit = run_bits == 4'd1;
 
@@ -101,7 +108,6 @@ module wb_haar_engine #(
     wire        epar = elem[24];
     wire [23:0] unit1 = elem[48:25];
     wire [2:0]  slot1 = elem[51:49];
-    wire [23:0] rb = b_rb;
 
     // component banks
     wire [4*COMP_W-1:0] bank_data [0:Q-1];
@@ -109,8 +115,8 @@ module wb_haar_engine #(
     generate
         for (m = 0; m < Q; m = m + 1) begin : g_bank
             localparam [7:0] DIGIT = (m < 10) ? 48 + m : 87 + m;  // bank number as one hex digit
-            wire [CAW-1:0] ra = rb[CAW+QB-1:QB] + ((m < rb[QB-1:0]) ? 1'b1 : 1'b0);
-            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .OREG(1),
+            wire [CAW-1:0] ra = b_rb[CAW+QB-1:QB] + ((m < b_rb[QB-1:0]) ? 1'b1 : 1'b0);
+            wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .OREG(COMP_OREG),
                      .INIT(COMP_PREFIX == "" ? "" : {COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
                 .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .re(1'b1), .raddr(ra),
                 .rdata(bank_data[m]));
@@ -130,6 +136,11 @@ module wb_haar_engine #(
         end
     endgenerate
 
+    // the next layer's descriptor, or the tail once the last layer is issued
+    task next_layer;
+        if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
+        else state <= E_TAIL;
+    endtask
     integer l, j;
     always @(posedge clk) begin
         done <= 1'b0;
@@ -137,7 +148,7 @@ module wb_haar_engine #(
             state <= start ? E_DESC : E_IDLE;
             busy <= start;
             layer <= 8'd0;
-            p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; m_valid <= 1'b0; m2_valid <= 1'b0; p2_valid <= 1'b0; q_valid <= 0; we <= 1'b0;
+            p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; c_valids <= 0; q_valid <= 0; we <= 1'b0;
             run_bits <= bits;
         end else begin
             // p0 -> p1: the element map's output register
@@ -152,17 +163,12 @@ module wb_haar_engine #(
             b_mask <= one_bit ? (8'd1 << slot1) : 8'hFF;
             b_terms <= terms;
             b_wshift <= wshift;
-            // b -> m: component banks read
-            m_valid <= b_valid; m_rot <= b_rb[QB-1:0]; m_lanes <= b_lanes; m_par <= b_par;
-            m_waddr <= b_waddr; m_mask <= b_mask; m_terms <= b_terms; m_wshift <= b_wshift;
-            // m -> m2: the banks' output registers
-            m2_valid <= m_valid; m2_rot <= m_rot; m2_lanes <= m_lanes; m2_par <= m_par;
-            m2_waddr <= m_waddr; m2_mask <= m_mask; m2_terms <= m_terms; m2_wshift <= m_wshift;
-            // m2 -> p2: components registered
-            p2_valid <= m2_valid; p2_rot <= m2_rot; p2_lanes <= m2_lanes; p2_par <= m2_par;
-            p2_waddr <= m2_waddr; p2_mask <= m2_mask; p2_terms <= m2_terms; p2_wshift <= m2_wshift;
+            // b -> p2: the component banks' reads, then comp_r
+            c_valids <= {c_valids[CREAD_LAT-1:1], b_valid};
+            c_pipe[1] <= {b_rb[QB-1:0], b_lanes, b_par, b_waddr, b_mask, b_terms, b_wshift};
+            for (l = 2; l <= CREAD_LAT; l = l + 1) c_pipe[l] <= c_pipe[l-1];
             for (l = 0; l < Q; l = l + 1) comp_r[l] <= bank_data[l];
-            // stage 2: component data into the lanes; their outputs follow LANE_LAT cycles later
+            // p2: components into the lanes; their outputs follow LANE_LAT cycles later
             q_valid <= {q_valid[LANE_LAT-1:1], p2_valid};
             q_waddr[1] <= p2_waddr;
             q_mask[1] <= p2_mask;
@@ -196,8 +202,7 @@ module wb_haar_engine #(
                     g <= 0; e <= 0; gq <= 0; gu <= 0; wp <= `D(F_WBASE);
                     eL <= `D(F_FANIN) == 1; gL <= `D(F_GROUPS) == 1;
                     if (`D(F_OP) == 0) state <= E_LW2;
-                    else if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
-                    else state <= E_TAIL;
+                    else next_layer;
                 end
                 E_LW2: state <= E_RUN;                    // per-width record read in flight
                 E_RUN: begin
@@ -213,11 +218,10 @@ module wb_haar_engine #(
                     else begin
                         e <= 0; eL <= (fanin == 1);
                         if (!gL) begin g <= g + 1; gL <= (g + 2 == groups); gq <= gq + Q; gu <= gu + units1; end
-                        else if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
-                        else state <= E_TAIL;
+                        else next_layer;
                     end
                 end
-                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && !m_valid && !m2_valid && !p2_valid && q_valid == 0 && !we) begin
+                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && c_valids == 0 && q_valid == 0 && !we) begin
                     busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
                 end
                 default: ;

@@ -4,7 +4,8 @@
 //   mode 1, width 1, unsigned input (the network input): +x or -x by the bipolar weight bit;
 //   mode 2, width 1, bipolar input: 8 activations at once, 2 * popcount(XNOR & valid) - popcount(valid).
 // Bipolar values are stored as bits (1 = +1, 0 = -1). Three stages: operands (shift, popcounts),
-// the addend, then the accumulator; `acc_next` is the accumulator including the current addend.
+// the addend, then the accumulator; `acc_next`, the accumulator including the addend, shows an item
+// two cycles after it is presented (wb_core's y0 and y stages).
 module wb_mac_lane #(
     parameter ACC_W = 32
 ) (
@@ -22,7 +23,6 @@ module wb_mac_lane #(
     output reg  signed [ACC_W-1:0]  acc,
     output wire signed [ACC_W-1:0]  acc_next
 );
-    localparam LATENCY = 2;  // items reach `acc_next` this many cycles after they are presented
     wire [7:0] match = ~(xbits ^ wbits) & vmask;
     reg [3:0] popcount, nvalid;
     reg signed [16:0] shifted, xs, addend_r;
