@@ -325,6 +325,7 @@ module wb_core #(
 
     // ---------------------------------------------------------------- input loading
     reg [23:0] in_c, in_pix, in_paddr;
+    reg        in_c_last, in_pix_last;    // registered loop ends, as in the issue stage
     assign in_ready = (state == S_LOAD) && !rst;
 
     integer l;
@@ -341,7 +342,7 @@ module wb_core #(
             recon_ready <= 1'b0;
             active <= 1'b0;
             cfg_error <= 1'b0;
-            in_c <= 0; in_pix <= 0; in_paddr <= 0;
+            in_c <= 0; in_pix <= 0; in_paddr <= 0; in_c_last <= (IN_C == 1); in_pix_last <= (IN_HW == 1);
             i_valid <= 1'b0; x_valids <= 0; a_valid <= 1'b0; y0_valid <= 1'b0; y_valid <= 1'b0;
             d_busy <= 1'b0;
             t_valid <= 0;
@@ -369,12 +370,12 @@ module wb_core #(
                     act_waddr <= in_paddr + (in_c >> 3);
                     act_wmask <= 8'd1 << in_c[2:0];
                     act_wdata <= {8{in_data}};
-                    if (in_pix + 1 < IN_HW) begin
-                        in_pix <= in_pix + 1; in_paddr <= in_paddr + IN_CW;
+                    if (!in_pix_last) begin
+                        in_pix <= in_pix + 1; in_pix_last <= (in_pix + 2 == IN_HW); in_paddr <= in_paddr + IN_CW;
                     end else begin
-                        in_pix <= 0; in_paddr <= 0;
-                        if (in_c + 1 < IN_C) in_c <= in_c + 1;
-                        else begin in_c <= 0; state <= S_START; end
+                        in_pix <= 0; in_pix_last <= (IN_HW == 1); in_paddr <= 0;
+                        if (!in_c_last) begin in_c <= in_c + 1; in_c_last <= (in_c + 2 == IN_C); end
+                        else begin in_c <= 0; in_c_last <= (IN_C == 1); state <= S_START; end
                     end
                 end
                 S_START: begin
