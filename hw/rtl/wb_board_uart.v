@@ -1,21 +1,27 @@
 // Board top level: the accelerator behind a UART (the ULX3S's FTDI port, 115200 8N1).
 // Host to board: 'W' <bits> writes the width register; 'I' <n input bytes> streams one input.
 // Board to host: each output value as OUT_BYTES little-endian bytes, then one byte with its width.
-// LEDs show the live width and whether a switch is in progress.
+// LEDs show the live width and whether a switch is in progress. The board's generated top level
+// makes clk with its PLL; the design stays in reset until the PLL locks, and 8 cycles more.
 module wb_board_uart #(
-    parameter CLKS_PER_BIT = 217,
+    parameter CLKS_PER_BIT = 868,
     parameter OUT_W = 32,
     parameter OUT_BYTES = 4
 ) (
-    input  wire       clk_25mhz,
+    input  wire       clk,
+    input  wire       clk_locked,
     input  wire       ftdi_txd,   // host -> FPGA
     output wire       ftdi_rxd,   // FPGA -> host
     output wire [7:0] led
 );
-    wire clk = clk_25mhz;
+    reg [1:0] locked_s = 2'd0;   // the PLL's LOCK, synchronized
     reg [3:0] por = 4'd0;
     wire rst = !por[3];
-    always @(posedge clk) if (!por[3]) por <= por + 1;
+    always @(posedge clk) begin
+        locked_s <= {locked_s[0], clk_locked};
+        if (!locked_s[1]) por <= 4'd0;
+        else if (!por[3]) por <= por + 1;
+    end
 
     wire       rx_valid;
     wire [7:0] rx_data;

@@ -31,10 +31,10 @@ module wb_core #(
     parameter WDEPTH = 1024, WDEPTH1 = 1024, WAW = 10,
     parameter RQ_DEPTH = 1024, RQ_AW = 10,
     parameter LW_W = 120, LW_DEPTH = 64, LW_AW = 6,
-    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10,
+    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10, XDEPTH = 0, XAW = 1,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
     parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "",
-    parameter WEIGHT_PREFIX = "", ELEM_FILE = "", COMP_PREFIX = ""
+    parameter WEIGHT_PREFIX = "", ELEM_FILE = "", COMP_PREFIX = "", EDGE_PREFIX = ""
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -88,10 +88,13 @@ module wb_core #(
         .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw_q));
     `define F(f) d[(f)*FIELD_W +: FIELD_W]
     // the layer's decoded descriptor flags, registered at setup
-    reg         is_pool, is_out, act_none, use_xnor, src, running;
+    reg         is_pool, is_out, act_none, use_xnor, src;
     reg  [1:0]  mode;
     wire        xnor_layer = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
     wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
+    // the plane and slot loops' "last" flags at the start of each pass (one pass: pool, XNOR)
+    wire        j_first_last = (nplanes == 4'd1) || xnor_layer || (`F(F_OP) != 0);
+    wire        s_first_last = (`F(F_CIN) == 1) || xnor_layer || (`F(F_OP) != 0);
 
     // activation and weight memories: block outputs registered, then the selected block once more
     // (wb_ram OREG = 2), since the block RAMs lie far apart on the die
@@ -123,6 +126,10 @@ module wb_core #(
     wire [WAW-1:0] recon_waddr;
     wire [7:0]     recon_wmask;
     wire [8*P-1:0] recon_wdata;
+    wire           recon_we2;
+    wire [WAW-1:0] recon_waddr2;
+    wire [7:0]     recon_wmask2;
+    wire [8*P-1:0] recon_wdata2;
     generate
         if (WEIGHTS == 0) begin : g_banked
             for (gb = 1; gb <= 8; gb = gb + 1) begin : g_width
@@ -143,23 +150,40 @@ module wb_core #(
             always @* wrow = bank_q[cur_bits];
         end else begin : g_recon
             wire [8*P-1:0] half_q [0:1];
+            // the engine's two writes, registered once more per half and plane (each enable its own
+            // flip-flop) before they fan out to the block RAMs across the die; the extra cycle ends
+            // long before the rebuilt half goes live (done, then recon_ready, then the flip)
+            reg  [WAW-1:0] buf_waddr, buf_waddr2;
+            reg  [8*P-1:0] buf_wdata, buf_wdata2;
             for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
-                for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
-                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG)) u_buf (
-                        .clk(clk), .we(recon_we && recon_wmask[gs] && active != gb), .waddr(recon_waddr),
-                        .wdata(recon_wdata[gs*P +: P]), .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]));
+                reg [7:0] buf_we, buf_we2;    // per plane
+                always @(posedge clk) begin
+                    buf_we <= (!rst && recon_we && active != gb) ? recon_wmask : 8'd0;
+                    buf_we2 <= (!rst && recon_we2 && active != gb) ? recon_wmask2 : 8'd0;
                 end
+                for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
+                    wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .WP2(1)) u_buf (
+                        .clk(clk), .we(buf_we[gs]), .waddr(buf_waddr), .wdata(buf_wdata[gs*P +: P]),
+                        .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*P +: P]),
+                        .we2(buf_we2[gs]), .waddr2(buf_waddr2), .wdata2(buf_wdata2[gs*P +: P]));
+                end
+            end
+            always @(posedge clk) begin
+                {buf_waddr, buf_waddr2} <= {recon_waddr, recon_waddr2};
+                {buf_wdata, buf_wdata2} <= {recon_wdata, recon_wdata2};
             end
             for (gb = 1; gb <= 8; gb = gb + 1) begin : g_unused
                 assign bank_q[gb] = {(8*P){1'b0}};
             end
             wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
                              .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CAW(CAW), .EDEPTH(EDEPTH),
+                             .XDEPTH(XDEPTH), .XAW(XAW),
                              .EAW(EAW), .WAW(WAW), .DESC_FILE(DESC_FILE), .LW_FILE(LW_FILE),
-                             .ELEM_FILE(ELEM_FILE), .COMP_PREFIX(COMP_PREFIX)) u_haar (
+                             .ELEM_FILE(ELEM_FILE), .COMP_PREFIX(COMP_PREFIX), .EDGE_PREFIX(EDGE_PREFIX)) u_haar (
                 .clk(clk), .rst(rst), .start(recon_start), .bits(req_bits), .widx(WIDX[({4'd0, req_bits} - 8'd1) * 8'd4 +: 4]),
                 .busy(recon_busy), .done(recon_done), .we(recon_we), .waddr(recon_waddr), .wmask(recon_wmask),
-                .wdata(recon_wdata));
+                .wdata(recon_wdata), .we2(recon_we2), .waddr2(recon_waddr2), .wmask2(recon_wmask2),
+                .wdata2(recon_wdata2));
             always @* wrow = half_q[active];
         end
     endgenerate
@@ -176,16 +200,17 @@ module wb_core #(
     reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, cidx, kxofs, krow, obase, wptr;
     reg [3:0]  s, j;
     reg signed [24:0] iy0, ix0, prow, pbase;
-    reg        issue_done;
+    reg        issuing;      // the layer's items are not all issued yet
     // loop bounds minus one, and the current channel word's valid slots, held in registers so that
     // the loop-end tests are plain equalities
     reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1, cin_m1;
     reg [3:0]  planes_m1;
     reg [7:0]  vmask, vmask_first;
-    // each counter's "at its last value" flag, updated with the counter
-    reg         jL, sL, cw_last, kx_last, ky_last, g_last, ox_last, oy_last;
-    wire        j_last = use_xnor || is_pool || jL;
-    wire        s_last = use_xnor || is_pool || sL;
+    // each counter's "at its last value" flag, updated with the counter; the plane and slot loops
+    // have one pass in pool and XNOR layers, so j_last and s_last hold there (j_wrap, s_wrap: the
+    // flags' values as the loops restart)
+    reg         j_last, s_last, cw_last, kx_last, ky_last, g_last, ox_last, oy_last;
+    reg         j_wrap, s_wrap;
     // the next output pixel (row-major), and the input window it reads; the last one ends the layer
     task next_output_pixel;
         begin
@@ -199,7 +224,7 @@ module wb_core #(
                     oy <= oy + 1; oy_last <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
                     prow <= prow + $signed({1'b0, `F(F_DOY)});
                     pbase <= prow + $signed({1'b0, `F(F_DOY)});
-                end else issue_done <= 1'b1;
+                end else issuing <= 1'b0;
             end
         end
     endtask
@@ -283,8 +308,9 @@ module wb_core #(
     wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && !y0_valid && !y_valid && !d_busy && t_valid == 0;
 
     // a group's last item waits while the previous group is still on its way to, or in, the drain
+    // (only conv layers set grp_pending)
     reg  grp_pending;
-    wire can_issue = running && !issue_done && !(!is_pool && grp_last && grp_pending);
+    wire can_issue = issuing && !(grp_last && grp_pending);
 
     // ---------------------------------------------------------------- MAC lanes
     wire [7:0] x_word_slot = a_word[a_slot*8 +: 8];
@@ -334,7 +360,7 @@ module wb_core #(
         trace_valid <= 1'b0;
         recon_start <= 1'b0;
         if (rst) begin
-            running <= 1'b0; grp_pending <= 1'b0;
+            issuing <= 1'b0; grp_pending <= 1'b0;
             state <= S_LOAD;
             cur_bits <= INIT_BITS; req_bits <= INIT_BITS;
             pending <= (WEIGHTS != 0);
@@ -404,23 +430,22 @@ module wb_core #(
                     use_xnor <= xnor_layer;
                     src <= `F(F_SRC) & 1;
                     mode <= (cur_bits != 4'd1) ? 2'd0 : (xnor_layer ? 2'd2 : 2'd1);
-                    running <= 1'b1;
+                    issuing <= 1'b1;
                     grp_pending <= 1'b0;
                     oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; s <= 0; j <= 0;
                     crem <= `F(F_CIN); cidx <= 0; vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                     kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
                     groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                     cin_m1 <= `F(F_CIN) - 1; planes_m1 <= nplanes - 4'd1;
-                    jL <= (nplanes == 4'd1); sL <= (`F(F_CIN) == 1); cw_last <= (`F(F_INCW) == 1);
+                    j_last <= j_first_last; j_wrap <= j_first_last; s_last <= s_first_last; s_wrap <= s_first_last; cw_last <= (`F(F_INCW) == 1);
                     kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
                     ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
                     wptr <= (cur_bits == 4'd1) ? `F(F_WBASE1) : `F(F_WBASE);
                     iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
                     prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
-                    issue_done <= 1'b0;
                     state <= S_RUN;
                 end
-                S_RUN: if (issue_done && pipe_empty) begin running <= 1'b0; state <= S_NEXT; end
+                S_RUN: if (!issuing && pipe_empty) state <= S_NEXT;
                 S_NEXT: begin
                     if (layer + 1 < NL) begin layer <= layer + 1; state <= S_DESC; end
                     else state <= S_LOAD;
@@ -466,18 +491,18 @@ module wb_core #(
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
                     // words, valid channels of the word, weight bit planes
                     if (j_last) wptr <= wptr + 1;   // next element (serial) or channel word (XNOR)
-                    if (!j_last) begin j <= j + 1; jL <= (j + 1 == planes_m1); end
+                    if (!j_last) begin j <= j + 1; j_last <= (j + 1 == planes_m1); end
                     else begin
-                        j <= 0; jL <= (planes_m1 == 0);
-                        if (!s_last) begin s <= s + 1; cidx <= cidx + 1; sL <= (s == 4'd6) || (cidx + 1 == cin_m1); end
+                        j <= 0; j_last <= j_wrap;
+                        if (!s_last) begin s <= s + 1; cidx <= cidx + 1; s_last <= (s == 4'd6) || (cidx + 1 == cin_m1); end
                         else begin
                             s <= 0;
                             if (!cw_last) begin
                                 cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); crem <= crem - 8; cidx <= cidx + 1; vmask <= vmask_next;
-                                sL <= (cidx + 1 == cin_m1);
+                                s_last <= use_xnor || (cidx + 1 == cin_m1);
                             end else begin
                                 cw <= 0; cw_last <= (incw_m1 == 0); crem <= `F(F_CIN); cidx <= 0; vmask <= vmask_first;
-                                sL <= (cin_m1 == 0);
+                                s_last <= s_wrap;
                                 if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                                 else begin
                                     kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;

@@ -28,9 +28,11 @@ localparam F_DOY = 24;      // per output row: SH * WIN * INCW
 localparam F_P0 = 25;       // signed address of the first window's top-left tap
 localparam F_SRC = 26;      // activation buffer read (0/1)
 localparam F_CBASE = 27;    // first component record (reconstruct)
-localparam F_EBASE = 28;    // first element-map entry (reconstruct)
+localparam F_EBASE = 28;    // first element-map entry, one per column pair (reconstruct)
 localparam F_ROWS2 = 29;    // row pairs of the padded weight matrix
-localparam NFIELDS = 30;
+localparam F_COLS2 = 30;    // its column pairs
+localparam F_XBASE = 31;    // first edge record (reconstruct, odd column count)
+localparam NFIELDS = 32;
 // Per (layer, width) record: requant row, requant shift, weight shift, scale terms.
 localparam LW_RQROW = 0;    // 24 bits
 localparam LW_RQSHIFT = 24; // 6 bits

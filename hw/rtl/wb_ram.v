@@ -9,12 +9,18 @@
 // ROMs are instances whose write enable is tied low. The core never uses the data of a read of the
 // address written in the same cycle (ping-pong activations, double-buffered weights), so the
 // memories carry no_rw_check: Yosys adds no collision bypass after the block RAM.
+// WP2 = 1 adds a second write port (we2, waddr2, wdata2) that takes the read port's address while
+// it writes (a true dual-port block RAM): for a memory that is written twice per cycle while no one
+// reads it, such as the idle half of the reconstruct weight buffer. WP2 = 0 leaves them unused.
+// The two writes never meet at one address, so they sit in separate processes: Yosys then adds no
+// priority logic between them.
 module wb_ram #(
     parameter W = 8,
     parameter DEPTH = 16,
     parameter AW = 4,
     parameter OREG = 0,
     parameter BLK = 2048,
+    parameter WP2 = 0,
     parameter INIT = ""
 ) (
     input  wire          clk,
@@ -23,8 +29,13 @@ module wb_ram #(
     input  wire [W-1:0]  wdata,
     input  wire          re,
     input  wire [AW-1:0] raddr,
-    output wire [W-1:0]  rdata
+    output wire [W-1:0]  rdata,
+    input  wire          we2,
+    input  wire [AW-1:0] waddr2,
+    input  wire [W-1:0]  wdata2
 );
+    wire          wr2 = (WP2 != 0) && we2;
+    wire [AW-1:0] addr_a = wr2 ? waddr2 : raddr;   // the read port's address, or the second write's
     generate
         if (OREG == 0) begin : g_flat
             (* no_rw_check *) reg [W-1:0] mem [0:DEPTH-1];
@@ -32,9 +43,11 @@ module wb_ram #(
             if (INIT != "") begin : g_init
                 initial $readmemh(INIT, mem);
             end
-            always @(posedge clk) begin
+            always @(posedge clk)
                 if (we) mem[waddr] <= wdata;
-                if (re) q <= mem[raddr];
+            always @(posedge clk) begin
+                if (wr2) mem[addr_a] <= wdata2;
+                if (re) q <= mem[addr_a];
             end
             assign rdata = q;
         end else begin : g_blocks
@@ -52,10 +65,12 @@ module wb_ram #(
                 if (INIT != "") begin : g_init
                     initial $readmemh({INIT, ".", DIGIT}, mem);
                 end
-                always @(posedge clk) begin
+                always @(posedge clk)
                     if (we && (waddr / BLK) == b) mem[waddr % BLK] <= wdata;
+                always @(posedge clk) begin
+                    if (wr2 && (waddr2 / BLK) == b) mem[addr_a % BLK] <= wdata2;
                     if (re) begin
-                        q <= mem[raddr % BLK];
+                        q <= mem[addr_a % BLK];
                         q_r <= q;
                     end
                 end
