@@ -44,16 +44,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wb-rtl-"))
     lines: list[str] = [f"# RTL targets: {bank.name}, P = {args.lanes} lanes", ""]
     try:
-        reports, idle, meta_bits = {}, {}, {}
+        reports, idle, meta_bits, clock_mhz = {}, {}, {}, 0.0
         for mode in ("banked", "reconstruct"):
             project = write_rtl_project(bank, work / mode, mode, args.lanes)
             reports[mode] = check_rtl(project, plan, args.vectors)
             idle[mode] = check_rtl(project, SCHEDULE, args.vectors, switch_mode="idle")
-            meta_bits[mode] = json.loads((project / "project.json").read_text())["memory_bits"]
+            meta = json.loads((project / "project.json").read_text())
+            meta_bits[mode], clock_mhz = meta["memory_bits"], meta["clock_mhz"]
             for r in (reports[mode], idle[mode]):
                 assert r.ok, r.text()
         fmax: dict[str, float] = {}
-        clock_mhz = json.loads((work / "banked" / "project.json").read_text())["clock_mhz"]
         if not args.no_bitstream:
             from wavebits.codegen.bitstream import build_bitstream
 

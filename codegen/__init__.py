@@ -1,4 +1,4 @@
-"""Code generation from a weight bank: HLS C++ projects and Verilog.
+"""Code generation from a weight bank: HLS C++ projects and Verilog, and the ECP5 bitstream build.
 
-Not built yet; the integer contract it will follow is ``wavebits.intmath`` and ``sim.golden``.
+Every generated design follows the integer contract of ``wavebits.intmath`` and ``sim.golden``.
 """

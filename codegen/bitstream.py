@@ -124,7 +124,7 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", seed: int = 1) -> B
         ("yosys", [yosys, "-q", "-p", script]),
         ("outreg", None),  # in Python: netlist.absorb_bram_output_registers
         ("nextpnr", [nextpnr, device, "--package", package, "--json", netlist,
-                     "--lpf", f"board/{board}.lpf", "--textcfg", f"build/{board}.config", "--freq", str(target_mhz),
+                     "--lpf", f"board/{board}.lpf", "--textcfg", f"build/{board}.config",
                      "--seed", str(seed), "--timing-allow-fail", "--report", f"build/{board}-report.json"]),
         ("ecppack", [ecppack, "--compress", f"build/{board}.config", f"build/.{board}.bit.partial"]),
     ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 PFD_MHZ = (3.125, 400.0)
 VCO_MHZ = (400.0, 800.0)
 OUT_MHZ = (10.0, 400.0)
+DEFAULT_CLOCK_MHZ = 100.0  # the core clock a generated board top level makes unless told otherwise
 
 
 class PllError(ValueError):

@@ -32,7 +32,7 @@ from wavebits.graph import INPUT, bipolar_at_one_bit, signed_bits
 from wavebits.reconstruct import reconstruct_bound
 from wavebits.wavelet import COMPONENTS
 
-from .ecp5_pll import Ecp5Pll, PllError, ecp5_pll
+from .ecp5_pll import DEFAULT_CLOCK_MHZ, Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
 
 WEIGHT_MODES = ("banked", "reconstruct")
@@ -43,7 +43,6 @@ CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_requant.v"
                 "wb_haar_engine.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
 LIBRARY = ("wb_fields.vh", *CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp")
-DEFAULT_CLOCK_MHZ = 100.0
 BOARDS = {
     # name: (nextpnr device flag, package, oscillator MHz, constraint file text)
     "ulx3s-85f": ("--85k", "CABGA381", 25, """\
@@ -81,7 +80,10 @@ NT = 3
 TERM_W = 7
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
 LW_TERMS = 36
-ELEM_W = 104  # an element-map entry (wb_haar_engine)
+# an element-map entry of wb_haar_engine, first field in the low bits (a test holds the slices equal)
+ELEM_FIELDS = (("e0", 24), ("unit0", 24), ("slot0", 3), ("v1", 1), ("e1", 24), ("unit1", 24), ("slot1", 3),
+               ("edge_pair", 1))
+ELEM_W = sum(width for _, width in ELEM_FIELDS)
 
 
 class RtlError(WavebitsError):
@@ -244,8 +246,8 @@ def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
 def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
     """One entry per column pair: each column's fan-in element and 1-bit position (unit, slot).
 
-    An entry packs ``{edge, slot1, unit1, e1, v1, slot0, unit0, e0}`` (first field in the low bits);
-    ``v1 = 0`` marks a padded second column, ``edge`` a pair stored as edge records.
+    An entry packs ELEM_FIELDS; ``v1 = 0`` marks a padded second column, ``edge_pair`` a pair stored
+    as edge records.
     """
     where: dict[int, tuple[int, int, int]] = {}
     for e, (ky, kx, cw, s, col) in enumerate(elems):
@@ -255,8 +257,9 @@ def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
         e0, unit0, slot0 = where[2 * j]
         second = where.get(2 * j + 1)
         e1, unit1, slot1 = second or (0, 0, 0)
-        words.append(_pack([(e0, 24), (unit0, 24), (slot0, 3), (int(second is not None), 1), (e1, 24),
-                            (unit1, 24), (slot1, 3), (int(edge and j == cols2 - 1), 1)]))
+        values = {"e0": e0, "unit0": unit0, "slot0": slot0, "v1": int(second is not None), "e1": e1,
+                  "unit1": unit1, "slot1": slot1, "edge_pair": int(edge and j == cols2 - 1)}
+        words.append(_pack([(values[name], width) for name, width in ELEM_FIELDS]))
     return words
 
 
@@ -371,7 +374,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             rq_base += nw * hw.cout
             cbase = len(comp_records)
             xbase = len(edge_records)
-            ebase += cols2
+            ebase = len(elem_words)
     mul_bits = max(mul_bits, 18)
     if acc_bits > 35 or mul_bits > 35:
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "

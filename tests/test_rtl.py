@@ -7,7 +7,15 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from wavebits.codegen.rtl import DESC_FIELDS, ELEM_W, RtlError, generate_rtl, hardware_layers, write_rtl_project
+from wavebits.codegen.rtl import (
+    DESC_FIELDS,
+    ELEM_FIELDS,
+    ELEM_W,
+    RtlError,
+    generate_rtl,
+    hardware_layers,
+    write_rtl_project,
+)
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import synth_bank
@@ -24,6 +32,14 @@ def test_descriptor_layout_matches_the_verilog_header():
     assert int(re.search(r"NFIELDS = (\d+)", text).group(1)) == len(DESC_FIELDS)
     engine = (resources.files("wavebits.hw") / "rtl" / "wb_haar_engine.v").read_text()
     assert int(re.search(r"localparam ELEM_W = (\d+);", engine).group(1)) == ELEM_W
+    # and the engine slices each element-map field where codegen packs it
+    found = re.findall(r"(\w+) = elem\[(\d+)(?::(\d+))?\]", engine)
+    slices = {name: (int(hi), int(lo or hi)) for name, hi, lo in found}
+    offset, packed = 0, {}
+    for name, width in ELEM_FIELDS:
+        packed[name] = (offset + width - 1, offset)
+        offset += width
+    assert slices == packed
 
 
 @pytest.mark.parametrize("weights", ["banked", "reconstruct"])

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .codegen.ecp5_pll import DEFAULT_CLOCK_MHZ
 from .errors import WavebitsError
 
 ARCH_NAMES = ("mlp", "cnn-digits", "lenet5", "resnet8")
@@ -140,7 +141,7 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
               help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle).")
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="Board top level and constraints to emit.")
-@click.option("--clock-mhz", type=float, default=100.0, show_default=True,
+@click.option("--clock-mhz", type=float, default=DEFAULT_CLOCK_MHZ, show_default=True,
               help="Core clock the board top level's PLL makes (and the bitstream build's timing constraint).")
 @click.option("--vectors", type=int, default=16, show_default=True, help="Test vectors in tb_data.")
 def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, clock_mhz: float,

@@ -158,8 +158,8 @@ module wb_core #(
             for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
                 reg [7:0] buf_we, buf_we2;    // per plane
                 always @(posedge clk) begin
-                    buf_we <= (!rst && recon_we && active != gb) ? recon_wmask : 8'd0;
-                    buf_we2 <= (!rst && recon_we2 && active != gb) ? recon_wmask2 : 8'd0;
+                    buf_we <= (recon_we && active != gb) ? recon_wmask : 8'd0;
+                    buf_we2 <= (recon_we2 && active != gb) ? recon_wmask2 : 8'd0;
                 end
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_plane
                     wb_ram #(.W(P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .WP2(1)) u_buf (

@@ -63,7 +63,7 @@ module wb_haar_engine #(
         .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw));
     `define D(f) desc[(f)*FIELD_W +: FIELD_W]
 
-    reg [23:0] groups, fanin, ebase, rows2, cols2, wbase1, units1;
+    reg [23:0] groups, fanin, ebase, rows2, cols2, units1;
     reg [4*NT*TERM_W-1:0] terms;
     reg [5:0] wshift;
 
@@ -243,7 +243,7 @@ module wb_haar_engine #(
             E_LW: begin
                 lw_raddr <= `D(F_LWBASE) + widx;
                 groups <= `D(F_GROUPS); fanin <= `D(F_FANIN); ebase <= `D(F_EBASE);
-                rows2 <= `D(F_ROWS2); cols2 <= `D(F_COLS2); wbase1 <= `D(F_WBASE1); units1 <= `D(F_UNITS1);
+                rows2 <= `D(F_ROWS2); cols2 <= `D(F_COLS2); units1 <= `D(F_UNITS1);
                 g <= 0; jc <= 0; gq <= 0; cgq <= `D(F_CBASE); cgj <= `D(F_CBASE); xq <= `D(F_XBASE);
                 gw <= `D(F_WBASE); gu <= `D(F_WBASE1);
                 jL <= `D(F_COLS2) == 1; gL <= `D(F_GROUPS) == 1;
