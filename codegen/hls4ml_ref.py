@@ -46,10 +46,12 @@ def qkeras_model(bank: Bank, bits: int):
     from qkeras import QActivation, QConv2D, QDense
 
     bank.check_width(bits)
-    unsupported = [n.name for n in bank.nodes if n.op in ("add", "avgpool")]
+    unsupported = [n.name for n in bank.nodes if n.op in ("add", "avgpool", "gap") or n.groups != 1]
     if unsupported:
-        raise WavebitsError(f"bank {bank.name!r}: the hls4ml reference maps no residual add or average pooling "
-                            f"(layers {', '.join(unsupported)})")
+        raise WavebitsError(f"bank {bank.name!r}: the hls4ml reference maps no residual add, average pooling or "
+                            f"grouped convolution (layers {', '.join(unsupported)})")
+    if bank.input_signed:
+        raise WavebitsError(f"bank {bank.name!r}: the hls4ml reference takes unsigned (uint8) inputs only")
     shapes = bank.shapes
     bounds = bank.bounds(bits)
     c, *hw = bank.input_shape

@@ -50,13 +50,14 @@ def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
 
 
 def default_vectors(bank: Bank, count: int = 16, seed: int = 0) -> np.ndarray:
-    """Test vectors: digits test images when the bank takes 8x8 images, else seeded random images."""
+    """Test vectors: digits test images when the bank takes 8x8 images, else seeded random inputs."""
     if bank.input_shape == (1, 8, 8):
         from wavebits.data import load_digits
 
         return load_digits("test")[0][:count]
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 1 << bank.input_bits, size=(count, *bank.input_shape)).astype(np.uint8)
+    lo, hi = bank.input_range
+    return rng.integers(lo, hi + 1, size=(count, *bank.input_shape)).astype(np.int8 if lo < 0 else np.uint8)
 
 
 def tb_files(bank: Bank, vectors: np.ndarray) -> dict[str, str]:

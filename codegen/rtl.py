@@ -150,6 +150,9 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
         raise RtlError(f"bank {bank.name!r}: the last layer {last.name!r} must be conv2d or linear for the RTL backend")
     if bank.input_bits != 8 or len(shapes[INPUT]) not in (1, 3):
         raise RtlError(f"bank {bank.name!r}: the RTL backend takes 8-bit (C, H, W) or flat inputs")
+    if bank.input_signed:
+        raise RtlError(f"bank {bank.name!r}: signed (int8) network inputs are not supported by the RTL backend "
+                       "(uint8 only)")
     if len(shapes[INPUT]) == 1:
         geometry[INPUT] = (shapes[INPUT][0], 1, 1)
     for n in bank.nodes:
@@ -160,6 +163,8 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
             continue
         if n.op not in ("conv2d", "linear", "maxpool"):
             raise RtlError(f"{where}: {n.op} is not supported by the RTL backend (conv2d, linear, maxpool, flatten)")
+        if n.groups != 1:
+            raise RtlError(f"{where}: grouped convolution (groups={n.groups}) is not supported by the RTL backend")
         if n.requantizes and n.act != "relu" and n is not last:
             raise RtlError(f"{where}: act {n.act!r} inside the network is not supported by the RTL backend")
         c, h, w = src

@@ -13,12 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from wavebits.bank.model import Bank, Requant
+from wavebits.bank.model import Bank
 from wavebits.errors import DataError
 from wavebits.graph import INPUT, Domain, LayerBounds, Node
-from wavebits.intmath import channel_view, requant_output, requantize
-
-from . import ops
 
 WEIGHT_MODES = ("banked", "reconstruct")
 
@@ -99,11 +96,12 @@ class GoldenModel:
         if x.ndim != len(self.bank.input_shape) + 1 or x.shape != want:
             raise DataError(f"input batch has shape {x.shape}, the bank expects (N, "
                             f"{', '.join(str(s) for s in self.bank.input_shape)})")
+        kind = f"{'int' if self.bank.input_signed else 'uint'}{self.bank.input_bits}"
         if not np.issubdtype(x.dtype, np.integer):
-            raise DataError(f"input must be integers (uint{self.bank.input_bits}), got dtype {x.dtype}")
-        top = (1 << self.bank.input_bits) - 1
-        if x.size and (x.min() < 0 or x.max() > top):
-            raise DataError(f"input values must lie in 0..{top}, got {int(x.min())}..{int(x.max())}")
+            raise DataError(f"input must be integers ({kind}), got dtype {x.dtype}")
+        lo, hi = self.bank.input_range
+        if x.size and (x.min() < lo or x.max() > hi):
+            raise DataError(f"input values must lie in {lo}..{hi} ({kind}), got {int(x.min())}..{int(x.max())}")
         return x.astype(np.int64)
 
     def run(self, x: np.ndarray, bits: int, outputs: Iterable[str] | str | None = None) -> dict[str, np.ndarray]:
@@ -136,49 +134,28 @@ class GoldenModel:
 
     def _execute(self, node: Node, values: dict[str, np.ndarray], bits: int,
                  weights: dict[str, np.ndarray], bounds: dict[str, LayerBounds]) -> np.ndarray:
-        lb = bounds[node.name]
-        acc = accumulate(node, values, bounds[node.inputs[0]].out, bits, weights.get(node.name),
-                         lb.acc_bound)
-        if not node.requantizes:
+        kind, lb = node.kind, bounds[node.name]
+        xs = [values[s] for s in node.inputs]
+        acc = kind.accumulate(node, xs, bounds[node.inputs[0]].out, bits, weights.get(node.name), lb.acc_bound)
+        if not kind.requantizes:
             return acc
         rq = self.bank.requant[node.name][bits]
-        if node.op == "add":
-            v = scaled_sum(node, values, rq)
-            _check(node, "scaled sum", v, lb.product_bound)
-            return requant_output(v, rq.shift, node.act, bits)
         _check(node, "accumulator", acc, lb.acc_bound)
-        out = requantize(acc, rq.mul, rq.bias, rq.shift, node.act, bits)
+        v = kind.scaled(node, xs, acc, rq)
+        _check(node, "scaled value", v, lb.product_bound)
+        out = kind.requant_out(node, v, rq, bits)
         _check(node, "output", out, lb.out.max_abs)
         return out
 
 
 def accumulate(node: Node, values: dict[str, np.ndarray], src: Domain, bits: int,
-               w: np.ndarray | None, acc_bound: int) -> np.ndarray | None:
-    """A node's exact accumulators (its output for flatten/maxpool; None for add).
+               w: np.ndarray | None, acc_bound: int) -> np.ndarray:
+    """A node's exact accumulators (its output for ops that do not requantize).
 
     ``src`` is the domain of the node's first input (its padding value and whether it is
     bipolar); ``acc_bound`` bounds the accumulators and picks the exact summation path.
     """
-    x = values[node.inputs[0]]
-    if node.op == "flatten":
-        return x.reshape(x.shape[0], -1)
-    if node.op == "maxpool":
-        return ops.maxpool(x, node.kernel, node.stride)
-    if node.op == "avgpool":
-        return ops.sumpool(x, node.kernel, node.stride)
-    if node.op == "add":
-        return None
-    bipolar = src.kind == "bipolar" and bits == 1
-    if node.op == "conv2d":
-        return ops.conv2d(x, w, node.stride, node.padding, src.pad_value, acc_bound, bipolar)
-    return ops.linear(x, w, acc_bound, bipolar)
-
-
-def scaled_sum(node: Node, values: dict[str, np.ndarray], rq: Requant) -> np.ndarray:
-    """The residual add before its output stage: ``x_a * mul[0] + x_b * mul[1] + bias``."""
-    x, y = values[node.inputs[0]], values[node.inputs[1]]
-    return (x * channel_view(rq.mul[0], x.ndim) + y * channel_view(rq.mul[1], y.ndim)
-            + channel_view(rq.bias, x.ndim))
+    return node.kind.accumulate(node, [values[s] for s in node.inputs], src, bits, w, acc_bound)
 
 
 def _check(node: Node, what: str, v: np.ndarray, bound: int) -> None:

@@ -184,7 +184,7 @@ def test_invalid_bank_is_never_written_and_old_file_survives(tmp_path, digits_ba
 def test_header_is_plain_json(bank_file):
     with zipfile.ZipFile(bank_file) as zf:
         header = json.loads(zf.read("header.json"))
-    assert header["format"] == "wavebits-bank" and header["version"] == 1
+    assert header["format"] == "wavebits-bank" and header["version"] == 2
     assert all(n.endswith(".npy") or n == "header.json" for n in zf.namelist())
 
 

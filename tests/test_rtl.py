@@ -100,7 +100,7 @@ def test_unsupported_layers_are_named(resnet_bank):
     bank = synth_bank("resnet8", calib=4)
     bank.nodes = [n if n.op != "conv2d" else Node(n.name, n.op, n.inputs, n.out_channels, n.kernel, n.stride,
                                                    n.padding, "relu") for n in bank.nodes]
-    with pytest.raises(RtlError, match=r"layer 'b1add': add is not supported"):
+    with pytest.raises(RtlError, match=r"layer 'add': add is not supported"):
         hardware_layers(bank)
 
 

@@ -165,20 +165,6 @@ def weighted_requant(name: str, node: Node, layer: FloatLayer, bits: int, in_sca
                          (bias * k + h) / out_scale, mul_bits)
 
 
-def avgpool_requant(node: Node, channels: int, mul_bits: int = MUL_BITS) -> Requant:
-    """Window sum to rounded mean, keeping the input's scale."""
-    n = node.kernel[0] * node.kernel[1]
-    return fixed_requant(f"layer {node.name!r}", np.full(channels, 1.0 / n), np.zeros(channels), mul_bits)
-
-
-def add_requant(node: Node, scale_a: float, scale_b: float, out_scale: float, channels: int,
-                mul_bits: int = MUL_BITS) -> Requant:
-    """Residual add ``y = x_a * s_a + x_b * s_b`` requantized to ``out_scale``."""
-    mul = np.stack([np.full(channels, scale_a / out_scale), np.full(channels, scale_b / out_scale)])
-    rq = fixed_requant(f"layer {node.name!r}", mul, np.zeros(channels), mul_bits)
-    return rq
-
-
 def build_bank(
     name: str,
     nodes: list[Node],
@@ -190,8 +176,13 @@ def build_bank(
     add_scales: Mapping[str, Mapping[int, float]] | None = None,
     fmt: BankFormat = DEFAULT_FORMAT,
     meta: dict[str, Any] | None = None,
+    input_signed: bool = False,
 ) -> Bank:
-    """A complete bank from float parameters; ``add_scales[node][b]`` is each add's output step."""
+    """A complete bank from float parameters.
+
+    ``add_scales[node][b]`` is the output step of each requantizing node without weights whose
+    step is learned (residual adds); ``input_scale`` is the float value of one input step.
+    """
     shapes = infer_shapes(nodes, input_shape)
     add_scales = add_scales or {}
     weights: dict[str, LayerWeights] = {}
@@ -205,26 +196,20 @@ def build_bank(
                 raise BuildError(f"layer {n.name!r}: weight shape {np.shape(layers[n.name].weight)} "
                                  f"does not match the graph's {want}")
             weights[n.name] = build_weights(n.name, layers[n.name], widths, fmt)
+    if not (math.isfinite(input_scale) and input_scale > 0):
+        raise BuildError(f"input scale must be positive and finite, got {input_scale}")
     for b in widths:
         scale = {INPUT: float(input_scale)}
         for n in nodes:
-            c = shapes[n.name][0]
-            src = scale[n.inputs[0]]
-            if n.weighted:
-                layer = layers[n.name]
-                requant.setdefault(n.name, {})[b] = weighted_requant(n.name, n, layer, b, src, c, fmt.mul_bits)
-                scale[n.name] = float(layer.act_scale[b])
-            elif n.op == "avgpool":
-                requant.setdefault(n.name, {})[b] = avgpool_requant(n, c, fmt.mul_bits)
-                scale[n.name] = src
-            elif n.op == "add":
-                out = float(add_scales[n.name][b])
-                requant.setdefault(n.name, {})[b] = add_requant(n, src, scale[n.inputs[1]], out, c, fmt.mul_bits)
-                scale[n.name] = out
-            else:
-                scale[n.name] = src
+            out_scale = add_scales[n.name].get(b) if n.name in add_scales else None
+            rq, scale[n.name] = n.kind.float_requant(
+                n, b, [shapes[s] for s in n.inputs], [scale[s] for s in n.inputs], shapes[n.name][0],
+                layers.get(n.name), out_scale, fmt.mul_bits)
+            if rq is not None:
+                requant.setdefault(n.name, {})[b] = rq
     return Bank(name=name, widths=tuple(widths), input_shape=tuple(input_shape), classes=classes,
-                nodes=list(nodes), weights=weights, requant=requant, meta=dict(meta or {}))
+                nodes=list(nodes), weights=weights, requant=requant, meta=dict(meta or {}),
+                input_signed=input_signed, input_scale=float(input_scale))
 
 
 def relu_scale(y: np.ndarray, bits: int, quantile: float = 0.999) -> float:

@@ -7,7 +7,8 @@ same validation before it writes anything, so an invalid bank never reaches the 
 
 Layout::
 
-    header.json                 schema below (``format``, ``version``, graph, formats, scalars)
+    header.json                 schema below (``format``, ``version``, graph, formats, scalars);
+                                each layer entry holds the fields its op declares (``wavebits.ops``)
     <layer>/LL ... <layer>/HH   int16 wavelet components, (padded rows / 2, padded cols / 2)
     <layer>/w<b>                int8 weights at width b (the banks proper)
     <layer>/rq<b>/mul           int64 requant multipliers, (C,) or (2, C) for add
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +36,14 @@ from ..errors import BankError
 from ..fixedpoint import MAX_TERM_SHIFT
 from ..graph import INPUT, GraphError, Node, infer_shapes, weight_shape
 from ..intmath import MAX_SHIFT, weight_limit
+from ..ops import OPS
 from ..reconstruct import WeightFormat, reconstruct
 from ..wavelet import COMPONENTS, padded_shape
-from .model import FORMAT, VERSION, Bank, LayerWeights, Requant
+from .model import FORMAT, READABLE_VERSIONS, VERSION, Bank, LayerWeights, Requant
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-_LAYER_KEYS = {
-    "name", "op", "inputs", "out_channels", "kernel", "stride", "padding", "act",
-    "out_shape", "weights", "requant",
-}
+_LAYER_KEYS = {"name", "op", "inputs", "out_shape", "weights", "requant"}  # plus the op's own fields
 _INT64_SAFE = 1 << 62
 
 
@@ -55,14 +56,8 @@ def to_members(bank: Bank) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     for n in bank.nodes:
         entry: dict[str, Any] = {"name": n.name, "op": n.op, "inputs": list(n.inputs)}
-        if n.op in ("conv2d", "linear"):
-            entry["out_channels"] = n.out_channels
-        if n.op in ("conv2d", "maxpool", "avgpool"):
-            entry["kernel"], entry["stride"] = list(n.kernel), list(n.stride)
-        if n.op == "conv2d":
-            entry["padding"] = list(n.padding)
-        if n.requantizes:
-            entry["act"] = n.act
+        for key in n.kind.fields:
+            entry[key] = FIELDS[key].emit(getattr(n, key))
         entry["out_shape"] = list(bank.shapes[n.name])
         if n.name in bank.weights:
             lw = bank.weights[n.name]
@@ -95,7 +90,8 @@ def to_members(bank: Bank) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "version": VERSION,
         "name": bank.name,
         "widths": list(bank.widths),
-        "input": {"shape": list(bank.input_shape), "bits": bank.input_bits},
+        "input": {"shape": list(bank.input_shape), "bits": bank.input_bits, "signed": bank.input_signed,
+                  "scale": bank.input_scale},
         "classes": bank.classes,
         "meta": bank.meta,
         "layers": layers,
@@ -249,22 +245,44 @@ def _first_outside(a: np.ndarray, lo: int, hi: int) -> str | None:
     return f"value {int(a[idx])} at index {idx} is outside {lo}..{hi}"
 
 
+@dataclass(frozen=True)
+class _Field:
+    """How one ``Node`` attribute is read from and written to a layer entry."""
+
+    read: Callable[[_Fields, str], Any]
+    emit: Callable[[Any], Any] = lambda v: v
+    default: Any = None  # a field a version-1 bank may omit
+
+
+FIELDS: dict[str, _Field] = {
+    "out_channels": _Field(lambda f, k: f.int(k, 1, 1 << 20)),
+    "kernel": _Field(lambda f, k: f.ints(k, 2, 1, 64), list),
+    "stride": _Field(lambda f, k: f.ints(k, 2, 1, 64), list),
+    "padding": _Field(lambda f, k: f.ints(k, 2, 0, 64), list),
+    "groups": _Field(lambda f, k: f.int(k, 1, 1 << 20), default=1),
+    "act": _Field(lambda f, k: f.str(k, lambda s: s in ("relu", "none"), "'relu' or 'none'")),
+}
+
+
 def _parse_node(f: _Fields) -> Node:
     op = f.str("op")
+    if op not in OPS:
+        raise f.fail("op", f"unsupported layer kind {op!r} (supported: {', '.join(OPS)})")
+    kind = OPS[op]
+    extra = sorted(set(f.obj) - _LAYER_KEYS - set(kind.fields))
+    if extra:
+        raise f.fail(extra[0], f"unknown field for a {op} layer")
     kw: dict[str, Any] = {}
-    if op in ("conv2d", "linear"):
-        kw["out_channels"] = f.int("out_channels", 1, 1 << 20)
-    if op in ("conv2d", "maxpool", "avgpool"):
-        kw["kernel"] = f.ints("kernel", 2, 1, 64)
-        kw["stride"] = f.ints("stride", 2, 1, 64)
-    if op == "conv2d":
-        kw["padding"] = f.ints("padding", 2, 0, 64)
-    if op in ("conv2d", "linear", "avgpool", "add"):
-        kw["act"] = f.str("act", lambda s: s in ("relu", "none"), "'relu' or 'none'")
+    for key in kind.fields:
+        spec = FIELDS[key]
+        if key not in f.obj and spec.default is not None:
+            kw[key] = spec.default
+        else:
+            kw[key] = spec.read(f, key)
     inputs = f.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(s, str) for s in inputs):
         raise f.fail("inputs", f"expected a list of layer names, got {inputs!r}")
-    return Node(name=f.str("name", _NAME.match, "an identifier"), op=op, inputs=tuple(inputs), **kw)
+    return Node(name=f.str("name", _NAME.fullmatch, "an identifier"), op=op, inputs=tuple(inputs), **kw)
 
 
 def parse_bank(
@@ -276,8 +294,9 @@ def parse_bank(
     if fmt != FORMAT:
         raise h.fail("format", f"expected {FORMAT!r}, got {fmt!r}: not a wavebits bank")
     version = h.get("version")
-    if version != VERSION:
-        raise h.fail("version", f"unsupported schema version {version!r} (this wavebits reads {VERSION})")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
+        raise h.fail("version", f"unsupported schema version {version!r} (this wavebits reads {readable})")
     name = h.str("name")
     widths = h.ints("widths", None, 1, 8)
     if len(set(widths)) != len(widths):
@@ -287,6 +306,15 @@ def parse_bank(
     if len(input_shape) not in (1, 3):
         raise inp.fail("shape", f"expected (features,) or (C, H, W), got {list(input_shape)}")
     input_bits = inp.int("bits", 2, 16)
+    input_signed, input_scale = False, 1.0 / 255.0  # version 1: uint8 images
+    if version >= 2:
+        input_signed = inp.get("signed")
+        if not isinstance(input_signed, bool):
+            raise inp.fail("signed", f"expected true or false, got {input_signed!r}")
+        input_scale = inp.get("scale")
+        if isinstance(input_scale, bool) or not isinstance(input_scale, int | float) \
+                or not (math.isfinite(input_scale) and input_scale > 0):
+            raise inp.fail("scale", f"expected a positive number, got {input_scale!r}")
     classes = h.int("classes", 2, 1 << 20)
     meta = h.get("meta") if "meta" in h.obj else {}
     if not isinstance(meta, dict):
@@ -300,9 +328,6 @@ def parse_bank(
         lf = _Fields(path, raw, f"layers[{i}]")
         nm = raw.get("name") if isinstance(raw, dict) else None
         lf.where = f"layers[{i}] {nm!r}" if isinstance(nm, str) else lf.where
-        extra = sorted(set(lf.obj) - _LAYER_KEYS)
-        if extra:
-            raise lf.fail(extra[0], "unknown field")
         fields.append(lf)
     nodes = [_parse_node(lf) for lf in fields]
     try:
@@ -334,6 +359,7 @@ def parse_bank(
     bank = Bank(
         name=name, widths=tuple(widths), input_shape=tuple(input_shape), classes=classes,
         nodes=nodes, weights=weights, requant=requant, input_bits=input_bits, meta=meta,
+        input_signed=input_signed, input_scale=float(input_scale),
     )
     for b in widths:
         for lname, lb in bank.bounds(b).items():
@@ -410,7 +436,8 @@ def _parse_requant(
     f: _Fields, node: Node, channels: int, widths: tuple[int, ...], arrays: Mapping[str, np.ndarray]
 ) -> dict[int, Requant]:
     out = {}
-    mul_shape = (2, channels) if node.op == "add" else (channels,)
+    rows = node.kind.mul_rows
+    mul_shape = (rows, channels) if rows > 1 else (channels,)
     for b in widths:
         rf = f.sub(str(b))
         shift = rf.int("shift", 0, MAX_SHIFT)

@@ -14,7 +14,8 @@ from ..graph import LayerBounds, Node, derive_bounds, infer_shapes, weight_shape
 from ..reconstruct import WeightFormat, reconstruct
 
 FORMAT = "wavebits-bank"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1: unsigned 8-bit input at scale 1/255, no gap op, no groups
 SUFFIX = ".wbank"
 
 
@@ -37,7 +38,8 @@ class LayerWeights:
 class Requant:
     """Per-width requantization of one layer: ``v = acc * mul[c] + bias[c]``, then shift/act.
 
-    ``mul`` has shape (C,), or (2, C) for a residual add (one row per input).
+    ``mul`` has shape (C,), or (rows, C) for an op that scales several inputs (a residual add:
+    one row per input, see ``Op.mul_rows``).
     """
 
     mul: np.ndarray
@@ -58,6 +60,15 @@ class Bank:
     requant: dict[str, dict[int, Requant]]
     input_bits: int = 8
     meta: dict[str, Any] = field(default_factory=dict)
+    input_signed: bool = False  # two's complement input (int8 features) instead of unsigned (uint8 images)
+    input_scale: float = 1.0 / 255.0  # float value of one input step: x_float = x_int * input_scale
+
+    @property
+    def input_range(self) -> tuple[int, int]:
+        """The inclusive integer range of a network input."""
+        if self.input_signed:
+            return -(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1
+        return 0, (1 << self.input_bits) - 1
 
     @cached_property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -91,7 +102,7 @@ class Bank:
             r = per_width[bits]
             mul_sum = int(np.abs(r.mul).reshape(-1, r.mul.shape[-1]).sum(axis=0).max())
             rq[name] = (mul_sum, int(np.abs(r.bias).max(initial=0)), r.shift)
-        return derive_bounds(self.nodes, self.shapes, bits, self.input_bits, rq)
+        return derive_bounds(self.nodes, self.shapes, bits, self.input_bits, rq, self.input_signed)
 
     def weight_count(self) -> int:
         return sum(int(np.prod(self.weight_shape(n))) for n in self.weights)

@@ -37,8 +37,9 @@ def memory_bits(bank: Bank) -> dict[str, int]:
 def inspect(bank: Bank) -> str:
     """The text ``wavebits bank inspect`` prints."""
     out = [
-        f"bank {bank.name!r}: {len(bank.nodes)} layers, input {bank.input_shape} uint{bank.input_bits}, "
-        f"{bank.classes} classes",
+        f"bank {bank.name!r}: {len(bank.nodes)} layers, input {bank.input_shape} "
+        f"{'int' if bank.input_signed else 'uint'}{bank.input_bits} (scale {bank.input_scale:.6g}), "
+        f"{bank.classes} outputs",
         f"widths: {', '.join(str(b) for b in bank.widths)}",
         f"meta: {bank.meta}" if bank.meta else "",
         "",
@@ -46,9 +47,7 @@ def inspect(bank: Bank) -> str:
     rows = []
     for n in bank.nodes:
         w = "x".join(str(s) for s in bank.weight_shape(n.name)) if n.weighted else ""
-        geo = ""
-        if n.op in ("conv2d", "maxpool", "avgpool"):
-            geo = f"k{n.kernel[0]}x{n.kernel[1]} s{n.stride[0]}" + (f" p{n.padding[0]}" if n.op == "conv2d" else "")
+        geo = n.kind.geometry(n)
         fmt = ""
         if n.name in bank.weights:
             f = bank.weights[n.name].fmt
@@ -61,7 +60,7 @@ def inspect(bank: Bank) -> str:
     acc_rows = []
     per_width = {b: bank.bounds(b) for b in bank.widths}
     for n in bank.nodes:
-        if n.requantizes and n.op != "add":
+        if n.requantizes and not n.kind.learns_step:
             acc_rows.append([n.name, *(per_width[b][n.name].acc_bits for b in bank.widths)])
     out.append(table(["layer", *(f"{b}b" for b in bank.widths)], acc_rows))
     out.append("")

@@ -15,20 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..archs import arch
-from ..graph import INPUT, Domain, Node, fan_in, infer_shapes, weight_shape
-from ..intmath import requant_output, requantize, weight_limit
-from .builder import (
-    DEFAULT_FORMAT,
-    BankFormat,
-    BatchNorm,
-    FloatLayer,
-    add_requant,
-    avgpool_requant,
-    build_bank,
-    build_weights,
-    relu_scale,
-    weighted_requant,
-)
+from ..graph import INPUT, Domain, Node, fan_in, infer_shapes, input_domain, weight_shape
+from ..intmath import requant_output, weight_limit
+from .builder import DEFAULT_FORMAT, BankFormat, BatchNorm, FloatLayer, build_bank, build_weights, relu_scale
 from .model import Bank
 
 DEFAULT_WIDTHS: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2, 1)
@@ -46,17 +35,22 @@ def _out_domain(node: Node, bits: int, src: Domain) -> Domain:
     return Domain("bipolar", 1) if bits == 1 else Domain("unsigned", (1 << bits) - 1)
 
 
-def synth_bank(arch_name: str, seed: int = 0, widths: Sequence[int] = DEFAULT_WIDTHS,
-               calib: int = 128, fmt: BankFormat = DEFAULT_FORMAT) -> Bank:
-    """A reproducible random bank for architecture ``arch_name`` (see ``wavebits.archs``)."""
-    from wavebits.sim.golden import accumulate, scaled_sum  # the golden kernels, not copies
+def synth_bank(arch_name: str | tuple[list[Node], tuple[int, ...]], seed: int = 0,
+               widths: Sequence[int] = DEFAULT_WIDTHS, calib: int = 128, fmt: BankFormat = DEFAULT_FORMAT,
+               input_signed: bool = False) -> Bank:
+    """A reproducible random bank for a built-in architecture (``wavebits.archs``) or a graph.
 
-    nodes, input_shape = arch(arch_name)
+    ``arch_name`` is a built-in name or ``(nodes, input_shape)``; ``input_signed`` makes the
+    network input int8 (scale 1/128) instead of uint8 (scale 1/255).
+    """
+    nodes, input_shape = arch(arch_name) if isinstance(arch_name, str) else arch_name
+    name = arch_name if isinstance(arch_name, str) else "graph"
     shapes = infer_shapes(nodes, input_shape)
     rng = np.random.default_rng(seed)
     widths = tuple(sorted(set(widths), reverse=True))
-    input_scale = 1.0 / 255.0
-    x_calib = rng.integers(0, 256, size=(calib, *input_shape)).astype(np.int64)
+    input_scale = 1.0 / 128.0 if input_signed else 1.0 / 255.0
+    lo, hi = (-128, 128) if input_signed else (0, 256)
+    x_calib = rng.integers(lo, hi, size=(calib, *input_shape)).astype(np.int64)
 
     layers: dict[str, FloatLayer] = {}
     for n in nodes:
@@ -70,18 +64,19 @@ def synth_bank(arch_name: str, seed: int = 0, widths: Sequence[int] = DEFAULT_WI
                 for b in widths}
         layers[n.name] = FloatLayer(weight=w, comp_scales=comp_scales, step=step, act_scale={}, bn={})
     banks = {n: build_weights(n, fl, widths, fmt).banks for n, fl in layers.items()}
-    add_scales: dict[str, dict[int, float]] = {n.name: {} for n in nodes if n.op == "add"}
+    learned: dict[str, dict[int, float]] = {n.name: {} for n in nodes if n.kind.learns_step}
 
     for b in widths:
         values = {INPUT: x_calib}
-        domain = {INPUT: Domain("unsigned", 255)}
+        domain = {INPUT: input_domain(8, input_signed)}
         scale = {INPUT: input_scale}
         for n in nodes:
+            kind = n.kind
             src = domain[n.inputs[0]]
             c = shapes[n.name][0]
-            x = values[n.inputs[0]]
-            acc_bound = fan_in(n, shapes[n.inputs[0]]) * weight_limit(b) * int(np.abs(x).max(initial=1))
-            acc = accumulate(n, values, src, b, banks[n.name][b] if n.weighted else None, acc_bound)
+            xs = [values[s] for s in n.inputs]
+            acc_bound = fan_in(n, shapes[n.inputs[0]]) * weight_limit(b) * int(np.abs(xs[0]).max(initial=1))
+            acc = kind.accumulate(n, xs, src, b, banks[n.name][b] if n.weighted else None, acc_bound)
             if n.weighted:
                 fl = layers[n.name]
                 z = acc * scale[n.inputs[0]] * fl.step[b]
@@ -91,27 +86,17 @@ def synth_bank(arch_name: str, seed: int = 0, widths: Sequence[int] = DEFAULT_WI
                 k, h = fl.bn[b].fold()
                 y = z * k.reshape((1, -1) + (1,) * (z.ndim - 2)) + h.reshape((1, -1) + (1,) * (z.ndim - 2))
                 fl.act_scale[b] = relu_scale(y, b) if n.act == "relu" else float(np.abs(y).max()) / 4096
-                rq = weighted_requant(n.name, n, fl, b, scale[n.inputs[0]], c, fmt.mul_bits)
-                values[n.name] = requantize(acc, rq.mul, rq.bias, rq.shift, n.act, b)
-                scale[n.name] = fl.act_scale[b]
-            elif n.op == "avgpool":
-                rq = avgpool_requant(n, c, fmt.mul_bits)
-                values[n.name] = requantize(acc, rq.mul, rq.bias, rq.shift, n.act, b)
-                scale[n.name] = scale[n.inputs[0]]
-            elif n.op == "add":
-                sa, sb = scale[n.inputs[0]], scale[n.inputs[1]]
-                y = values[n.inputs[0]] * sa + values[n.inputs[1]] * sb
-                add_scales[n.name][b] = relu_scale(y, b)
-                rq = add_requant(n, sa, sb, add_scales[n.name][b], c, fmt.mul_bits)
-                values[n.name] = requant_output(scaled_sum(n, values, rq), rq.shift, n.act, b)
-                scale[n.name] = add_scales[n.name][b]
-            else:
-                values[n.name] = acc
-                scale[n.name] = scale[n.inputs[0]]
+            elif kind.learns_step:
+                y = sum(x * scale[s] for x, s in zip(xs, n.inputs, strict=True))
+                learned[n.name][b] = relu_scale(y, b) if n.act == "relu" else float(np.abs(y).max()) / 4096
+            rq, scale[n.name] = kind.float_requant(
+                n, b, [shapes[s] for s in n.inputs], [scale[s] for s in n.inputs], c, layers.get(n.name),
+                learned.get(n.name, {}).get(b), fmt.mul_bits)
+            values[n.name] = acc if rq is None else requant_output(kind.scaled(n, xs, acc, rq), rq.shift, n.act, b)
             domain[n.name] = _out_domain(n, b, src)
 
     return build_bank(
-        name=arch_name, nodes=nodes, input_shape=input_shape, classes=shapes[nodes[-1].name][0],
-        widths=widths, input_scale=input_scale, layers=layers, add_scales=add_scales, fmt=fmt,
-        meta={"source": "synth", "arch": arch_name, "seed": seed},
+        name=name, nodes=nodes, input_shape=input_shape, classes=shapes[nodes[-1].name][0],
+        widths=widths, input_scale=input_scale, layers=layers, add_scales=learned, fmt=fmt,
+        meta={"source": "synth", "arch": name, "seed": seed}, input_signed=input_signed,
     )

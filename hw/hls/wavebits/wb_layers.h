@@ -7,12 +7,15 @@
 
 namespace wb {
 
+// Convolution in CFG::groups groups (depthwise when groups == in_c): output channel oc reads the
+// fan_in = in_c / groups * k_h * k_w patch values of its group, which lie contiguously in the patch.
 template <class CFG>
 void conv2d(const typename CFG::in_t x[], typename CFG::out_t y[], const weight_t w[], const param_t mul[],
             const param_t bias[], unsigned shift, unsigned bits) {
     const bool bipolar = bits == 1 && CFG::bipolar_in;
     const typename CFG::in_t pad = bipolar ? -1 : 0;
-    typename CFG::in_t patch[CFG::fan_in];
+    const unsigned group_out = CFG::out_c / CFG::groups;
+    typename CFG::in_t patch[CFG::in_c * CFG::k_h * CFG::k_w];
     for (unsigned oh = 0; oh < CFG::out_h; oh++) {
         for (unsigned ow = 0; ow < CFG::out_w; ow++) {
             for (unsigned c = 0; c < CFG::in_c; c++) {
@@ -27,8 +30,8 @@ void conv2d(const typename CFG::in_t x[], typename CFG::out_t y[], const weight_
                 }
             }
             for (unsigned oc = 0; oc < CFG::out_c; oc++) {
-                const typename CFG::acc_t acc =
-                    dot<CFG::fan_in, typename CFG::acc_t>(patch, &w[oc * CFG::fan_in], bits, bipolar);
+                const typename CFG::acc_t acc = dot<CFG::fan_in, typename CFG::acc_t>(
+                    &patch[(oc / group_out) * CFG::fan_in], &w[oc * CFG::fan_in], bits, bipolar);
                 y[(oc * CFG::out_h + oh) * CFG::out_w + ow] =
                     requant<typename CFG::out_t>(acc, mul[oc], bias[oc], shift, CFG::relu, bits);
             }
@@ -61,7 +64,8 @@ void maxpool(const typename CFG::in_t x[], typename CFG::out_t y[]) {
             }
 }
 
-// Average pooling: the window sum, requantized to the rounded mean.
+// Average pooling (global average pooling: one window over the whole plane): the window sum,
+// requantized to the rounded mean.
 template <class CFG>
 void avgpool(const typename CFG::in_t x[], typename CFG::out_t y[], const param_t mul[], const param_t bias[],
              unsigned shift, unsigned bits) {
@@ -73,7 +77,7 @@ void avgpool(const typename CFG::in_t x[], typename CFG::out_t y[], const param_
                     for (unsigned kw = 0; kw < CFG::k_w; kw++)
                         sum += x[(c * CFG::in_h + oh * CFG::s_h + kh) * CFG::in_w + ow * CFG::s_w + kw];
                 y[(c * CFG::out_h + oh) * CFG::out_w + ow] =
-                    requant<typename CFG::out_t>(sum, mul[c], bias[c], shift, true, bits);
+                    requant<typename CFG::out_t>(sum, mul[c], bias[c], shift, CFG::relu, bits);
             }
 }
 
