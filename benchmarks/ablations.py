@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from wavebits.training.config import load_config
-from wavebits.training.data import load
-from wavebits.training.loop import float_state, train
+from wavebits.training.loop import float_state
+from wavebits.training.loop import train as train_network
 from wavebits.training.model import Recipe
-from wavebits.training.run import deterministic
+from wavebits.training.run import deterministic, load_network, load_training_data
 
 SHARED = Recipe(per_width_act=False, per_width_bn=False, per_width_weight_quant=False, wavelet=False)
 LADDER = [
@@ -44,11 +44,13 @@ def main() -> None:
     args = ap.parse_args()
     deterministic()
     cfg = load_config(None, args.data, data_dir=args.data_dir, epochs=args.epochs, float_epochs=args.float_epochs)
-    x, y = load(cfg.dataset, "train", cfg.data_dir)
-    xt, yt = load(cfg.dataset, "test", cfg.data_dir)
-    data = (x, y, xt, yt)
+    data = load_training_data(cfg)
+    network, _ = load_network(cfg, data.input_shape)
     widths = list(cfg.widths)
     t0 = time.perf_counter()
+
+    def train(run, data, float_model_state=None):
+        return train_network(run, data, network, float_model_state=float_model_state)
 
     base, hist = train(replace(cfg, epochs=0), data)  # the float model every run starts from
     start = float_state(base)
@@ -67,7 +69,7 @@ def main() -> None:
         print(f"dedicated {b}-bit: {100 * dedicated[b]:.2f}", flush=True)
     results["dedicated per-width models"] = dedicated
     elapsed = time.perf_counter() - t0
-    write_report(args.out, cfg, results, widths, elapsed, len(xt))
+    write_report(args.out, cfg, results, widths, elapsed, len(data.x_test))
 
 
 def write_report(out: Path, cfg, results: dict[str, dict[int, float]], widths: list[int], elapsed: float,

@@ -57,7 +57,7 @@ def test_user_errors_are_one_line(tmp_path, bank_file):
     broken = tmp_path / "broken.wbank"
     broken.write_bytes(bank_file.read_bytes()[:100])
     assert_user_error(run("golden", str(broken)), "broken.wbank")
-    assert_user_error(run("golden", str(bank_file), "--bits", "9"), "no width 9")
+    assert_user_error(run("golden", str(bank_file), "--bits", "9"), "--bits", "1..8")
     assert_user_error(run("golden", str(bank_file), "--data", "mnist"), "--data-dir")
     assert_user_error(run("golden", str(bank_file), "--data", "mnist", "--data-dir", str(tmp_path)),
                       "no such file")

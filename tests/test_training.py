@@ -1,4 +1,5 @@
 import io
+import re
 import tarfile
 from dataclasses import replace
 
@@ -106,7 +107,34 @@ def test_config_errors_name_file_and_key(tmp_path):
     with pytest.raises(WavebitsError, match="no such config file"):
         load_config(tmp_path / "none.toml")
     p.write_text("[train]\nmul_bits = 64\n")
-    with pytest.raises(WavebitsError, match=r"train\.mul_bits: expected 8\.\.40"):
+    with pytest.raises(WavebitsError, match=r"train\.mul_bits: expected an integer in 8\.\.40"):
+        load_config(p)
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), [
+    ('[train]\nepochs = "ten"\n', "train.epochs", "expected an integer"),
+    ("[train]\nbatch_size = 0\n", "train.batch_size", "expected an integer in 1.."),
+    ("[train]\nlr = -0.1\n", "train.lr", "expected a positive number"),
+    ("[train]\nseed = 1.0\n", "train.seed", "expected an integer"),
+    ("[train]\nepochs = true\n", "train.epochs", "expected an integer"),
+    ("[train]\nprobabilities = [1, 2]\n", "train.probabilities", "expected 8 weights"),
+    ("[recipe]\nwavelet = 1\n", "recipe.wavelet", "expected true or false"),
+    ('[data]\nname = "imagenet"\n', "data.name", "expected one of"),
+    ('[model]\nsource = "net.py"\n', "model.source", "file.py:function"),
+    ('[model]\narch = "lenet5"\nsource = "n.py:f"\n', "model", "either arch"),
+    ('[data]\nname = "npz"\n', "data.dir", "needs a file or folder"),
+])
+def test_config_values_are_type_checked_before_anything_runs(tmp_path, text, key, problem):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(WavebitsError, match=rf"c\.toml: {re.escape(key)}: .*{re.escape(problem)}"):
+        load_config(p)
+
+
+def test_config_that_is_not_utf8(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_bytes(b"[train]\nepochs = 3 # \xff\xfe\n")
+    with pytest.raises(WavebitsError, match="not UTF-8"):
         load_config(p)
 
 

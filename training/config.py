@@ -1,13 +1,29 @@
-"""Training configuration: a TOML file over per-data-set defaults (``training/configs/*.toml``)."""
+"""Training configuration: a TOML file over per-data-set defaults (``training/configs/*.toml``).
+
+Every value is type-checked and range-checked when the file is read, before any data is loaded
+or any training step runs; an error names the file and the ``section.key``.
+
+Sections and keys::
+
+    [data]    name (digits, mnist, fashion-mnist, cifar10, npz, folder), dir (folder or file)
+    [model]   arch (a built-in network) or source ("file.py:function" returning an nn.Module),
+              weights (a .pt state dict: the shared float weights start from it, no float training),
+              widths (distinct widths in 1..8)
+    [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet (booleans)
+    [train]   seed, batch_size, float_epochs, float_lr, warmup_batches, epochs, lr, probabilities,
+              mul_bits, limit_train, limit_test
+"""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from wavebits.archs import ARCHS
+from wavebits.data import DATASETS
 from wavebits.errors import WavebitsError
 
 from .model import Recipe
@@ -17,9 +33,14 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One training run. ``epochs`` counts multiscale epochs (sampled widths); ``float_epochs`` the
+    float pre-training before them (skipped when weights are given)."""
+
     dataset: str = "digits"
     data_dir: str | None = None
     arch: str = "cnn-digits"
+    source: str | None = None  # "file.py:function" of a user's nn.Module (instead of arch)
+    weights: str | None = None  # a state dict for the module: start from it, no float training
     widths: tuple[int, ...] = (8, 7, 6, 5, 4, 3, 2, 1)
     seed: int = 0
     batch_size: int = 64
@@ -40,58 +61,141 @@ class TrainConfig:
         total = sum(p)
         return [v / total for v in p]
 
+    @property
+    def model_name(self) -> str:
+        """The built-in architecture's name, or the source's function name."""
+        return self.source.rpartition(":")[2] if self.source else self.arch
+
 
 def _err(path: Path | str, key: str, problem: str) -> WavebitsError:
     return WavebitsError(f"{path}: {key}: {problem}")
 
 
+def _int(lo: int, hi: int | None = None):
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            return f"expected an integer in {lo}..{hi if hi is not None else ''}, got {v!r}"
+        return None
+    return check
+
+
+def _positive_float(v: Any) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        return f"expected a positive number, got {v!r}"
+    return None
+
+
+def _string(v: Any) -> str | None:
+    return None if isinstance(v, str) and v and "\n" not in v else f"expected a non-empty string, got {v!r}"
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"expected true or false, got {v!r}"
+
+
+def _widths(v: Any) -> str | None:
+    ok = isinstance(v, list | tuple) and v and all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 8
+                                                   for b in v) and len(set(v)) == len(v)
+    return None if ok else f"expected distinct widths in 1..8, got {v!r}"
+
+
+def _weights_list(v: Any) -> str | None:
+    ok = isinstance(v, list | tuple) and v and all(
+        not isinstance(p, bool) and isinstance(p, int | float) and math.isfinite(p) and p >= 0 for p in v) \
+        and sum(v) > 0
+    return None if ok else f"expected a list of non-negative numbers, got {v!r}"
+
+
+# (section, key) -> (TrainConfig field, check)
+KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("data", "name"): ("dataset", lambda v: None if v in DATASETS else f"expected one of {', '.join(DATASETS)}, "
+                                                                      f"got {v!r}"),
+    ("data", "dir"): ("data_dir", _string),
+    ("model", "arch"): ("arch", lambda v: None if v in ARCHS else f"unknown architecture {v!r} "
+                                                                  f"(known: {', '.join(ARCHS)})"),
+    ("model", "source"): ("source", lambda v: None if isinstance(v, str) and ".py:" in v
+                          else f"expected \"file.py:function\", got {v!r}"),
+    ("model", "weights"): ("weights", _string),
+    ("model", "widths"): ("widths", _widths),
+    ("train", "seed"): ("seed", _int(0, 2**32 - 1)),
+    ("train", "batch_size"): ("batch_size", _int(1, 1 << 16)),
+    ("train", "float_epochs"): ("float_epochs", _int(0, 100_000)),
+    ("train", "float_lr"): ("float_lr", _positive_float),
+    ("train", "warmup_batches"): ("warmup_batches", _int(1, 1 << 20)),
+    ("train", "epochs"): ("epochs", _int(0, 100_000)),
+    ("train", "lr"): ("lr", _positive_float),
+    ("train", "probabilities"): ("probabilities", _weights_list),
+    ("train", "mul_bits"): ("mul_bits", _int(8, 40)),
+    ("train", "limit_train"): ("limit_train", _int(1)),
+    ("train", "limit_test"): ("limit_test", _int(1)),
+    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe)},
+}
+PATH_KEYS = {("data", "dir"), ("model", "source"), ("model", "weights")}
+
+
+def _resolve(base: Path, value: str, key: tuple[str, str]) -> str:
+    """A path in a config is relative to the config file (unless it exists as given)."""
+    if key == ("model", "source"):
+        file, _, func = value.rpartition(":")
+        return f"{_resolve(base, file, ('model', 'weights'))}:{func}"
+    p = Path(value)
+    return str(p if p.is_absolute() or p.exists() else base / p)
+
+
 def load_config(path: str | Path | None = None, dataset: str | None = None, **overrides: Any) -> TrainConfig:
-    """Read a config file (or the defaults of ``dataset``), then apply ``overrides``."""
+    """Read a config file (or the defaults of ``dataset``), then apply ``overrides`` (None: keep)."""
     if path is None:
         path = CONFIG_DIR / f"{dataset or 'digits'}.toml"
+        if dataset in ("npz", "folder"):  # the user's own data: the digits defaults, the user's files
+            path = CONFIG_DIR / "custom.toml"
     path = Path(path)
     if not path.is_file():
         raise WavebitsError(f"{path}: no such config file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise WavebitsError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise WavebitsError(f"{path}: not valid TOML ({e})") from None
-    known = {"data": {"name", "dir"}, "model": {"arch", "widths"}, "recipe": {f.name for f in fields(Recipe)},
-             "train": {f.name for f in fields(TrainConfig)} - {"dataset", "data_dir", "arch", "widths", "recipe"}}
-    values: dict[str, Any] = {}
-    for section, table in raw.items():
-        if section not in known or not isinstance(table, dict):
-            raise _err(path, section, f"unknown section (known: {', '.join(known)})")
-        for key, value in table.items():
-            if key not in known[section]:
-                raise _err(path, f"{section}.{key}", "unknown key")
-            values[(section, key)] = value
+    sections = sorted({s for s, _ in KEYS})
     kw: dict[str, Any] = {}
-    if ("data", "name") in values:
-        kw["dataset"] = values[("data", "name")]
-    if ("data", "dir") in values:
-        d = Path(values[("data", "dir")])
-        kw["data_dir"] = str(d if d.is_absolute() or d.exists() else (path.parent / d))
-    if ("model", "arch") in values:
-        kw["arch"] = values[("model", "arch")]
-    if ("model", "widths") in values:
-        kw["widths"] = tuple(values[("model", "widths")])
-    recipe = {k: v for (s, k), v in values.items() if s == "recipe"}
-    if recipe:
-        kw["recipe"] = Recipe(**recipe)
-    for (s, k), v in values.items():
-        if s == "train":
-            kw[k] = tuple(v) if isinstance(v, list) else v
-    cfg = replace(TrainConfig(), **kw)
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    if cfg.arch not in ARCHS:
-        raise _err(path, "model.arch", f"unknown architecture {cfg.arch!r} (known: {', '.join(ARCHS)})")
-    if not cfg.widths or any(not 1 <= b <= 8 for b in cfg.widths) or len(set(cfg.widths)) != len(cfg.widths):
-        raise _err(path, "model.widths", f"expected distinct widths in 1..8, got {list(cfg.widths)}")
-    if cfg.probabilities is not None and (len(cfg.probabilities) != len(cfg.widths)
-                                          or min(cfg.probabilities) < 0 or sum(cfg.probabilities) <= 0):
-        raise _err(path, "train.probabilities", f"expected {len(cfg.widths)} non-negative weights, "
+    recipe: dict[str, bool] = {}
+    for section, table in raw.items():
+        if section not in sections or not isinstance(table, dict):
+            raise _err(path, section, f"unknown section (known: {', '.join(sections)})")
+        for key, value in table.items():
+            if (section, key) not in KEYS:
+                raise _err(path, f"{section}.{key}", "unknown key")
+            name, check = KEYS[(section, key)]
+            problem = check(value)
+            if problem:
+                raise _err(path, f"{section}.{key}", problem)
+            if (section, key) in PATH_KEYS:
+                value = _resolve(path.parent, value, (section, key))
+            if section == "recipe":
+                recipe[name] = value
+            else:
+                kw[name] = tuple(value) if isinstance(value, list) else value
+    if "source" in kw and "arch" in kw:
+        raise _err(path, "model", "give either arch (a built-in network) or source, not both")
+    cfg = replace(TrainConfig(), **kw, recipe=Recipe(**recipe))
+    if dataset is not None:
+        cfg = replace(cfg, dataset=dataset)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "widths" in given and tuple(given["widths"]) != cfg.widths and "probabilities" not in given:
+        given["probabilities"] = None  # the config's per-width weights were for its own widths
+    cfg = replace(cfg, **given)
+    where = {"dataset": "data.name", "source": "model.source", "widths": "model.widths"}
+    for key, (name, check) in KEYS.items():
+        value = getattr(cfg, name) if key[0] != "recipe" else getattr(cfg.recipe, name)
+        if value is None:
+            continue
+        problem = check(list(value) if isinstance(value, tuple) else value)
+        if problem:
+            raise _err(path if name not in overrides else "option", where.get(name, f"{key[0]}.{key[1]}"), problem)
+    if cfg.probabilities is not None and len(cfg.probabilities) != len(cfg.widths):
+        raise _err(path, "train.probabilities", f"expected {len(cfg.widths)} weights (one per width), "
                    f"got {list(cfg.probabilities)}")
-    if not 8 <= cfg.mul_bits <= 40:
-        raise _err(path, "train.mul_bits", f"expected 8..40, got {cfg.mul_bits}")
+    if cfg.dataset in ("npz", "folder", "mnist", "fashion-mnist", "cifar10") and not cfg.data_dir:
+        raise _err(path, "data.dir", f"data set {cfg.dataset!r} needs a file or folder (--data-dir)")
     return cfg

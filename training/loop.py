@@ -12,29 +12,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from wavebits.archs import arch
 from wavebits.bank.builder import BankFormat
+from wavebits.data import DataSet
 
 from .config import TrainConfig
 from .model import MultiScaleNet
 from .quant import FineQuant, PactActivation
+from .task import Task, task_for
+
+if TYPE_CHECKING:
+    from wavebits.importer import ImportedNetwork
 
 
 @dataclass
 class History:
+    """Float and per-width quality on the test set (accuracy, or MSE for reconstruction)."""
+
     float_accuracy: float = 0.0
     accuracy: dict[int, float] = field(default_factory=dict)
 
 
-def to_input(x: np.ndarray) -> torch.Tensor:
-    """uint8 images to the model's input: the integers times the bank's input scale 1/255."""
-    return torch.from_numpy(x.astype(np.float32) / 255.0)
+def to_input(x: np.ndarray, scale: float = 1.0 / 255.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Integer inputs to the model's input: the integers times the bank's input scale (in float64 first)."""
+    return torch.from_numpy(x.astype(np.float64) * scale).to(dtype)
 
 
 def batches(n: int, size: int, rng: np.random.Generator | None = None):
@@ -44,21 +50,31 @@ def batches(n: int, size: int, rng: np.random.Generator | None = None):
 
 
 @torch.no_grad()
-def evaluate(model: MultiScaleNet, x: np.ndarray, y: np.ndarray, bits: int | None, batch: int = 512) -> float:
-    """Top-1 accuracy of the fake-quantized model at ``bits``."""
-    return float((predict(model, x, bits, batch) == y).mean())
+def outputs(model: MultiScaleNet, x: np.ndarray, bits: int | None, batch: int = 512) -> np.ndarray:
+    """The fake-quantized model's outputs at ``bits`` (float64 numpy)."""
+    model.eval().set_width(bits)
+    dtype = next(model.parameters()).dtype
+    out = [model(to_input(x[i:i + batch], model.input_scale, dtype)).double().numpy()
+           for i in range(0, len(x), batch)]
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def evaluate(model: MultiScaleNet, x: np.ndarray, y: np.ndarray, bits: int | None, batch: int = 512,
+             task: Task | None = None) -> float:
+    """Top-1 accuracy (or MSE for reconstruction) of the fake-quantized model at ``bits``."""
+    task = task or task_for(True)
+    return task.score(outputs(model, x, bits, batch), x.astype(np.float64) * model.input_scale, y)
 
 
 @torch.no_grad()
 def predict(model: MultiScaleNet, x: np.ndarray, bits: int | None, batch: int = 512) -> np.ndarray:
-    model.eval().set_width(bits)
-    dtype = next(model.parameters()).dtype
-    out = [model(to_input(x[i:i + batch]).to(dtype)).argmax(1).numpy() for i in range(0, len(x), batch)]
-    return np.concatenate(out)
+    """Class predictions of the fake-quantized model at ``bits``."""
+    return outputs(model, x, bits, batch).argmax(1)
 
 
 def _bn_modules(model: MultiScaleNet, bits: int | None):
-    return [layer.batchnorm(bits) for layer in model.layers.values()]
+    return [bn for layer in model.layers.values() if (bn := layer.batchnorm(bits)) is not None]
 
 
 @torch.no_grad()
@@ -73,7 +89,7 @@ def calibrate_bn(model: MultiScaleNet, x: np.ndarray, bits: int, n_batches: int,
     for i, idx in enumerate(batches(len(x), batch, np.random.default_rng(bits))):
         if i >= n_batches:
             break
-        model(to_input(x[idx]))
+        model(to_input(x[idx], model.input_scale))
     for bn, m in zip(bns, saved, strict=True):
         bn.momentum = m
 
@@ -81,7 +97,8 @@ def calibrate_bn(model: MultiScaleNet, x: np.ndarray, bits: int, n_batches: int,
 @torch.no_grad()
 def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
     """Initialize each width's weight steps, BN and activation ranges from the float model."""
-    sample = to_input(x[np.random.default_rng(cfg.seed).permutation(len(x))[: max(cfg.batch_size * 4, 256)]])
+    sample = to_input(x[np.random.default_rng(cfg.seed).permutation(len(x))[: max(cfg.batch_size * 4, 256)]],
+                      model.input_scale)
     trained = widths_trained(cfg)
     for bits in cfg.widths:
         for layer in model.layers.values():
@@ -90,14 +107,15 @@ def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
             continue  # parameters shared by every width are fitted once, at the first trained width
         for layer in model.layers.values():
             bn, ref = layer.batchnorm(bits), layer.batchnorm(None)
-            bn.weight.copy_(ref.weight)
-            bn.bias.copy_(ref.bias)
+            if bn is not None:
+                bn.weight.copy_(ref.weight)
+                bn.bias.copy_(ref.bias)
         calibrate_bn(model, x, bits, cfg.warmup_batches, cfg.batch_size)
         # activation ranges layer by layer, so each sees its quantized inputs
         model.eval().set_width(bits)
-        for name in [n.name for n in model.nodes if n.requantizes and n.op != "avgpool"]:
+        for name in [n.name for n in model.nodes if n.weighted or n.kind.learns_step]:
             pre = _pre_activation(model, sample, name, bits)
-            act = model.layers[name].act if name in model.layers else model.add_act[name]
+            act = model.quantizer(name)
             if isinstance(act, PactActivation):
                 act.init_level(bits, pre)
             elif isinstance(act, FineQuant):
@@ -112,12 +130,12 @@ def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
 def _pre_activation(model: MultiScaleNet, x: torch.Tensor, name: str, bits: int) -> torch.Tensor:
     node = next(n for n in model.nodes if n.name == name)
     srcs = model(x, outputs=list(node.inputs))
-    if node.op == "add":
-        return srcs[node.inputs[0]] + srcs[node.inputs[1]]
+    if not node.weighted:  # a learned-step sum of its inputs
+        return sum(srcs[s] for s in node.inputs)
     return model.layers[name].pre_activation(srcs[node.inputs[0]], bits, model.bipolar[node.inputs[0]])
 
 
-def _epochs(model, x, y, epochs, lr, cfg, draw, desc, history, x_test=None, y_test=None, eval_widths=()):
+def _epochs(model, x, y, epochs, lr, cfg, draw, desc, task: Task, x_test=None, y_test=None, eval_widths=()):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     total = max(1, epochs * math.ceil(len(x) / cfg.batch_size))
@@ -130,46 +148,56 @@ def _epochs(model, x, y, epochs, lr, cfg, draw, desc, history, x_test=None, y_te
         for idx in batches(len(x), cfg.batch_size, rng):
             steps += 1
             model.train().set_width(draw(rng))
-            loss = F.cross_entropy(model(to_input(x[idx])), torch.from_numpy(y[idx]))
+            xb = to_input(x[idx], model.input_scale)
+            loss = task.loss(model(xb), xb, torch.from_numpy(y[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             running += loss.item()
         info = {"loss": f"{running / max(steps, 1):.3f}"}
-        if x_test is not None:  # the bar shows accuracy on (up to) 1000 test images
+        if x_test is not None:  # the bar shows the metric on (up to) 1000 test samples
             for b in eval_widths:
-                info[f"{'fp' if b is None else b}b"] = f"{100 * evaluate(model, x_test[:1000], y_test[:1000], b):.1f}"
+                value = evaluate(model, x_test[:1000], y_test[:1000], b, task=task)
+                info[f"{'fp' if b is None else b}b"] = task.format(value)
         bar.set_postfix(info)
 
 
-def train(cfg: TrainConfig, data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-          float_model_state: dict | None = None) -> tuple[MultiScaleNet, History]:
-    """Train a multiscale model per ``cfg`` on ``(x_train, y_train, x_test, y_test)``.
+def build_model(cfg: TrainConfig, network: ImportedNetwork, data: DataSet, pretrained: bool) -> MultiScaleNet:
+    """The multiscale model of ``network`` for ``data``; ``pretrained`` seeds it with the module's weights."""
+    return MultiScaleNet(network.nodes, network.input_shape, cfg.widths, cfg.recipe, BankFormat(mul_bits=cfg.mul_bits),
+                         seed=cfg.seed, input_scale=data.scale, input_signed=data.signed,
+                         init=network.layers, pretrained=pretrained)
 
-    ``float_model_state`` (from ``float_state``) replaces the float training stage."""
+
+def train(cfg: TrainConfig, data: DataSet, network: ImportedNetwork, pretrained: bool = False,
+          float_model_state: dict | None = None) -> tuple[MultiScaleNet, History]:
+    """Train a multiscale model of ``network`` per ``cfg`` on ``data``.
+
+    ``pretrained``: the network's own weights seed the model and no float training is run.
+    ``float_model_state`` (from ``float_state``) also replaces the float training stage.
+    """
     torch.manual_seed(cfg.seed)
-    x, y, xt, yt = data
-    nodes, input_shape = arch(cfg.arch)
-    model = MultiScaleNet(nodes, input_shape, cfg.widths, cfg.recipe, BankFormat(mul_bits=cfg.mul_bits), seed=cfg.seed)
+    x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
+    task = task_for(data.labeled)
+    model = build_model(cfg, network, data, pretrained)
     history = History()
     if float_model_state is not None:
         model.load_state_dict(float_model_state, strict=False)
-    elif cfg.float_epochs:
-        _epochs(model, x, y, cfg.float_epochs, cfg.float_lr, cfg, lambda _: None, "float", history,
-                xt, yt, (None,))
-    history.float_accuracy = evaluate(model, xt, yt, None)
+    elif cfg.float_epochs and not pretrained:
+        _epochs(model, x, y, cfg.float_epochs, cfg.float_lr, cfg, lambda _: None, "float", task, xt, yt, (None,))
+    history.float_accuracy = evaluate(model, xt, yt, None, task=task)
     warm_up(model, x, cfg)
     probs = cfg.sampling()
     widths = list(cfg.widths)
     show = tuple(b for b in (widths[0], widths[len(widths) // 2], widths[-1]))
     _epochs(model, x, y, cfg.epochs, cfg.lr, cfg, lambda rng: widths[rng.choice(len(widths), p=probs)],
-            "multiscale", history, xt, yt, show)
+            "multiscale", task, xt, yt, show)
     for b in cfg.widths:
         if cfg.recipe.per_width_bn and b in widths_trained(cfg):
             calibrate_bn(model, x, b, max(cfg.warmup_batches, 20), cfg.batch_size)
     for b in cfg.widths:
-        history.accuracy[b] = evaluate(model, xt, yt, b)
+        history.accuracy[b] = evaluate(model, xt, yt, b, task=task)
     model.eval()
     return model, history
 
@@ -181,5 +209,6 @@ def widths_trained(cfg: TrainConfig) -> list[int]:
 
 def float_state(model: MultiScaleNet) -> dict[str, torch.Tensor]:
     """The float model's parameters (shared weights and float BN), to start other recipes from."""
-    return {k: v.clone() for k, v in model.state_dict().items() if k.endswith("weight.weight") or ".bn.fp." in k}
+    return {k: v.clone() for k, v in model.state_dict().items()
+            if k.endswith("weight.weight") or ".bn.fp." in k or (k.endswith(".bias") and ".bn." not in k)}
 

@@ -62,7 +62,8 @@ class WidthNet(nn.Module):
                           "weight_scaling_impl_type": "const", "weight_scaling_init": step * weight_limit(bits)}
                 cin = model.shapes[n.inputs[0]][0]
                 if n.op == "conv2d":
-                    layer = qnn.QuantConv2d(cin, n.out_channels, n.kernel, n.stride, padding=0, bias=False, **wq)
+                    layer = qnn.QuantConv2d(cin, n.out_channels, n.kernel, n.stride, padding=0, bias=False,
+                                            groups=n.groups, **wq)
                 else:
                     layer = qnn.QuantLinear(cin, n.out_channels, bias=False, **wq)
                 with torch.no_grad():
@@ -92,6 +93,8 @@ class WidthNet(nn.Module):
                 y = F.max_pool2d(s, n.kernel, n.stride)
             elif n.op == "avgpool":
                 y = F.avg_pool2d(s, n.kernel, n.stride)
+            elif n.op == "gap":
+                y = F.avg_pool2d(s, tuple(s.shape[2:]))
             elif n.op == "flatten":
                 y = torch.flatten(s, 1)
             else:
@@ -104,6 +107,9 @@ def export_width(model: MultiScaleNet, bank: Bank, bits: int, path: Path, batch:
     """Write width ``bits`` of the model as a QONNX file."""
     from brevitas.export import export_qonnx
 
+    if bank.input_signed or bank.input_scale != 1.0 / 255.0:
+        raise WavebitsError(f"bank {bank.name!r}: the QONNX export takes uint8 inputs at scale 1/255 "
+                            f"(this bank: {'int8' if bank.input_signed else 'uint8'} at {bank.input_scale:g})")
     net = WidthNet(model, bank, bits).eval()
     example = torch.zeros((batch, *model.input_shape))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -159,13 +159,17 @@ class WaveletWeight(nn.Module):
 class PactActivation(nn.Module):
     """ReLU quantized by PACT at the active width: clip at a learned level, round half up.
 
+    ``float_clip`` bounds the float model's ReLU (ReLU6, Hardtanh(0, t)); the widths' learned
+    clipping levels start at most there.
+
     At 1 bit the output is bipolar (+1 where the input is >= 0, else -1), magnitude 1.
     ``per_width=False`` shares one clipping level across widths (the ablation).
     """
 
-    def __init__(self, widths: Sequence[int], per_width: bool = True) -> None:
+    def __init__(self, widths: Sequence[int], per_width: bool = True, float_clip: float | None = None) -> None:
         super().__init__()
         self.per_width = per_width
+        self.float_clip = float_clip  # the source's ReLU6/Hardtanh bound, for the float model
         keys = [str(b) for b in widths] if per_width else ["shared"]
         self.clip = nn.ParameterDict({k: nn.Parameter(torch.tensor(4.0)) for k in keys})
 
@@ -183,11 +187,13 @@ class PactActivation(nn.Module):
         with torch.no_grad():
             pos = y.detach().flatten().clamp_min(0)
             level = torch.quantile(pos[:200_000].float(), 0.999).clamp_min(1e-3)
+            if self.float_clip is not None:
+                level = level.clamp_max(self.float_clip)
             self.level(bits).fill_(float(level))
 
     def forward(self, y: torch.Tensor, bits: int | None) -> torch.Tensor:
         if bits is None:
-            return F.relu(y)
+            return F.relu(y) if self.float_clip is None else y.clamp(0, self.float_clip)
         if bits == 1:
             return ste(y.clamp(-1, 1), binary_sign(y.detach()))
         alpha = self.level(bits).abs() + 1e-8

@@ -13,17 +13,20 @@ from .codegen.ecp5_pll import DEFAULT_CLOCK_MHZ
 from .errors import WavebitsError
 
 ARCH_NAMES = ("mlp", "cnn-digits", "lenet5", "resnet8")
+DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "npz", "folder")
 
 
-def _widths(text: str, allowed: tuple[int, ...] | None = None) -> list[int]:
+def _widths(text: str, allowed: tuple[int, ...] | None = None, option: str = "--bits") -> list[int]:
     if text == "all":
         return list(allowed) if allowed else [8, 7, 6, 5, 4, 3, 2, 1]
     try:
         widths = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise WavebitsError(f"--bits: expected 'all' or comma-separated widths, got {text!r}") from None
+        raise WavebitsError(f"{option}: expected 'all' or comma-separated widths, got {text!r}") from None
     if not widths:
-        raise WavebitsError("--bits: no width given")
+        raise WavebitsError(f"{option}: no width given")
+    if any(not 1 <= b <= 8 for b in widths):
+        raise WavebitsError(f"{option}: every width must be in 1..8, got {text!r}")
     return widths
 
 
@@ -57,9 +60,9 @@ def bank_synth(arch_name: str, seed: int, widths: str, output: Path) -> None:
     """Make a bank from a seeded random float model with calibrated per-width parameters."""
     from .bank.synth import synth_bank
 
-    ws = _widths(widths)
-    if any(not 1 <= b <= 8 for b in ws):
-        raise WavebitsError(f"--widths: every width must be in 1..8, got {widths}")
+    ws = _widths(widths, None, "--widths")
+    if len(set(ws)) != len(ws):
+        raise WavebitsError(f"--widths: each width once, got {widths}")
     b = synth_bank(arch_name, seed=seed, widths=ws)
     _write(b, output)
     click.echo(f"wrote {output} ({arch_name}, seed {seed}, widths {','.join(map(str, b.widths))}, "
@@ -79,17 +82,23 @@ def golden_table(path: Path, widths: list[int], data: str, data_dir: Path | None
                  weights: str) -> str:
     from .bank.io import read_bank
     from .bank.report import table
-    from .data import load_dataset
+    from .data import load_data
     from .errors import DataError
     from .sim.golden import GoldenModel
 
     b = read_bank(path)
     for w in widths:
         b.check_width(w)
-    x, y = load_dataset(data, "test", data_dir)
+    ds = load_data(data, data_dir)
+    x, y = ds.x_test, ds.y_test
     if tuple(x.shape[1:]) != b.input_shape:
         raise DataError(f"data set {data!r} gives inputs {tuple(x.shape[1:])}, bank {path} expects "
                         f"{b.input_shape}")
+    if ds.signed != b.input_signed:
+        raise DataError(f"data set {data!r} has {'signed' if ds.signed else 'unsigned'} inputs, bank {path} takes "
+                        f"{'signed' if b.input_signed else 'unsigned'} ones")
+    if not ds.labeled:
+        raise DataError(f"data set {data!r} has no labels: accuracy needs a labelled data set")
     if limit:
         x, y = x[:limit], y[:limit]
     model = GoldenModel(b, weight_mode=weights)
@@ -234,11 +243,10 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Width(s): 'all' or e.g. '8,4,1'.")
-@click.option("--data", type=click.Choice(["digits", "mnist", "fashion-mnist"]), default="digits",
-              show_default=True, help="Test data set.")
+@click.option("--data", type=click.Choice(DATASETS), default="digits", show_default=True, help="Test data set.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Folder with the idx .gz files (mnist, fashion-mnist).")
-@click.option("--limit", type=int, default=None, help="Use only the first N test images.")
+              help="The data set's folder or file (idx folder, CIFAR-10 JPEGs, .npz file, image folder).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N test samples.")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked",
               show_default=True, help="Read stored banks, or rebuild weights from the components.")
 def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int | None, weights: str) -> None:
@@ -282,34 +290,48 @@ def switch_bench(model: str, bits: str, repeats: int) -> None:
 @cli.command()
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="TOML config (default: the data set's, see training/configs/).")
-@click.option("--data", type=click.Choice(["digits", "mnist", "fashion-mnist", "cifar10"]), default=None,
-              help="Data set whose default config to use when --config is not given.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Overrides data.dir.")
-@click.option("--epochs", type=int, default=None, help="Overrides train.epochs (multiscale epochs).")
-@click.option("--float-epochs", type=int, default=None, help="Overrides train.float_epochs.")
-@click.option("--seed", type=int, default=None, help="Overrides train.seed.")
-@click.option("--limit-train", type=click.IntRange(min=1), default=None, help="Train on the first N images only.")
-@click.option("--limit-test", type=click.IntRange(min=1), default=None, help="Test on the first N images only.")
+@click.option("--data", type=click.Choice(DATASETS), default=None,
+              help="Data set (default: the config's); npz and folder read --data-dir.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="The data set's folder or file (idx folder, CIFAR-10 JPEGs, .npz file, image folder).")
+@click.option("--model", "model_source", default=None, metavar="FILE.py:FUNCTION",
+              help="Your network: a function in FILE.py returning a float torch.nn.Module.")
+@click.option("--arch", type=click.Choice(ARCH_NAMES), default=None, help="A built-in network instead of --model.")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="Pretrained state dict (.pt) for the module: training starts from it, no float training.")
+@click.option("--widths", default=None, help="Candidate widths, e.g. 8,4,2,1 (default: the config's, 8..1).")
+@click.option("--epochs", type=click.IntRange(min=0), default=None,
+              help="Multiscale epochs (sampled widths), overrides train.epochs.")
+@click.option("--float-epochs", type=click.IntRange(min=0), default=None,
+              help="Float pre-training epochs before them (skipped with --weights), overrides train.float_epochs.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Overrides train.seed.")
+@click.option("--limit-train", type=click.IntRange(min=1), default=None, help="Train on N samples only.")
+@click.option("--limit-test", type=click.IntRange(min=1), default=None, help="Test on N samples only.")
 @click.option("--qonnx", "qonnx_dir", type=click.Path(path_type=Path), default=None,
               help="Also export every width as QONNX (Brevitas) into this folder and check it with qonnx.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bank file to write.")
-def train(config_file: Path | None, data: str | None, data_dir: Path | None, epochs: int | None,
-          float_epochs: int | None, seed: int | None, limit_train: int | None, limit_test: int | None,
-          qonnx_dir: Path | None, output: Path) -> None:
-    """Multiscale QAT for widths 8..1, export a bank, verify it against the golden model."""
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Bank file to write (report.json and a PNG are written beside it).")
+def train(config_file: Path | None, data: str | None, data_dir: Path | None, model_source: str | None,
+          arch: str | None, weights: Path | None, widths: str | None, epochs: int | None, float_epochs: int | None,
+          seed: int | None, limit_train: int | None, limit_test: int | None, qonnx_dir: Path | None,
+          output: Path) -> None:
+    """Multiscale QAT for every width, export a bank, verify it against the golden model."""
     from .training.config import load_config
     from .training.export import parity_table
 
-    cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
+    if model_source and arch:
+        raise WavebitsError("--model and --arch: give one network, not both")
+    cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None,
+                      source=model_source, arch=arch, weights=str(weights) if weights else None,
+                      widths=tuple(_widths(widths, None, "--widths")) if widths else None, epochs=epochs,
                       float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test)
     result = _train_and_report(cfg, output)
     click.echo(parity_table(result.parity))
     if qonnx_dir is not None:
-        from .training.data import load
         from .training.qonnx_export import compare_qonnx, qonnx_table
 
-        x, y = load(cfg.dataset, "test", cfg.data_dir, cfg.limit_test)
-        click.echo(qonnx_table(compare_qonnx(result.model, result.bank, x, y, qonnx_dir)))
+        click.echo(qonnx_table(compare_qonnx(result.model, result.bank, result.data.x_test, result.data.y_test,
+                                             qonnx_dir)))
     if not all(p.ok for p in result.parity):
         raise WavebitsError("the golden model and the fake-quantized model disagree beyond the contract "
                             "(>= 99.9 % equal predictions, accuracy within 0.1 point)")
@@ -322,7 +344,10 @@ def _train_and_report(cfg, output: Path):
         result = run_training(cfg, output)
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"wrote {output}: float model {100 * result.history.float_accuracy:.2f} %")
+    task = result.task
+    click.echo(f"data: {result.data.describe()}")
+    click.echo(f"wrote {output} (and {output.with_name('report.json')}, {output.with_suffix('.png')}): "
+               f"float model {task.metric} {task.format(result.history.float_accuracy)}")
     return result
 
 
