@@ -19,7 +19,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .shard import Executor
 
-SCHEMA_VERSION = 1
+from wavebits.reports import SCHEMA_VERSION
 
 PREDICTION = "prediction"
 """Pseudo-layer: the predicted class (argmax of the output layer, ties to the lowest class), for
@@ -224,7 +224,6 @@ class ParityReport:
             "layers": list(self.layers),
             "inferences": self.inferences,
             "switches": self.switches,
-            "schedule": list(self.schedule),
             "per_width": [{"bits": b, "inferences": c.inferences, "mismatched": c.mismatched,
                            "expected_exact": c.expected_exact}
                           for b, c in sorted(self.per_width.items(), reverse=True)],

@@ -17,6 +17,7 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from wavebits.codegen.project import read_project, read_vectors, write_vectors
@@ -162,6 +163,18 @@ class RtlReport:
             if inf.end >= 0:
                 best[inf.bits] = min(best.get(inf.bits, 1 << 62), inf.cycles)
         return best
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (kind ``rtl``, ``docs/reports.md``): the parity report plus timing."""
+        from wavebits.reports import report
+
+        return report("rtl", project=str(self.project), weights=self.weights, lanes=self.lanes,
+                      switch_mode=self.switch_mode, per_segment=self.per_segment, schedule=self.schedule, ok=self.ok,
+                      cfg_error=self.cfg_error, parity=self.parity.to_dict() if self.parity else None,
+                      cycles_per_width={str(b): c for b, c in sorted(self.cycles_per_width().items(), reverse=True)},
+                      switches=[{"bits": s.bits, "written": s.written, "first_output": s.first_output,
+                                 "latency": s.latency, "depth": s.depth, "extra": s.extra, "rebuild": s.rebuild}
+                                for s in self.switches])
 
     def text(self) -> str:
         per = self.cycles_per_width()
