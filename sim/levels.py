@@ -151,6 +151,7 @@ class RtlLevel(_Lazy):
     """
 
     name = "rtl"
+    _transient = ("last",)
 
     def __init__(self, project: Path, switch_mode: str = "stream", backpressure: bool = False,
                  vcd: Path | None = None) -> None:
