@@ -124,7 +124,7 @@ class CsimReport:
     per_width: dict[int, int] = field(default_factory=dict)  # width -> inferences checked
     mismatches: int = 0  # inferences with any differing value
     switches: int = 0
-    reconstructions: int = 0
+    reconstructions: int | None = 0  # None: counted in other processes
     first: tuple[int, int, int, LayerMismatch] | None = None  # inference, width, vector, where
     parity: ParityReport | None = None
 
@@ -136,8 +136,9 @@ class CsimReport:
         from wavebits.bank.report import table
 
         rows = [[b, n] for b, n in self.per_width.items()]
+        recon = "" if self.reconstructions is None else f", {self.reconstructions} Haar-unit reconstructions"
         out = [f"C simulation ({self.weights} weights): {self.inferences} inferences, "
-               f"{self.switches} width switches, {self.reconstructions} Haar-unit reconstructions",
+               f"{self.switches} width switches{recon}",
                table(["width", "inferences"], rows)]
         if self.first is None:
             out.append("every layer of every inference equals the golden model: 0 mismatches")
@@ -167,7 +168,8 @@ def check_csim(project: Path, widths: list[int] | None = None, schedule: list[in
         log.info("C simulation of %s: %d inferences", project, len(sequence))
     parity = check(level, x[vectors], sequence, executor=executor)
     report = CsimReport(weights=level.weights, inferences=parity.inferences, switches=parity.switches,
-                        reconstructions=level.reconstructions, mismatches=parity.mismatched_inferences,
+                        reconstructions=level.reconstructions if parity.executor == "serial" else None,
+                        mismatches=parity.mismatched_inferences,
                         parity=parity)
     for b in sequence:
         report.per_width[b] = report.per_width.get(b, 0) + 1

@@ -44,11 +44,6 @@ log = logging.getLogger(__name__)
 LEVEL_NAMES = ("golden", "csim", "rtl", "hls4ml", "qonnx")
 
 
-def bank_of(level: Any) -> Bank:
-    """The bank a level runs."""
-    return level.bank
-
-
 def _by_width(widths: list[int]) -> dict[int, np.ndarray]:
     """Indices of the inferences at each width, in order of first appearance."""
     out: dict[int, list[int]] = {}
@@ -119,7 +114,7 @@ class CsimLevel(_Lazy):
         self.bank = read_bank(self.project / "bank.wbank")
         self.weights = self.meta["weights"]
         self.layers = tuple(self.meta["layers"])
-        self.reconstructions = 0  # Haar-unit reconstructions of the last run
+        self.reconstructions = 0  # Haar-unit reconstructions of the runs in this process
 
     def prepare(self) -> None:
         """Compile the test bench (once for every worker)."""
@@ -139,7 +134,7 @@ class CsimLevel(_Lazy):
             self.bank.check_width(b)
         results = run_csim(self.project, build_csim(self.project), list(zip(widths, range(len(x)), strict=True)),
                            inputs=x)
-        self.reconstructions = results[-1][0] if results else 0
+        self.reconstructions += results[-1][0] if results else 0
         return [Inference(b, _flat_to_shapes(self.bank, got)) for b, (_, got) in zip(widths, results, strict=True)]
 
 

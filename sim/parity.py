@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
+    from wavebits.bank.model import Bank
+
     from .shard import Executor
 
 from wavebits.reports import SCHEMA_VERSION
@@ -87,6 +89,11 @@ class Level(Protocol):
     name: str
     layers: tuple[str, ...]
     weights: str
+    bank: Bank
+
+    def prepare(self) -> None:
+        """Build what every worker running this level shares (compiled simulators), once."""
+        ...
 
     def run(self, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
         """Run input ``x[k]`` at width ``schedule[k % len(schedule)]`` for every k, in order."""
@@ -243,14 +250,16 @@ def _value(inf: Inference, layer: str, output: str) -> np.ndarray | None:
 
 
 def compare(level: Level, reference: Level, got: list[Inference], want: list[Inference], output: str,
-            reference_name: str | None = None) -> ParityReport:
-    """Compare two runs of the same inputs and schedule layer by layer (``output``: the last layer)."""
+            reference_name: str | None = None, offset: int = 0) -> ParityReport:
+    """Compare two runs of the same inputs and schedule layer by layer (``output``: the last layer).
+
+    Inferences are numbered from ``offset`` in the report (a block of a longer run)."""
     if len(got) != len(want):
         raise ValueError(f"{level.name} ran {len(got)} inferences, {reference.name} {len(want)}")
     layers = [name for name in level.layers if name == PREDICTION or name in reference.layers]
     report = ParityReport(level.name, reference_name or reference.name, level.weights, layers,
                           [w.bits for w in want])
-    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+    for k, (g, w) in enumerate(zip(got, want, strict=True), start=offset):
         count = report.per_width.setdefault(w.bits, WidthCount(expected_exact=level.expected_exact(w.bits)))
         count.inferences += 1
         if g.cycles is not None:
@@ -282,27 +291,64 @@ def compare(level: Level, reference: Level, got: list[Inference], want: list[Inf
     return report
 
 
-def check(level: Level, x: np.ndarray, schedule: Sequence[int], reference: Level | None = None,
-          executor: Executor | None = None) -> ParityReport:
-    """Run ``x`` along ``schedule`` on ``level`` and on ``reference`` (default: the golden model of
-    the level's bank) and compare every layer of every inference.
+def merge(parts: Sequence[ParityReport]) -> ParityReport:
+    """One report from reports of consecutive blocks of one run, in order."""
+    first = parts[0]
+    out = ParityReport(first.level, first.reference, first.weights, list(first.layers), [])
+    for part in parts:
+        out.schedule += part.schedule
+        for b, c in part.per_width.items():
+            mine = out.per_width.setdefault(b, WidthCount(expected_exact=c.expected_exact))
+            mine.inferences += c.inferences
+            mine.mismatched += c.mismatched
+        out.mismatched_inferences += part.mismatched_inferences
+        out.values_compared += part.values_compared
+        out.values_differing += part.values_differing
+        out.first = out.first or part.first
+        for b, c in part.cycles.items():
+            out.cycles[b] = min(out.cycles.get(b, c), c)
+    return out
 
-    ``executor`` shards both runs (``wavebits.sim.shard``: processes or Ray); the report is the
-    same as the serial one except its ``timing``.
+
+BLOCK = 256
+"""Inferences run and compared at a time: bounds memory (every layer of every inference is held
+only for one block) for sweeps of any length."""
+
+
+def check_range(level: Level, reference: Level, x: np.ndarray, widths: Sequence[int], offset: int = 0,
+                block: int = BLOCK) -> ParityReport:
+    """Run and compare inferences ``offset ..`` in blocks of ``block``; what one shard does."""
+    output = level.bank.output
+    parts = []
+    for i in range(0, len(x), block):
+        xb, wb = x[i:i + block], list(widths[i:i + block])
+        parts.append(compare(level, reference, level.run(xb, wb), reference.run(xb, wb), output,
+                             offset=offset + i))
+    return merge(parts)
+
+
+def check(level: Level, x: np.ndarray, schedule: Sequence[int], reference: Level | None = None,
+          executor: Executor | None = None, block: int = BLOCK) -> ParityReport:
+    """Run ``x`` along ``schedule`` on ``level`` and on ``reference`` (default: the golden model of
+    the level's bank, banked weights) and compare every layer of every inference.
+
+    Inferences run in blocks of ``block`` (a hardware level starts each block from reset);
+    ``executor`` (``wavebits.sim.shard``: processes or Ray) shards them, each shard comparing its
+    own inferences, so only counts travel back. The report equals the serial one but for ``timing``.
     """
-    from .levels import GoldenLevel, bank_of
+    from .levels import GoldenLevel
     from .shard import SerialExecutor
 
-    bank = bank_of(level)
+    bank = level.bank
     reference = reference if reference is not None else GoldenLevel(bank)
     executor = executor or SerialExecutor()
     widths = widths_for(len(x), schedule)
     for b in set(widths):
         bank.check_width(b)
+    if not len(x):
+        raise ValueError("no inputs to check")
     t0 = time.perf_counter()
-    got = executor.run(level, x, widths)
-    want = executor.run(reference, x, widths)
-    report = compare(level, reference, got, want, bank.output)
+    report = merge(executor.map_shards(check_range, level, reference, np.asarray(x), widths, block))
     report.wall_s = time.perf_counter() - t0
     report.workers, report.executor = executor.workers, executor.name
     return report

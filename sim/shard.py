@@ -1,9 +1,10 @@
-"""Sharding a level's inferences: serially, over processes on this machine, or over a Ray cluster.
+"""Sharding a check: serially, over processes on this machine, or over a Ray cluster.
 
-An executor splits the inferences into contiguous shards (input order kept), runs each with the
-level's own ``run`` in a worker and joins the results in order. Each shard runs on a fresh level
-(a hardware level starts from reset, at its shard's first width), so results equal the serial run
-for a correct design; only timing (wall time, cycles of the first inference of a shard) differs.
+An executor splits the inferences into contiguous shards (input order kept); each worker runs its
+shard on the level and on the reference and compares them (``wavebits.sim.parity.check_range``),
+so only the small partial reports travel back, and ``merge`` joins them in order. Each shard runs
+on its own copy of the level (a hardware level starts from reset, at its shard's first width), so
+the merged report equals the serial one for a correct design; only ``timing`` differs.
 
 The levels' shared builds (C simulation and Verilator binaries) are made once, before the workers
 start (``prepare``); every worker then runs them in its own temporary files. Ray workers must see
@@ -14,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
@@ -23,19 +23,22 @@ import numpy as np
 
 from wavebits.errors import WavebitsError
 
-from .parity import Inference, Level, widths_for
+from .parity import Level, ParityReport
 
 log = logging.getLogger(__name__)
 
+ShardFn = Callable[[Level, Level, np.ndarray, Sequence[int], int, int], ParityReport]
+
 
 class Executor(Protocol):
-    """Runs a level over inferences, possibly in shards."""
+    """Runs a check's shards."""
 
     name: str
     workers: int
 
-    def run(self, level: Level, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
-        """Like ``level.run(x, schedule)``, in shards."""
+    def map_shards(self, fn: ShardFn, level: Level, reference: Level, x: np.ndarray, widths: Sequence[int],
+                   block: int) -> list[ParityReport]:
+        """``fn(level, reference, x[shard], widths[shard], shard.start, block)`` for every shard, in order."""
         ...
 
 
@@ -46,25 +49,23 @@ def shards(n: int, count: int) -> list[range]:
     return [range(bounds[i], bounds[i + 1]) for i in range(count) if bounds[i + 1] > bounds[i]]
 
 
-def run_shard(level: Level, x: np.ndarray, widths: list[int]) -> list[Inference]:
-    """One shard (the function workers run)."""
-    return level.run(x, widths)
-
-
-def _prepare(level: Level) -> None:
-    prepare = getattr(level, "prepare", None)
-    if prepare is not None:
-        prepare()
+def _tasks(level: Level, reference: Level, x: np.ndarray, widths: Sequence[int], block: int,
+           count: int) -> list[tuple[Any, ...]]:
+    level.prepare()
+    reference.prepare()
+    return [(level, reference, x[p.start:p.stop], list(widths[p.start:p.stop]), p.start, block)
+            for p in shards(len(x), count)]
 
 
 class SerialExecutor:
-    """Everything in this process, in one call of the level."""
+    """Everything in this process."""
 
     name = "serial"
     workers = 1
 
-    def run(self, level: Level, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
-        return level.run(x, list(schedule))
+    def map_shards(self, fn: ShardFn, level: Level, reference: Level, x: np.ndarray, widths: Sequence[int],
+                   block: int) -> list[ParityReport]:
+        return [fn(level, reference, x, widths, 0, block)]
 
 
 class ProcessExecutor:
@@ -77,17 +78,13 @@ class ProcessExecutor:
             raise WavebitsError(f"--workers must be >= 1, got {workers}")
         self.workers = workers
 
-    def run(self, level: Level, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
-        widths = widths_for(len(x), schedule)
-        parts = shards(len(x), self.workers)
-        if len(parts) <= 1:
-            return level.run(x, widths)
-        _prepare(level)
-        log.info("%s: %d inferences in %d shards over %d processes", level.name, len(x), len(parts), self.workers)
+    def map_shards(self, fn: ShardFn, level: Level, reference: Level, x: np.ndarray, widths: Sequence[int],
+                   block: int) -> list[ParityReport]:
+        tasks = _tasks(level, reference, x, widths, block, self.workers)
+        log.info("%s: %d inferences in %d shards over %d processes", level.name, len(x), len(tasks), self.workers)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(parts)), mp_context=ctx) as pool:
-            futures = [pool.submit(run_shard, level, x[p.start:p.stop], widths[p.start:p.stop]) for p in parts]
-            return [inf for f in futures for inf in f.result()]
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
+            return [f.result() for f in [pool.submit(fn, *t) for t in tasks]]
 
 
 def _ray() -> Any:
@@ -100,8 +97,8 @@ def _ray() -> Any:
 
 class RayExecutor:
     """Shards over a Ray cluster: ``address`` ``auto`` joins the one Ray finds (``RAY_ADDRESS``, or
-    starts a local instance), any other value is a cluster address. An already initialized Ray is
-    used as it is. ``workers`` shards (default: the cluster's CPUs)."""
+    a new local instance), any other value is a cluster address. An already initialized Ray is used
+    as it is. ``workers``: the number of shards (default: the cluster's CPUs)."""
 
     name = "ray"
 
@@ -118,26 +115,19 @@ class RayExecutor:
         self._ray = ray
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
-    def run(self, level: Level, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
-        widths = widths_for(len(x), schedule)
-        parts = shards(len(x), self.workers)
-        _prepare(level)
-        log.info("%s: %d inferences in %d Ray tasks", level.name, len(x), len(parts))
-        task = self._ray.remote(run_shard)
-        ref = self._ray.put(level)
-        refs = [task.remote(ref, x[p.start:p.stop], widths[p.start:p.stop]) for p in parts]
-        return [inf for r in self._ray.get(refs) for inf in r]
+    def map_shards(self, fn: ShardFn, level: Level, reference: Level, x: np.ndarray, widths: Sequence[int],
+                   block: int) -> list[ParityReport]:
+        tasks = _tasks(level, reference, x, widths, block, self.workers)
+        log.info("%s: %d inferences in %d Ray tasks", level.name, len(x), len(tasks))
+        remote = self._ray.remote(fn)
+        shared = self._ray.put(level), self._ray.put(reference)
+        return self._ray.get([remote.remote(*shared, *t[2:]) for t in tasks])
 
 
 def make_executor(workers: int = 1, ray: str | None = None) -> Executor:
-    """The executor for ``--workers N`` and ``--ray auto|ADDRESS`` (Ray wins when both are given)."""
+    """The executor for ``--workers N`` and ``--ray auto|ADDRESS`` (with Ray, N is the shard count)."""
     if ray:
         return RayExecutor(ray, workers if workers > 1 else None)
     if workers > 1:
         return ProcessExecutor(workers)
     return SerialExecutor()
-
-
-def cpu_count() -> int:
-    """CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

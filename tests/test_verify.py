@@ -55,9 +55,13 @@ def _level(name, mode, bank, projects):
     return CsimLevel(projects[name, mode]) if name == "csim" else RtlLevel(projects[name, mode])
 
 
+LEVELS = [("golden", "banked"), ("golden", "reconstruct"), ("csim", "banked"), ("csim", "reconstruct"),
+          pytest.param("rtl", "banked", marks=pytest.mark.verilator),
+          pytest.param("rtl", "reconstruct", marks=[pytest.mark.verilator, pytest.mark.slow])]
+
+
 @pytest.mark.parametrize("schedule", [[4, 2], [2, 2, 4]])
-@pytest.mark.parametrize("mode", ["banked", "reconstruct"])
-@pytest.mark.parametrize("name", ["golden", "csim", pytest.param("rtl", marks=pytest.mark.verilator)])
+@pytest.mark.parametrize(("name", "mode"), LEVELS)
 def test_every_level_equals_the_golden_model(name, mode, schedule, bank42, inputs, projects):
     level = _level(name, mode, bank42, projects)
     assert isinstance(level, Level)
@@ -175,9 +179,10 @@ def _without_timing(report):
     return d
 
 
-@pytest.mark.parametrize("name", ["csim", pytest.param("rtl", marks=pytest.mark.verilator)])
-def test_process_shards_equal_the_serial_run(name, bank42, inputs, projects):
-    level = _level(name, "reconstruct", bank42, projects)
+@pytest.mark.parametrize(("name", "mode"), [("csim", "reconstruct"),
+                                            pytest.param("rtl", "banked", marks=pytest.mark.verilator)])
+def test_process_shards_equal_the_serial_run(name, mode, bank42, inputs, projects):
+    level = _level(name, mode, bank42, projects)
     x = np.concatenate([inputs, inputs[:2]])
     serial = check(level, x, [4, 2, 2])
     sharded = check(level, x, [4, 2, 2], executor=ProcessExecutor(2))
