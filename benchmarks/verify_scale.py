@@ -5,8 +5,8 @@ Usage: python benchmarks/verify_scale.py [--workers 2] [--limit N] [--no-ray] [-
 Three checks of a synthesized LeNet-5 bank (seed 0) against the golden model, every layer of
 every inference: the golden model in reconstruct mode on the MNIST test images (from
 ../shared/data/mnist; seeded random images where it is absent) at all 8 widths; the C simulation
-(banked) on 64 inputs at every width; a short RTL simulation (mlp bank, 4 lanes) on 24 inputs
-switching widths. Each runs serially, over ``--workers`` processes and over a local Ray instance
+(banked) on 64 inputs at every width; a short RTL simulation (cnn-digits bank, reconstruct, 8
+lanes) on 32 inputs switching widths. Each runs serially, over ``--workers`` processes and over a local Ray instance
 with as many CPUs; the reports must be identical but for their timing, which the script checks.
 Builds (g++, Verilator) are made before the timed runs.
 """
@@ -46,6 +46,7 @@ def main() -> None:
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs/results/verify-scale.md")
     args = ap.parse_args()
+    load = os.getloadavg()[0]
 
     lenet = synth_bank("lenet5", seed=0)
     if (MNIST / "t10k-images-idx3-ubyte.gz").is_file():
@@ -57,18 +58,18 @@ def main() -> None:
         images = np.random.default_rng(0).integers(0, 256, (10000, 1, 28, 28))
         source = "seeded random images (no ../shared/data/mnist)"
     images = images[:args.limit] if args.limit else images
-    mlp = synth_bank("mlp", seed=0)
+    digits = synth_bank("cnn-digits", seed=0)
     work = Path(tempfile.mkdtemp(prefix="wb-verify-scale-"))
     hls = CsimLevel(write_hls_project(lenet, work / "hls", "banked"))
-    rtl = RtlLevel(write_rtl_project(mlp, work / "rtl", "reconstruct", 4))
+    rtl = RtlLevel(write_rtl_project(digits, work / "rtl", "reconstruct", 8))
     x64 = np.random.default_rng(1).integers(0, 256, (64, 1, 28, 28))
-    x24 = np.random.default_rng(2).integers(0, 256, (24, 1, 8, 8))
+    x32 = np.random.default_rng(2).integers(0, 256, (32, 1, 8, 8))
     cases = [
         (f"golden (reconstruct) vs golden, LeNet-5, {len(images)} {source} x 8 widths",
          GoldenLevel(lenet, "reconstruct"), images, None),
         ("C simulation, LeNet-5 banked, 64 inputs x 8 widths", hls, x64, None),
-        ("RTL (Verilator), mlp reconstruct P=4, 24 inputs, schedule " + ",".join(map(str, switching_order(
-            mlp.widths))), rtl, x24, switching_order(mlp.widths)),
+        ("RTL (Verilator), cnn-digits reconstruct P=8, 32 inputs, schedule " + ",".join(map(str, switching_order(
+            digits.widths))), rtl, x32, switching_order(digits.widths)),
     ]
     executors = [("serial", SerialExecutor()), (f"{args.workers} processes", ProcessExecutor(args.workers))]
     if not args.no_ray:
@@ -103,9 +104,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         f"# Verification: serial against sharded\n\nReproduce: `{cmd}` ({len(os.sched_getaffinity(0))} "
-        f"CPUs visible; the machine was shared with other jobs, so the timings are indicative).\n"
+        f"CPUs visible, load average {load:.1f} at the start: the machine was shared with other jobs, so the "
+        "timings are indicative).\n"
         "Each row runs `wavebits.sim.parity.check` (the level and the golden reference, every layer of every "
-        "inference); `report == serial` compares the JSON reports without their `timing`.\n\n"
+        "inference); `report == serial` compares the JSON reports without their `timing`. The RTL run is short: "
+        "starting worker processes costs more than it saves there.\n\n"
         f"```\n{text}\n```\n")
     print(f"wrote {args.out}")
 

@@ -68,8 +68,16 @@ class SerialExecutor:
         return [fn(level, reference, x, widths, 0, block)]
 
 
+def _one_thread_each() -> None:
+    """Worker initializer: one BLAS/OpenMP thread per worker process (the workers fill the cores)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
 class ProcessExecutor:
-    """Shards over ``workers`` processes on this machine (``concurrent.futures``, spawned)."""
+    """Shards over ``workers`` processes on this machine (``concurrent.futures``, spawned; one BLAS
+    thread each)."""
 
     name = "processes"
 
@@ -83,7 +91,8 @@ class ProcessExecutor:
         tasks = _tasks(level, reference, x, widths, block, self.workers)
         log.info("%s: %d inferences in %d shards over %d processes", level.name, len(x), len(tasks), self.workers)
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx,
+                                 initializer=_one_thread_each) as pool:
             return [f.result() for f in [pool.submit(fn, *t) for t in tasks]]
 
 
