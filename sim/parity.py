@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from wavebits.reports import SCHEMA_VERSION
+
 if TYPE_CHECKING:
     from wavebits.bank.model import Bank
 
     from .shard import Executor
-
-from wavebits.reports import SCHEMA_VERSION
 
 PREDICTION = "prediction"
 """Pseudo-layer: the predicted class (argmax of the output layer, ties to the lowest class), for

@@ -114,7 +114,8 @@ class RayExecutor:
     def __init__(self, address: str = "auto", workers: int | None = None) -> None:
         ray = _ray()
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "logging_level": logging.ERROR}
             if address != "auto":
                 kwargs["address"] = address
             try:

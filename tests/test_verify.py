@@ -281,7 +281,7 @@ def test_cli_json_of_golden_and_sim_csim(tmp_path, bank42):
     assert rep["kind"] == "golden" and [r["bits"] for r in rep["per_width"]] == [4, 2]
     assert _keys(rep) <= _documented_fields("golden")
     project = write_hls_project(bank42, tmp_path / "p", "reconstruct")
-    r = run("sim", "csim", str(project), "--schedule", "4,2", "--workers", "2", "--json", str(out))
+    r = run("sim", "csim", str(project), "--workers", "2", "--json", str(out))  # no flags for widths 4,2
     assert r.returncode == 0, r.stderr
     rep = json.loads(out.read_text())
     assert rep["kind"] == "parity" and rep["ok"] and rep["timing"]["workers"] == 2

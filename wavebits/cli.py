@@ -224,17 +224,24 @@ def _executor_options(f):
 @sim.command("csim")
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Widths to run every vector at.")
-@click.option("--schedule", default="8,4,1,8,2", show_default=True,
-              help="Widths applied to consecutive inferences (mid-stream switches); '' for none.")
+@click.option("--schedule", default=None,
+              help="Widths applied to consecutive inferences (mid-stream switches); '' for none "
+                   "[default: the project's widths, widest, narrowest, next widest, ...].")
 @_executor_options
 @_json_option
-def sim_csim(project: Path, bits: str, schedule: str, workers: int, ray_address: str | None,
+def sim_csim(project: Path, bits: str, schedule: str | None, workers: int, ray_address: str | None,
              json_file: Path | None) -> None:
     """Compile with g++ and compare every layer with the golden model; exit 0 only on zero mismatches."""
+    from .codegen.project import read_project
     from .sim.csim import check_csim
+    from .sim.parity import switching_order
     from .sim.shard import make_executor
 
-    report = check_csim(project, None if bits == "all" else _widths(bits), _widths(schedule) if schedule else None,
+    if schedule is None:
+        plan = switching_order(read_project(project, "hls")["widths"])
+    else:
+        plan = _widths(schedule) if schedule else None
+    report = check_csim(project, None if bits == "all" else _widths(bits), plan,
                         executor=make_executor(workers, ray_address))
     click.echo(report.text())
     if report.parity is not None:
@@ -246,22 +253,25 @@ def sim_csim(project: Path, bits: str, schedule: str, workers: int, ray_address:
 @sim.command("rtl")
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Widths to run, one segment each ('' for none).")
-@click.option("--schedule", default="8,4,1,8,2", show_default=True,
-              help="Further segments, switching width in mid-stream ('' for none).")
+@click.option("--schedule", default=None,
+              help="Further segments, switching width in mid-stream ('' for none) [default: the project's widths, "
+                   "widest, narrowest, next widest, ...].")
 @click.option("--vectors", type=click.IntRange(min=1), default=2, show_default=True,
               help="Inferences per segment (2 or more give switch costs against an unswitched baseline).")
 @click.option("--switch", "switch_mode", type=click.Choice(["stream", "idle"]), default="stream", show_default=True,
               help="Write each width while the previous inference runs, or once the accelerator is idle.")
 @click.option("--vcd", type=click.Path(path_type=Path), default=None, help="Write a waveform (VCD) here.")
 @_json_option
-def sim_rtl(project: Path, bits: str, schedule: str, vectors: int, switch_mode: str, vcd: Path | None,
+def sim_rtl(project: Path, bits: str, schedule: str | None, vectors: int, switch_mode: str, vcd: Path | None,
             json_file: Path | None) -> None:
     """Verilator cycle-level simulation; every layer compared with the golden model; exit 0 only on zero mismatches."""
     from .codegen.project import read_project
+    from .sim.parity import switching_order
     from .sim.rtlsim import check_rtl
 
     widths = tuple(read_project(project, "rtl")["widths"])
-    plan = (_widths(bits, widths) if bits else []) + (_widths(schedule) if schedule else [])
+    then = switching_order(widths) if schedule is None else (_widths(schedule) if schedule else [])
+    plan = (_widths(bits, widths) if bits else []) + then
     if not plan:
         raise WavebitsError("--bits and --schedule are both empty: nothing to simulate")
     report = check_rtl(project, plan, vectors, vcd, switch_mode)
