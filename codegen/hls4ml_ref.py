@@ -181,18 +181,19 @@ def bipolar_padding_layers(bank: Bank) -> list[str]:
 
 
 def compare_hls4ml(bank: Bank, x: np.ndarray, widths: list[int], workdir: Path) -> list[dict]:
-    """Per width: hls4ml outputs against the golden model's (exact-equal fraction, predictions)."""
-    from wavebits.sim.golden import GoldenModel
+    """Per width: hls4ml outputs against the golden model's (exact-equal fraction, predictions).
 
-    golden = GoldenModel(bank)
+    Runs the hls4ml and golden levels of ``wavebits.sim.levels``; ``wavebits verify --backend
+    hls4ml`` gives the layer-by-layer parity report of the same run."""
+    from wavebits.sim.levels import GoldenLevel, Hls4mlLevel
+
+    level, golden = Hls4mlLevel(bank, Path(workdir)), GoldenLevel(bank)
     rows = []
     for b in widths:
-        hls = hls4ml_model(bank, b, Path(workdir) / f"w{b}")
-        got = hls4ml_logits(hls, bank, x)
-        want = golden.logits(x, b)
+        got = np.stack([inf.outputs[bank.output] for inf in level.run(x, [b])])
+        want = np.stack([inf.outputs[bank.output] for inf in golden.run(x, [b])])
         rows.append({"bits": b, "exact": float((got == want).all(axis=1).mean()),
                      "agreement": float((got.argmax(1) == want.argmax(1)).mean()),
                      "max_abs_diff": int(np.abs(got - want).max()),
-                     "expected_exact": b > 1 or not bipolar_padding_layers(bank)})
+                     "expected_exact": level.expected_exact(b)})
     return rows
-

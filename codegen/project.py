@@ -72,6 +72,24 @@ def tb_files(bank: Bank, vectors: np.ndarray) -> dict[str, str]:
     return files
 
 
+def read_vectors(project: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+    """The test vectors baked into a project's ``tb_data`` (N, *input_shape), as int64."""
+    path = Path(project) / "tb_data" / "tb_input_features.dat"
+    try:
+        x = np.loadtxt(path, dtype=np.int64, ndmin=2)
+    except (OSError, ValueError) as e:
+        raise WavebitsError(f"{path}: cannot read the test vectors ({e})") from None
+    if x.shape[1] != int(np.prod(input_shape)):
+        raise WavebitsError(f"{path}: rows of {x.shape[1]} values, the bank's input has {int(np.prod(input_shape))}")
+    return x.reshape(len(x), *input_shape)
+
+
+def write_vectors(path: Path, x: np.ndarray) -> Path:
+    """Inputs in the test benches' format: one vector per line, values separated by spaces."""
+    Path(path).write_text("".join(" ".join(str(int(v)) for v in row.reshape(-1)) + "\n" for row in x))
+    return Path(path)
+
+
 def read_project(project: Path, kind: str) -> dict[str, Any]:
     """``project.json`` of a generated project of ``kind`` (hls, rtl); a clear error otherwise."""
     meta_path = Path(project) / "project.json"

@@ -1,4 +1,6 @@
-"""Simulation: the integer golden model (numpy) every hardware output is checked against."""
+"""Simulation and verification: the integer golden model (numpy) every hardware output is checked
+against, the execution levels behind one interface (``levels``), the parity checker (``parity``)
+and sharding (``shard``)."""
 
 from .golden import GoldenModel, LayerMismatch, first_mismatch
 

@@ -1,25 +1,37 @@
 """C simulation of a generated HLS project: g++ against the ap_types headers, checked bit-exact.
 
-``check_csim`` builds the project once (cached by a hash of its sources), runs every test vector at
-every requested width, then along a switch schedule (the width changes between inferences), and
-compares every layer's output with the golden model, integer for integer.
+``build_csim`` compiles the project once (cached by a hash of its sources); ``run_csim`` runs a list
+of (width, vector) inferences through it, on the baked vectors or on any inputs; ``CsimLevel``
+(``wavebits.sim.levels``) puts it behind the common level interface, and ``check_csim`` compares
+every layer of every inference with the golden model, integer for integer.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
+import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from wavebits.codegen.project import read_project
+from wavebits.codegen.project import read_project, read_vectors, write_vectors
 
-from wavebits.bank.io import read_bank
 from wavebits.errors import WavebitsError
 from wavebits.tools import find_tool
 
-from .golden import GoldenModel, LayerMismatch
+from .parity import LayerMismatch, ParityReport
+
+if TYPE_CHECKING:
+    from .shard import Executor
+
+log = logging.getLogger(__name__)
 
 
 def ap_types_dir() -> Path:
@@ -34,8 +46,23 @@ def ap_types_dir() -> Path:
     return d
 
 
+@contextmanager
+def build_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder/.build.lock`` while a build runs (other processes wait)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def build_csim(project: Path, quiet: bool = True) -> Path:
-    """Compile the project's C test bench; returns the binary (reused while the sources are unchanged)."""
+    """Compile the project's C test bench; returns the binary (reused while the sources are unchanged).
+
+    Safe to call from several processes at once: one builds, the others wait and reuse its binary.
+    """
     project = Path(project)
     info = read_project(project, "hls")
     cxx = find_tool("g++", "the C simulation needs a C++ compiler: apt-get install g++")
@@ -43,29 +70,43 @@ def build_csim(project: Path, quiet: bool = True) -> Path:
     sources = [*sorted((project / "firmware").rglob("*.[ch]*")), project / f"{top}_test.cpp"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
     binary = project / "build" / f"csim-{digest}"
-    if binary.is_file():
-        return binary
-    binary.parent.mkdir(exist_ok=True)
-    cmd = [cxx, "-O2", "-std=c++14", "-w", f"-I{project / 'firmware'}", f"-I{ap_types_dir()}",
-           str(project / "firmware" / f"{top}.cpp"), str(project / f"{top}_test.cpp"), "-o", str(binary)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-        raise WavebitsError(f"{project}: g++ failed to build the C simulation:\n{tail}")
+    with build_lock(binary.parent):
+        if binary.is_file():
+            return binary
+        log.info("building the C simulation of %s with g++", project)
+        partial = binary.with_name(f".{binary.name}.{os.getpid()}")
+        cmd = [cxx, "-O2", "-std=c++14", "-w", f"-I{project / 'firmware'}", f"-I{ap_types_dir()}",
+               str(project / "firmware" / f"{top}.cpp"), str(project / f"{top}_test.cpp"), "-o", str(partial)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            partial.unlink(missing_ok=True)
+            tail = "\n".join(r.stderr.strip().splitlines()[-15:])
+            raise WavebitsError(f"{project}: g++ failed to build the C simulation:\n{tail}")
+        os.replace(partial, binary)
     return binary
 
 
-def run_csim(project: Path, binary: Path, sequence: list[tuple[int, int]]) -> list[tuple[int, dict[str, np.ndarray]]]:
-    """Run ``(bits, vector)`` inferences in order; returns (reconstructions so far, layer outputs) each."""
+def run_csim(project: Path, binary: Path, sequence: list[tuple[int, int]],
+             inputs: np.ndarray | None = None) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Run ``(bits, vector)`` inferences in order; returns (reconstructions so far, layer outputs) each.
+
+    Vectors index ``inputs`` (N, ...) when given, else the project's tb_data. Every call works in its
+    own temporary folder, so that several processes can run the same project at once.
+    """
     project = Path(project)
-    run_file, out_file = project / "build" / "run.dat", project / "build" / "out.dat"
-    run_file.write_text("".join(f"{b} {i}\n" for b, i in sequence))
-    r = subprocess.run([str(binary.resolve()), str(run_file.resolve()), str(out_file.resolve())], cwd=project,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise WavebitsError(f"{project}: C simulation failed: {r.stderr.strip()[-500:]}")
+    (project / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=project / "build") as tmp:
+        run_file, out_file = Path(tmp) / "run.dat", Path(tmp) / "out.dat"
+        run_file.write_text("".join(f"{b} {i}\n" for b, i in sequence))
+        args = [str(binary.resolve()), str(run_file.resolve()), str(out_file.resolve())]
+        if inputs is not None:
+            args.append(str(write_vectors(Path(tmp) / "inputs.dat", inputs).resolve()))
+        r = subprocess.run(args, cwd=project, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise WavebitsError(f"{project}: C simulation failed: {r.stderr.strip()[-500:]}")
+        text = out_file.read_text()
     results: list[tuple[int, dict[str, np.ndarray]]] = []
-    for line in out_file.read_text().splitlines():
+    for line in text.splitlines():
         name, _, rest = line.partition(" ")
         if name == "inference":
             results.append((int(rest.split()[3]), {}))
@@ -76,15 +117,16 @@ def run_csim(project: Path, binary: Path, sequence: list[tuple[int, int]]) -> li
 
 @dataclass
 class CsimReport:
-    """Outcome of a C-simulation parity check."""
+    """Outcome of a C-simulation parity check (``sim csim``); ``parity`` is the full report."""
 
     weights: str
     inferences: int = 0
     per_width: dict[int, int] = field(default_factory=dict)  # width -> inferences checked
     mismatches: int = 0  # inferences with any differing value
     switches: int = 0
-    reconstructions: int = 0
+    reconstructions: int | None = 0  # None: counted in other processes
     first: tuple[int, int, int, LayerMismatch] | None = None  # inference, width, vector, where
+    parity: ParityReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -94,8 +136,9 @@ class CsimReport:
         from wavebits.bank.report import table
 
         rows = [[b, n] for b, n in self.per_width.items()]
+        recon = "" if self.reconstructions is None else f", {self.reconstructions} Haar-unit reconstructions"
         out = [f"C simulation ({self.weights} weights): {self.inferences} inferences, "
-               f"{self.switches} width switches, {self.reconstructions} Haar-unit reconstructions",
+               f"{self.switches} width switches{recon}",
                table(["width", "inferences"], rows)]
         if self.first is None:
             out.append("every layer of every inference equals the golden model: 0 mismatches")
@@ -106,41 +149,32 @@ class CsimReport:
 
 
 def check_csim(project: Path, widths: list[int] | None = None, schedule: list[int] | None = None,
-               progress: bool = True) -> CsimReport:
-    """Every vector at every width in ``widths``, then along ``schedule``, against the golden model."""
-    project = Path(project)
-    info = read_project(project, "hls")
-    bank = read_bank(project / "bank.wbank")
+               progress: bool = True, executor: Executor | None = None) -> CsimReport:
+    """Every baked vector at every width in ``widths``, then along ``schedule``, against the golden model.
+
+    A thin front end of ``wavebits.sim.parity.check`` with a ``CsimLevel``.
+    """
+    from .levels import CsimLevel
+    from .parity import check, plan
+
+    level = CsimLevel(project)
+    bank = level.bank
     widths = list(bank.widths) if widths is None else widths
     for b in [*widths, *(schedule or [])]:
         bank.check_width(b)
-    x = np.loadtxt(project / "tb_data" / "tb_input_features.dat", dtype=np.int64, ndmin=2)
-    x = x.reshape(len(x), *bank.input_shape)
-    sequence = [(b, i) for b in widths for i in range(len(x))]
-    if schedule:
-        sequence += [(schedule[k % len(schedule)], k % len(x)) for k in range(max(len(schedule), len(x)))]
+    x = read_vectors(project, bank.input_shape)
+    vectors, sequence = plan(len(x), widths, schedule or [])
     if progress:
-        print(f"building {project} with g++ ...", flush=True)
-    binary = build_csim(project)
-    results = run_csim(project, binary, sequence)
-    golden = GoldenModel(bank)
-    layers = info["layers"]
-    expected = {b: golden.run(x, b, layers) for b in sorted({b for b, _ in sequence})}
-    report = CsimReport(weights=info["weights"], inferences=len(sequence))
-    previous = None
-    for k, ((b, i), (recon, got)) in enumerate(zip(sequence, results, strict=True)):
+        log.info("C simulation of %s: %d inferences", project, len(sequence))
+    parity = check(level, x[vectors], sequence, executor=executor)
+    report = CsimReport(weights=level.weights, inferences=parity.inferences, switches=parity.switches,
+                        reconstructions=level.reconstructions if parity.executor == "serial" else None,
+                        mismatches=parity.mismatched_inferences,
+                        parity=parity)
+    for b in sequence:
         report.per_width[b] = report.per_width.get(b, 0) + 1
-        report.switches += previous is not None and b != previous
-        previous = b
-        report.reconstructions = recon
-        for name in layers:
-            exp = expected[b][name][i]
-            g = got[name].reshape(exp.shape)
-            diff = np.argwhere(g != exp)
-            if len(diff):
-                idx = tuple(int(v) for v in diff[0])
-                report.mismatches += 1
-                if report.first is None:
-                    report.first = (k, b, i, LayerMismatch(name, idx[0] if idx else 0, idx, int(exp[idx]), int(g[idx])))
-                break
+    if parity.first is not None:
+        m = parity.first
+        report.first = (m.inference, m.bits, vectors[m.inference],
+                        LayerMismatch(m.layer, m.channel, m.index, m.expected, m.got))
     return report

@@ -8,7 +8,6 @@ accumulator or requantization product leaves the bound its width was derived fro
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
@@ -17,43 +16,15 @@ from wavebits.bank.model import Bank
 from wavebits.errors import DataError
 from wavebits.graph import INPUT, Domain, LayerBounds, Node
 
+from .parity import LayerMismatch, first_mismatch  # re-exported: they moved to .parity
+
 WEIGHT_MODES = ("banked", "reconstruct")
+
+__all__ = ["WEIGHT_MODES", "BoundViolation", "GoldenModel", "LayerMismatch", "first_mismatch"]
 
 
 class BoundViolation(AssertionError):
     """An intermediate value outside its derived bound: a bug, never a user error."""
-
-
-@dataclass(frozen=True)
-class LayerMismatch:
-    """The first difference between two runs, in graph order."""
-
-    layer: str
-    channel: int
-    index: tuple[int, ...]
-    expected: int
-    got: int
-
-    def __str__(self) -> str:
-        return (f"layer {self.layer!r}, channel {self.channel}, index {self.index}: "
-                f"expected {self.expected}, got {self.got}")
-
-
-def first_mismatch(
-    expected: dict[str, np.ndarray], got: dict[str, np.ndarray], order: Iterable[str]
-) -> LayerMismatch | None:
-    """The first differing value over layers in ``order`` (index includes the batch axis)."""
-    for name in order:
-        if name not in expected or name not in got:
-            continue
-        a, b = np.asarray(expected[name]), np.asarray(got[name])
-        if a.shape != b.shape:
-            return LayerMismatch(name, -1, (), int(np.prod(a.shape)), int(np.prod(b.shape)))
-        diff = np.argwhere(a != b)
-        if len(diff):
-            idx = tuple(int(i) for i in diff[0])
-            return LayerMismatch(name, idx[1] if len(idx) > 1 else 0, idx, int(a[idx]), int(b[idx]))
-    return None
 
 
 class GoldenModel:

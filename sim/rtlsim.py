@@ -1,10 +1,11 @@
 """Cycle-level simulation of a generated RTL project with Verilator, checked against the golden model.
 
 ``build_rtlsim(project)`` compiles ``wavebits_top`` and the C++ test bench (hw/rtl/tb) with
-``verilator-cli``; ``run_rtlsim`` streams the project's test vectors through it along a width
-schedule, switching in mid-stream; ``check_rtl`` decodes every activation write and output, compares
-them layer by layer with the golden model at the width each inference ran at, and measures cycles
-per inference and switch costs.
+``verilator-cli``; ``run_rtlsim`` streams test vectors (the project's, or any inputs) through it
+along a width schedule, switching in mid-stream; ``simulate`` decodes every activation write and
+output; ``RtlLevel`` (``wavebits.sim.levels``) puts it behind the common level interface, and
+``check_rtl`` compares every layer with the golden model and measures cycles per inference and
+switch costs.
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from wavebits.codegen.project import read_project
+from wavebits.codegen.project import read_project, read_vectors, write_vectors
 from wavebits.codegen.rtl import CORE_SOURCES
 
-from wavebits.bank.io import read_bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
-from wavebits.graph import bipolar_at_one_bit
 from wavebits.tools import find_tool
 
-from .golden import GoldenModel, LayerMismatch, first_mismatch
+from .csim import build_lock
+from .parity import LayerMismatch, ParityReport
 
 VERILATOR = "verilator-cli"
 
@@ -71,8 +73,14 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     binary = obj / "Vtb"
     sources = [f"rtl/{name}" for name in CORE_SOURCES]
     inputs = [project / f for f in (*sources, "wavebits_top.v", "rtl/tb/tb_main.cpp", "project.json")]
-    if binary.is_file() and all(f.stat().st_mtime <= binary.stat().st_mtime for f in inputs):
-        return binary
+    with build_lock(project):
+        if binary.is_file() and all(f.stat().st_mtime <= binary.stat().st_mtime for f in inputs):
+            return binary
+        _compile(project, meta, obj, binary, sources, vcd)
+    return binary
+
+
+def _compile(project: Path, meta: dict, obj: Path, binary: Path, sources: list[str], vcd: bool) -> None:
     gxx = find_tool("g++", "apt-get install g++")
     verilate = [_tool(VERILATOR), "--cc", "--exe", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
                 "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", "wavebits_top", "--Mdir", obj.name,
@@ -96,7 +104,6 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     proc = subprocess.run(compile_cmd, cwd=project, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RtlSimError(f"{project}: compiling the test bench failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    return binary
 
 
 @dataclass
@@ -143,6 +150,7 @@ class RtlReport:
     compared: int
     switches: list[Switch]
     cfg_error: bool
+    parity: ParityReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -155,6 +163,18 @@ class RtlReport:
             if inf.end >= 0:
                 best[inf.bits] = min(best.get(inf.bits, 1 << 62), inf.cycles)
         return best
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (kind ``rtl``, ``docs/reports.md``): the parity report plus timing."""
+        from wavebits.reports import report
+
+        return report("rtl", project=str(self.project), weights=self.weights, lanes=self.lanes,
+                      switch_mode=self.switch_mode, per_segment=self.per_segment, schedule=self.schedule, ok=self.ok,
+                      cfg_error=self.cfg_error, parity=self.parity.to_dict() if self.parity else None,
+                      cycles_per_width={str(b): c for b, c in sorted(self.cycles_per_width().items(), reverse=True)},
+                      switches=[{"bits": s.bits, "written": s.written, "first_output": s.first_output,
+                                 "latency": s.latency, "depth": s.depth, "extra": s.extra, "rebuild": s.rebuild}
+                                for s in self.switches])
 
     def text(self) -> str:
         per = self.cycles_per_width()
@@ -182,27 +202,33 @@ SWITCH_MODES = ("stream", "idle")
 
 
 def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None,
-               switch_mode: str = "stream", backpressure: bool = False) -> list[str]:
+               switch_mode: str = "stream", backpressure: bool = False, inputs: np.ndarray | None = None,
+               counts: list[int] | None = None) -> list[str]:
     """Run the test bench; returns the lines of its events file.
 
+    Segment k runs ``counts[k]`` inferences (default ``per_segment`` each) at ``schedule[k]``;
+    inference i streams vector ``i % N`` of ``inputs`` (default: the project's tb_data).
     ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
     ``idle`` writes it once the accelerator is idle and then streams the next input at once.
-    ``backpressure`` makes the bench refuse every third output beat.
+    ``backpressure`` makes the bench refuse every third output beat. Each call works in its own
+    temporary files, so several processes can run one project at once.
     """
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")
     project = Path(project)
     binary = build_rtlsim(project, vcd=vcd is not None)
-    events = project / "rtlsim_events.txt"
-    cmd = [str(binary.resolve()), "tb_data/tb_input_features.dat", ",".join(map(str, schedule)), str(per_segment),
-           events.name, switch_mode, *([str(Path(vcd).resolve())] if vcd is not None else [])]
-    env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0"}
-    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    lines = events.read_text().splitlines()
-    os.remove(events)
-    return lines
+    items = [f"{b}*{n}" for b, n in zip(schedule, counts, strict=True)] if counts else [str(b) for b in schedule]
+    with tempfile.TemporaryDirectory(prefix=".rtlsim-", dir=project) as tmp:
+        events = Path(tmp) / "events.txt"
+        source = "tb_data/tb_input_features.dat" if inputs is None else str(
+            write_vectors(Path(tmp) / "inputs.dat", inputs).resolve())
+        cmd = [str(binary.resolve()), source, ",".join(items), str(per_segment), str(events.resolve()), switch_mode,
+               *([str(Path(vcd).resolve())] if vcd is not None else [])]
+        env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0"}
+        proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        return events.read_text().splitlines()
 
 
 def _decode_trace(meta: dict, bank, traces: dict[int, list[tuple[int, int, int]]], bits: int,
@@ -274,58 +300,77 @@ def _hardware_outputs(meta: dict, bank, inf: Inference, ev: _Events, bipolar: di
     return got
 
 
-def _switch_costs(infs: list[Inference], ev: _Events, per_segment: int, reconstruct: bool) -> list[Switch]:
-    """Latency and extra cycles of every width write after the first, against unswitched baselines."""
+def _switch_costs(infs: list[Inference], ev: _Events, starts: list[int], reconstruct: bool) -> list[Switch]:
+    """Latency and extra cycles of every width write after the first, against unswitched baselines.
+
+    ``starts`` holds the first inference of every segment (one width write each)."""
     per_width: dict[int, int] = {}
     depth: dict[int, int] = {}
     # baselines from inferences no switch touched (all of them when segments hold one vector)
-    steady = [inf for inf in infs if inf.index % per_segment] or infs
+    first = set(starts)
+    steady = [inf for inf in infs if inf.index not in first] or infs
     for inf in steady:
         if inf.end >= 0:
             per_width[inf.bits] = min(per_width.get(inf.bits, 1 << 62), inf.cycles)
             depth[inf.bits] = min(depth.get(inf.bits, 1 << 62), inf.first_out - inf.start)
     switches = []
     for k, (cycle, bits) in enumerate(ev.writes[1:], start=1):
-        first = infs[k * per_segment] if k * per_segment < len(infs) else None
-        if first is None or first.end < 0:
+        head = infs[starts[k]] if k < len(starts) else None
+        if head is None or head.end < 0 or bits not in per_width:
             continue
         rebuild = next((e - s for s, e in ev.rebuilds if s >= cycle), 0) if reconstruct else 0
-        switches.append(Switch(bits, cycle, first.first_out, depth[bits], first.cycles - per_width[bits], rebuild))
+        switches.append(Switch(bits, cycle, head.first_out, depth[bits], head.cycles - per_width[bits], rebuild))
     return switches
+
+
+@dataclass
+class RtlRun:
+    """What one test bench run recorded: every inference's timing and outputs, and the events."""
+
+    inferences: list[Inference]
+    events: _Events
+    starts: list[int]  # first inference of each segment
+
+
+def simulate(project: Path, meta: dict, x: np.ndarray, segments: list[tuple[int, int]], vcd: Path | None = None,
+             switch_mode: str = "stream", backpressure: bool = False) -> RtlRun:
+    """Stream ``x`` (inference i takes ``x[i % len(x)]``) through ``segments`` of (width, count)."""
+    widths = [b for b, _ in segments]
+    counts = [n for _, n in segments]
+    lines = run_rtlsim(project, widths, 1, vcd, switch_mode, backpressure, inputs=x, counts=counts)
+    infs = [Inference(i, b) for i, b in enumerate(b for b, n in segments for _ in range(n))]
+    starts = [sum(counts[:k]) for k in range(len(counts))]
+    return RtlRun(infs, _parse_events(lines, infs), starts)
 
 
 def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None, vcd: Path | None = None,
               switch_mode: str = "stream", backpressure: bool = False) -> RtlReport:
-    """Simulate along ``schedule`` and compare every layer of every inference with the golden model."""
-    project = Path(project)
-    meta = read_project(project, "rtl")
-    bank = read_bank(project / "bank.wbank")
+    """Simulate along ``schedule`` and compare every layer of every inference with the golden model.
+
+    Segment k runs ``per_segment`` inferences (default: one per baked vector) at ``schedule[k]``; a
+    front end of ``RtlLevel`` and ``wavebits.sim.parity.compare`` that adds switch costs.
+    """
+    from .levels import GoldenLevel, RtlLevel
+    from .parity import compare
+
+    level = RtlLevel(project, switch_mode=switch_mode, backpressure=backpressure, vcd=vcd)
+    bank = level.bank
     for b in schedule:
         bank.check_width(b)
-    x = np.array([[int(v) for v in line.split()] for line in
-                  (project / "tb_data/tb_input_features.dat").read_text().splitlines() if line.strip()])
-    x = x.reshape(len(x), *bank.input_shape)
+    x = read_vectors(project, bank.input_shape)
     per_segment = per_segment or len(x)
-    lines = run_rtlsim(project, schedule, per_segment, vcd, switch_mode, backpressure)
-    infs = [Inference(i, schedule[i // per_segment]) for i in range(len(schedule) * per_segment)]
-    ev = _parse_events(lines, infs)
-
-    golden = GoldenModel(bank)
-    bipolar = bipolar_at_one_bit(bank.nodes)
-    order = [layer["name"] for layer in meta["layers"]]
-    mismatch, mismatches = None, 0
-    for inf in infs:
-        tag = ev.tags.get(inf.index, inf.bits)
-        if tag != inf.bits:
-            mm: LayerMismatch | None = LayerMismatch("(output width tag)", -1, (inf.index,), inf.bits, tag)
-        else:
-            want = golden.run(x[inf.index % len(x)][None], inf.bits, "all")
-            mm = first_mismatch(want, _hardware_outputs(meta, bank, inf, ev, bipolar), order)
-            if mm is not None:  # name the inference in place of the batch index
-                mm = LayerMismatch(mm.layer, mm.channel, (inf.index, *mm.index[1:]), mm.expected, mm.got)
-        if mm is not None:
-            mismatches += 1
-            mismatch = mismatch or mm
-    switches = _switch_costs(infs, ev, per_segment, meta["weights"] == "reconstruct")
-    return RtlReport(project, meta["weights"], meta["lanes"], list(schedule), per_segment, switch_mode, infs,
-                     mismatch, mismatches, len(infs), switches, ev.cfg_error)
+    segments = [(b, per_segment) for b in schedule]
+    xs = x[np.arange(len(schedule) * per_segment) % len(x)]
+    got = level.run_segments(xs, segments)
+    reference = GoldenLevel(bank)
+    parity = compare(level, reference, got, reference.run(xs, [inf.bits for inf in got]), bank.output)
+    run = level.last
+    assert run is not None
+    mismatch = None
+    if parity.first is not None:
+        m = parity.first
+        mismatch = LayerMismatch(m.layer, m.channel, (m.inference, *m.index), m.expected, m.got)
+    switches = _switch_costs(run.inferences, run.events, run.starts, level.weights == "reconstruct")
+    return RtlReport(Path(project), level.weights, level.meta["lanes"], list(schedule), per_segment, switch_mode,
+                     run.inferences, mismatch, parity.mismatched_inferences, parity.inferences, switches,
+                     run.events.cfg_error, parity)

@@ -72,6 +72,8 @@ def test_failed_write_leaves_nothing(tmp_path):
     assert blocker.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_codegen_and_sim_rtl(tmp_path):
     bank = tmp_path / "m.wbank"
     assert run("bank", "synth", "--arch", "mlp", "--widths", "8,2,1", "-o", str(bank)).returncode == 0
@@ -93,6 +95,8 @@ def test_codegen_and_sim_rtl(tmp_path):
     assert r.returncode == 2 and "not an RTL project" in r.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_demo_runs_end_to_end(tmp_path):
     r = run("demo", "--out", str(tmp_path / "demo"), "--no-bitstream")
     assert r.returncode == 0, r.stderr[-2000:]

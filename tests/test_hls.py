@@ -30,6 +30,7 @@ def test_synth_bank_csim_is_bit_exact(tmp_path, digits_bank, weights):
         assert report.reconstructions == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", ["banked", "reconstruct"])
 def test_trained_bank_csim_is_bit_exact(tmp_path, trained, weights):
     result, path, _ = trained
@@ -38,6 +39,7 @@ def test_trained_bank_csim_is_bit_exact(tmp_path, trained, weights):
     assert report.ok, report.text()
 
 
+@pytest.mark.slow
 def test_lenet_reconstruct_csim_is_bit_exact(tmp_path, lenet_bank):
     project = write_hls_project(lenet_bank, tmp_path / "p", "reconstruct")
     assert check_csim(project, [8, 5, 2, 1], [1, 8, 3, 1], progress=False).ok

@@ -8,6 +8,8 @@ from wavebits.sim.golden import GoldenModel
 from wavebits.bank import synth_bank
 from wavebits.errors import WavebitsError
 
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
+
 
 def test_lenet_is_bit_exact_in_hls4ml(tmp_path):
     bank = synth_bank("lenet5", seed=3)

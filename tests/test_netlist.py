@@ -69,6 +69,8 @@ def test_anything_but_the_plain_pipeline_is_left_alone(case):
     assert json.dumps(n["modules"]["top"]["cells"], sort_keys=True) == before
 
 
+@pytest.mark.slow
+@pytest.mark.yosys
 def test_every_registered_wb_ram_read_is_absorbed(tmp_path):
     """wb_ram's block outputs (OREG = 1 and 2) synthesize to exactly the pattern the pass takes."""
     from wavebits.tools import find_tool

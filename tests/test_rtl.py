@@ -42,6 +42,8 @@ def test_descriptor_layout_matches_the_verilog_header():
     assert slices == packed
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 @pytest.mark.parametrize("weights", ["banked", "reconstruct"])
 def test_rtl_is_bit_exact_at_every_width_with_switches(tmp_path, digits_bank, weights):
     project = write_rtl_project(digits_bank, tmp_path / "p", weights, lanes=8)
@@ -60,6 +62,8 @@ def test_rtl_is_bit_exact_at_every_width_with_switches(tmp_path, digits_bank, we
         assert all(s.rebuild == 0 and s.extra == 0 for s in report.switches)
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_idle_switch_costs_the_rebuild_in_reconstruct_mode(tmp_path, digits_bank):
     project = write_rtl_project(digits_bank, tmp_path / "p", "reconstruct", lanes=4)
     report = check_rtl(project, [8, 1, 4], per_segment=2, switch_mode="idle")
@@ -70,6 +74,8 @@ def test_idle_switch_costs_the_rebuild_in_reconstruct_mode(tmp_path, digits_bank
         assert s.latency == s.depth + s.extra + 1
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_trained_bank_rtl_is_bit_exact(tmp_path, trained):
     result, path, _ = trained
     project = write_rtl_project(result.bank, tmp_path / "p", "reconstruct", lanes=16, bank_bytes=path.read_bytes())
@@ -77,6 +83,7 @@ def test_trained_bank_rtl_is_bit_exact(tmp_path, trained):
     assert report.ok, report.text()
 
 
+@pytest.mark.verilator
 def test_a_corrupted_weight_is_reported_by_layer(tmp_path, digits_bank):
     project = write_rtl_project(digits_bank, tmp_path / "p", "banked", lanes=8)
     hexfile = project / "mem" / "weights_b8.hex.0"
@@ -124,6 +131,8 @@ def test_bad_lanes_and_widths_are_clear_errors(tmp_path, digits_bank):
         check_rtl(tmp_path, [8], per_segment=1)
 
 
+@pytest.mark.slow
+@pytest.mark.yosys
 def test_bitstream_for_a_small_bank(tmp_path):
     """The open ECP5 flow end to end: yosys, nextpnr and ecppack produce a real .bit."""
     from wavebits.codegen.bitstream import build_bitstream
@@ -143,6 +152,8 @@ def test_bitstream_for_a_small_bank(tmp_path):
     assert re.search(r"Derived frequency constraint of 100\.0 MHz for net \S*clk", log), log[-2000:]
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_wide_requant_multipliers_are_exact(tmp_path):
     """32-bit requant multipliers (as ResNet-8 training exports) through the split-product requant unit."""
     from wavebits.bank.builder import BankFormat
@@ -153,6 +164,8 @@ def test_wide_requant_multipliers_are_exact(tmp_path):
     assert report.ok, report.text()
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_strided_odd_shaped_network_is_bit_exact(tmp_path, monkeypatch):
     """Stride 2, a 3x2 kernel with one-sided padding, 3 input channels, 11 and 12 channels (partial
     channel words and lane groups), odd image sizes: both weight modes, widths and switches."""
@@ -174,6 +187,7 @@ def test_strided_odd_shaped_network_is_bit_exact(tmp_path, monkeypatch):
         assert report.ok, report.text()
 
 
+@pytest.mark.verilator
 def test_output_backpressure_loses_nothing(tmp_path, digits_bank):
     """The bench refuses every third output beat: outputs wait in the core's FIFO, none is lost."""
     project = write_rtl_project(digits_bank, tmp_path / "p", "banked", 8)
@@ -195,6 +209,8 @@ def test_half_padded_column_pairs_are_stored_as_two_components(digits_bank):
     assert meta["params"]["XDEPTH"] >= 1 and "mem/edge_0.hex.0" in files
 
 
+@pytest.mark.slow
+@pytest.mark.verilator
 def test_a_half_padded_pair_that_is_not_redundant_keeps_four_components(tmp_path, digits_bank):
     """A bank made elsewhere may break LH = LL in a half-padded pair: that pair keeps all four
     components, is read from the component banks, and the RTL stays bit-exact."""

@@ -18,6 +18,7 @@ from wavebits.errors import DataError, WavebitsError
 from wavebits.intmath import quantize_weight, requant_output
 
 
+@pytest.mark.slow
 def test_golden_model_agrees_with_fake_quant_at_every_width(trained):
     result, _, _ = trained
     assert [p.bits for p in result.parity] == [8, 7, 6, 5, 4, 3, 2, 1]
@@ -26,6 +27,7 @@ def test_golden_model_agrees_with_fake_quant_at_every_width(trained):
     assert result.parity[0].golden_accuracy > 0.9  # it learned something even in 4 epochs
 
 
+@pytest.mark.slow
 def test_exported_weights_are_the_fake_quant_weights(trained):
     result, path, _ = trained
     bank = read_bank(path)
@@ -35,6 +37,7 @@ def test_exported_weights_are_the_fake_quant_weights(trained):
             assert torch.equal(fq, torch.from_numpy(bank.weights[name].banks[b].astype(np.float64))), (name, b)
 
 
+@pytest.mark.slow
 def test_activations_are_the_golden_integers(trained):
     """Layer by layer, the fake-quant activations divided by their step are the golden integers."""
     result, path, _ = trained
@@ -52,6 +55,7 @@ def test_activations_are_the_golden_integers(trained):
             assert np.mean(ints == g[n]) >= 0.999, (n, b)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic(tmp_path, trained):
     _, first, cfg = trained
     again = tmp_path / "again.wbank"
@@ -59,6 +63,7 @@ def test_training_is_deterministic(tmp_path, trained):
     assert again.read_bytes() == first.read_bytes()
 
 
+@pytest.mark.slow
 def test_width_switch_rebuilds_nothing(trained):
     result, _, _ = trained
     model = result.model
@@ -71,6 +76,7 @@ def test_width_switch_rebuilds_nothing(trained):
     assert outs[8].shape == outs[1].shape == (64,)
 
 
+@pytest.mark.slow
 def test_qonnx_export_matches_golden(tmp_path, trained):
     from wavebits.training.qonnx_export import compare_qonnx
 
@@ -83,6 +89,7 @@ def test_qonnx_export_matches_golden(tmp_path, trained):
     assert (tmp_path / f"{bank.name}-w1.onnx").is_file()
 
 
+@pytest.mark.slow
 def test_export_round_trips_through_file(trained, tmp_path):
     result, _, _ = trained
     p = tmp_path / "x.wbank"
@@ -171,6 +178,7 @@ def test_cifar_tarball_loader(tmp_path):
         load_cifar10(tmp_path / "bad.tar.gz")
 
 
+@pytest.mark.slow
 def test_mnist_lenet_trains_and_exports(tmp_path, mnist_dir):
     cfg = load_config(None, "mnist", data_dir=str(mnist_dir), float_epochs=1, epochs=1, limit_train=3000,
                       limit_test=500)

@@ -11,7 +11,7 @@ Sections and keys::
               widths (distinct widths in 1..8)
     [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet (booleans)
     [train]   seed, batch_size, float_epochs, float_lr, warmup_batches, epochs, lr, probabilities,
-              mul_bits, limit_train, limit_test
+              mul_bits, limit_train, limit_test, task (classify, or reconstruct for an autoencoder)
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class TrainConfig:
     mul_bits: int = 24  # significant bits of the exported requant multipliers
     limit_train: int | None = None
     limit_test: int | None = None
+    task: str = "classify"  # or "reconstruct": an autoencoder, trained to give back its (unlabelled) input
     recipe: Recipe = field(default_factory=Recipe)
 
     def sampling(self) -> list[float]:
@@ -128,6 +129,8 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("train", "mul_bits"): ("mul_bits", _int(8, 40)),
     ("train", "limit_train"): ("limit_train", _int(1)),
     ("train", "limit_test"): ("limit_test", _int(1)),
+    ("train", "task"): ("task", lambda v: None if v in ("classify", "reconstruct")
+                        else f"expected 'classify' or 'reconstruct', got {v!r}"),
     **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe)},
 }
 PATH_KEYS = {("data", "dir"), ("model", "source"), ("model", "weights")}

@@ -73,7 +73,8 @@ def load_training_data(cfg: TrainConfig) -> DataSet:
     Splits and subsets use seed 0 whatever the training seed, so every run of a data set sees the
     same test set (the one ``wavebits golden`` scores).
     """
-    return load_data(cfg.dataset, cfg.data_dir, limit_train=cfg.limit_train, limit_test=cfg.limit_test, seed=0)
+    return load_data(cfg.dataset, cfg.data_dir, limit_train=cfg.limit_train, limit_test=cfg.limit_test, seed=0,
+                     labels=cfg.task == "classify")
 
 
 def run_training(cfg: TrainConfig, output: Path | None = None, data: DataSet | None = None,

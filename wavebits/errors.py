@@ -33,3 +33,7 @@ class DataError(WavebitsError):
 
 class WidthError(WavebitsError):
     """A bit-width that the bank was not trained for."""
+
+
+class VerificationFailed(WavebitsError):
+    """A level differs from the golden model: the CLI exits with code 1 (a user error exits with 2)."""

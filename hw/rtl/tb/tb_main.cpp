@@ -3,6 +3,8 @@
 //
 //   Vtb <inputs.dat> <schedule: 8,4,1,...> <vectors per segment> <events out> <stream|idle> [vcd file]
 //
+// A schedule item "b*n" makes a segment of n inferences at width b; a plain "b" takes the vectors per
+// segment. Inference k streams input row k modulo the number of rows.
 // stream: the width of segment k is written as soon as the last inference of segment k-1 has
 // started computing (its first activation write): a switch in mid-stream.
 // idle: the width is written once segment k-1's outputs are all out, then segment k starts at once.
@@ -50,19 +52,25 @@ int main(int argc, char** argv) {
     }
     Verilated::commandArgs(argc, argv);
     std::vector<std::vector<int> > inputs = read_rows(argv[1]);
-    std::vector<int> schedule;
+    const int per_segment = std::atoi(argv[3]);
+    std::vector<int> schedule;  // width of each segment
+    std::vector<int> segment;   // segment of each inference
     {
         std::stringstream ss(argv[2]);
         std::string item;
-        while (std::getline(ss, item, ',')) schedule.push_back(std::atoi(item.c_str()));
+        while (std::getline(ss, item, ',')) {
+            const size_t star = item.find('*');
+            const int count = star == std::string::npos ? per_segment : std::atoi(item.c_str() + star + 1);
+            for (int i = 0; i < count; ++i) segment.push_back((int)schedule.size());
+            schedule.push_back(std::atoi(item.c_str()));
+        }
     }
-    const int per_segment = std::atoi(argv[3]);
     const bool idle_switch = std::string(argv[5]) == "idle";
     bool hold = false;  // idle mode: inputs wait for the switch
     bool armed = false;  // stream mode: write at the next activation write
     const char* bp = std::getenv("WB_TB_BACKPRESSURE");
     const bool backpressure = bp && std::string(bp) == "1";
-    if (inputs.empty() || schedule.empty() || per_segment < 1) {
+    if (inputs.empty() || schedule.empty() || segment.size() < schedule.size()) {
         std::fprintf(stderr, "no inputs, empty schedule or no vectors per segment\n");
         return 2;
     }
@@ -80,7 +88,7 @@ int main(int argc, char** argv) {
     }
 #endif
     unsigned long long cycle = 0;
-    const int total = (int)schedule.size() * per_segment;
+    const int total = (int)segment.size();
     int vec = 0, beat = 0, loads = 0, outputs_seen = 0, rebuilding_since = -1;
     const int n_out_per_inference = WB_OUTPUTS;  // -DWB_OUTPUTS=..., -DWB_OUT_W=... from the build
     const unsigned long long limit = 4000000000ULL;
@@ -99,12 +107,12 @@ int main(int argc, char** argv) {
         if (armed && (top->trace_valid || top->out_valid)) {
             armed = false;
             pending_write = true;
-            write_bits = schedule[vec / per_segment];
+            write_bits = schedule[segment[vec]];
         }
         if (hold && outputs_seen == vec * n_out_per_inference) {
             hold = false;
             pending_write = true;
-            write_bits = schedule[vec / per_segment];
+            write_bits = schedule[segment[vec]];
         }
         if (pending_write) {
             top->cfg_valid = 1;
@@ -145,7 +153,7 @@ int main(int argc, char** argv) {
             if (beat == 0) std::fprintf(ev, "in %llu %d\n", cycle, vec);
             if (++beat == (int)inputs[0].size()) {
                 beat = 0; ++vec; ++loads;
-                if (vec < total && vec % per_segment == 0) {
+                if (vec < total && segment[vec] != segment[vec - 1]) {
                     if (idle_switch) hold = true;
                     else armed = true;
                 }
