@@ -148,7 +148,7 @@ def test_config_that_is_not_utf8(tmp_path):
 def test_config_defaults_and_overrides():
     cfg = load_config(None, "digits", epochs=3)
     assert cfg.arch == "cnn-digits" and cfg.epochs == 3 and abs(sum(cfg.sampling()) - 1) < 1e-12
-    assert cfg.mul_bits == 24 and load_config(None, "cifar10").mul_bits == 32
+    assert cfg.mul_bits is None and load_config(None, "cifar10").mul_bits == 32
 
 
 def _cifar_tarball(path, per_class=1):

@@ -165,7 +165,9 @@ def _epochs(model, x, y, epochs, lr, cfg, draw, desc, task: Task, x_test=None, y
 
 def build_model(cfg: TrainConfig, network: ImportedNetwork, data: DataSet, pretrained: bool) -> MultiScaleNet:
     """The multiscale model of ``network`` for ``data``; ``pretrained`` seeds it with the module's weights."""
-    return MultiScaleNet(network.nodes, network.input_shape, cfg.widths, cfg.recipe, BankFormat(mul_bits=cfg.mul_bits),
+    # fine-step residual branches amplify 1-LSB requant differences: 32-bit multipliers keep parity there
+    mul_bits = cfg.mul_bits or (32 if any(n.kind.learns_step for n in network.nodes) else 24)
+    return MultiScaleNet(network.nodes, network.input_shape, cfg.widths, cfg.recipe, BankFormat(mul_bits=mul_bits),
                          seed=cfg.seed, input_scale=data.scale, input_signed=data.signed,
                          init=network.layers, pretrained=pretrained)
 

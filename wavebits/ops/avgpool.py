@@ -64,7 +64,7 @@ class AvgPool(Op):
         import torch
         import torch.nn.functional as F
 
-        from wavebits.training.quant import round_half_up, ste
+        from wavebits.training.quant import ste
 
         x = xs[0]
         k, s = self.window(node, tuple(x.shape[1:]))
@@ -74,11 +74,15 @@ class AvgPool(Op):
         if bits == 1 and node.act == "relu":
             return ste(mean, torch.where(mean >= 0, 1.0, -1.0))
         step = net.act_scale(node.inputs[0], bits)
-        # average the integers themselves: window sums are often exact ties (.5)
-        q = round_half_up(F.avg_pool2d(torch.round(x.detach() / step), k, s))
+        # the integers' window sums times the bank's fixed-point 1/n, rounded as the requant rounds
+        # (window sums are often ties, and 1/n is no power of two for most windows)
+        n = k[0] * k[1]
+        rq, _ = self.float_requant(node, bits, [tuple(x.shape[1:])], [step], 1, None, None, net.fmt.mul_bits)
+        sums = torch.round(F.avg_pool2d(torch.round(x.detach().double() / step), k, s) * n)
+        q = torch.floor((sums * int(rq.mul[0]) + (1 << rq.shift >> 1)) / float(1 << rq.shift))
         if node.act == "relu":
             q = q.clamp(0, activation_limit(bits))
-        return ste(mean, q * step)
+        return ste(mean, (q * step).to(mean.dtype))
 
     def hls_config(self, node: Node, ctx: HlsContext) -> list[str]:
         k, s = self.window(node, ctx.in_shapes[0])
