@@ -20,7 +20,7 @@ import numpy as np
 
 from wavebits.bank.io import read_bank
 from wavebits.bank.model import Bank
-from wavebits.errors import DataError, WavebitsError
+from wavebits.errors import WavebitsError
 from wavebits.reports import report
 
 from .levels import LEVEL_NAMES, CsimLevel, GoldenLevel, Hls4mlLevel, RtlLevel
@@ -93,13 +93,8 @@ def select_inputs(target: Target, data: str | None, data_dir: Path | None, vecto
         from wavebits.data import load_data
 
         ds = load_data(data, data_dir, labels=data != "npz")
+        ds.check_fits(bank.input_shape, bank.input_signed, f"bank {bank.name!r}")
         x = ds.x_test
-        if tuple(x.shape[1:]) != bank.input_shape:
-            raise DataError(f"data set {data!r} gives inputs {tuple(x.shape[1:])}, bank {bank.name!r} expects "
-                            f"{bank.input_shape}")
-        if ds.signed != bank.input_signed:
-            raise DataError(f"data set {data!r} has {'signed' if ds.signed else 'unsigned'} inputs, bank "
-                            f"{bank.name!r} takes {'signed' if bank.input_signed else 'unsigned'} ones")
         source: dict[str, Any] = {"source": "data", "name": data}
     elif random is not None:
         if random < 1:

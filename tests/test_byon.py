@@ -192,3 +192,10 @@ def test_python_api_autoencoder_with_signed_inputs(tmp_path):
     hls = wb.compile_hls(result.bank, tmp_path / "hls")
     for b in (8, 4):
         assert np.array_equal(hls.predict(data.x_test[:4], b), wb.golden(result.bank).logits(data.x_test[:4], b))
+
+
+def test_importing_the_package_loads_neither_torch_nor_tensorflow():
+    code = ("import sys, wavebits as wb; wb.compile_hls; wb.from_arrays; "
+            "print('torch' in sys.modules, 'tensorflow' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split() == ["False", "False"], (r.stdout, r.stderr)

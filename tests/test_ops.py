@@ -95,40 +95,37 @@ def test_bank_round_trip_keeps_groups_gap_and_signed_input(tmp_path, mixed_bank)
     assert "int8" in text and "g8" in text and "global" in text
 
 
-def test_version_one_banks_still_read(tmp_path, bank_file):
-    """A version-1 bank (unsigned 8-bit input at 1/255, no input sign or scale) reads as before."""
+def rewrite_header(src_path, dst_path, edit):
+    """A copy of a bank with its header.json edited by ``edit(header)``."""
     import json
     import zipfile
 
-    old = tmp_path / "v1.wbank"
-    with zipfile.ZipFile(bank_file) as src, zipfile.ZipFile(old, "w") as dst:
+    with zipfile.ZipFile(src_path) as src, zipfile.ZipFile(dst_path, "w") as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "header.json":
-                h = json.loads(data)
-                h["version"] = 1
-                del h["input"]["signed"], h["input"]["scale"]
-                for layer in h["layers"]:
-                    layer.pop("groups", None)
-                data = json.dumps(h).encode()
+                header = json.loads(data)
+                edit(header)
+                data = json.dumps(header).encode()
             dst.writestr(item, data)
-    bank = read_bank(old)
+    return dst_path
+
+
+def test_version_one_banks_still_read(tmp_path, bank_file):
+    """A version-1 bank (unsigned 8-bit input at 1/255, no input sign or scale) reads as before."""
+
+    def to_v1(h):
+        h["version"] = 1
+        del h["input"]["signed"], h["input"]["scale"]
+        for layer in h["layers"]:
+            layer.pop("groups", None)
+
+    bank = read_bank(rewrite_header(bank_file, tmp_path / "v1.wbank", to_v1))
     assert not bank.input_signed and bank.input_scale == 1 / 255
 
 
 def test_unknown_field_for_an_op_is_rejected(tmp_path, bank_file):
-    import json
-    import zipfile
-
-    bad = tmp_path / "bad.wbank"
-    with zipfile.ZipFile(bank_file) as src, zipfile.ZipFile(bad, "w") as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            if item.filename == "header.json":
-                h = json.loads(data)
-                h["layers"][1]["groups"] = 2  # pool1: a maxpool has no groups
-                data = json.dumps(h).encode()
-            dst.writestr(item, data)
+    bad = rewrite_header(bank_file, tmp_path / "bad.wbank", lambda h: h["layers"][1].update(groups=2))  # a maxpool
     with pytest.raises(BankError, match=r"layers\[1\] 'pool1'\.groups: unknown field for a maxpool layer"):
         read_bank(bad)
 
@@ -163,3 +160,13 @@ def test_mixed_graph_csim_is_bit_exact(tmp_path, mixed_bank, weights):
     report = check_csim(project, list(mixed_bank.widths), [8, 3, 1, 8, 2, 5], progress=False)
     assert report.ok, report.text()
     assert report.inferences == 8 * 4 + 6
+
+
+def test_rtl_refuses_what_it_does_not_run_by_name(mixed_bank):
+    from wavebits.codegen.rtl import RtlError, hardware_layers
+
+    with pytest.raises(RtlError, match="signed"):
+        hardware_layers(mixed_bank)
+    unsigned = synth_bank(mixed_graph(), seed=1, calib=8)
+    with pytest.raises(RtlError, match=r"layer 'c1': grouped convolution \(groups=2\)"):
+        hardware_layers(unsigned)

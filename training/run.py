@@ -88,11 +88,7 @@ def run_training(cfg: TrainConfig, output: Path | None = None, data: DataSet | N
     data = data if data is not None else load_training_data(cfg)
     if network is None:
         network, pretrained = load_network(cfg, data.input_shape)
-    if tuple(network.input_shape) != data.input_shape:
-        from wavebits.errors import DataError
-
-        raise DataError(f"{data.name}: inputs {data.input_shape} do not fit the network's input "
-                        f"{tuple(network.input_shape)}")
+    data.check_fits(network.input_shape, data.signed, f"network {network.source!r}")
     model, history = train(cfg, data, network, pretrained)
     task = task_for(data.labeled)
     classes = int(np.prod(model.shapes[model.nodes[-1].name]))

@@ -136,13 +136,8 @@ def golden_report(path: Path, widths: list[int], data: str, data_dir: Path | Non
     for w in widths:
         b.check_width(w)
     ds = load_data(data, data_dir)
+    ds.check_fits(b.input_shape, b.input_signed, f"bank {path}")
     x, y = ds.x_test, ds.y_test
-    if tuple(x.shape[1:]) != b.input_shape:
-        raise DataError(f"data set {data!r} gives inputs {tuple(x.shape[1:])}, bank {path} expects "
-                        f"{b.input_shape}")
-    if ds.signed != b.input_signed:
-        raise DataError(f"data set {data!r} has {'signed' if ds.signed else 'unsigned'} inputs, bank {path} takes "
-                        f"{'signed' if b.input_signed else 'unsigned'} ones")
     if not ds.labeled:
         raise DataError(f"data set {data!r} has no labels: accuracy needs a labelled data set")
     if limit:

@@ -128,6 +128,15 @@ class DataSet:
         """False for a reconstruction data set (no labels, ``classes`` 0)."""
         return self.classes > 0
 
+    def check_fits(self, input_shape: tuple[int, ...], signed: bool, target: str) -> None:
+        """A DataError unless these inputs fit a network taking ``input_shape`` (int8 when ``signed``)."""
+        if self.input_shape != tuple(input_shape):
+            raise DataError(f"data set {self.name!r} gives inputs {self.input_shape}, {target} expects "
+                            f"{tuple(input_shape)}")
+        if self.signed != signed:
+            raise DataError(f"data set {self.name!r} has {'signed' if self.signed else 'unsigned'} inputs, {target} "
+                            f"takes {'signed' if signed else 'unsigned'} ones")
+
     def split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of ``"train"`` or ``"test"``."""
         if split not in ("train", "test"):

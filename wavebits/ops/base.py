@@ -194,3 +194,10 @@ class WeightedOp(Op):
     @abstractmethod
     def torch_apply(self, node: Node, x: Any, w: Any, bits: int | None, bipolar_input: bool) -> Any:
         """The float product of input ``x`` and (fake-quantized) weights ``w`` (before BN)."""
+
+    def hls_dot_config(self, node: Node, ctx: HlsContext) -> list[str]:
+        """The config lines every weighted kernel reads: fan-in, bipolar input, accumulator, act."""
+        return [f"    static const unsigned fan_in = {self.fan_in(node, ctx.in_shapes[0])};",
+                f"    static const bool bipolar_in = {'true' if ctx.bipolar_in else 'false'};",
+                f"    typedef ap_int<{ctx.acc_bits}> acc_t;",
+                f"    static const bool relu = {'true' if node.act == 'relu' else 'false'};"]

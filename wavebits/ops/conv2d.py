@@ -71,10 +71,7 @@ class Conv2d(WeightedOp):
                 f"s_h = {node.stride[0]}, s_w = {node.stride[1]};",
                 f"    static const unsigned p_h = {node.padding[0]}, p_w = {node.padding[1]};",
                 f"    static const unsigned groups = {node.groups};",
-                f"    static const unsigned fan_in = {self.fan_in(node, ins)};",
-                f"    static const bool bipolar_in = {'true' if ctx.bipolar_in else 'false'};",
-                f"    typedef ap_int<{ctx.acc_bits}> acc_t;",
-                f"    static const bool relu = {'true' if node.act == 'relu' else 'false'};"]
+                *self.hls_dot_config(node, ctx)]
 
     def hls_call(self, node: Node, ctx: HlsContext) -> str:
         return (f"wb::conv2d<{node.name}_config>({node.inputs[0]}_buf, {node.name}_buf, {ctx.weights}, "

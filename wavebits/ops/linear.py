@@ -44,11 +44,7 @@ class Linear(WeightedOp):
         return F.linear(x, w)
 
     def hls_config(self, node: Node, ctx: HlsContext) -> list[str]:
-        return [f"    static const unsigned out_c = {ctx.out_shape[0]};",
-                f"    static const unsigned fan_in = {self.fan_in(node, ctx.in_shapes[0])};",
-                f"    static const bool bipolar_in = {'true' if ctx.bipolar_in else 'false'};",
-                f"    typedef ap_int<{ctx.acc_bits}> acc_t;",
-                f"    static const bool relu = {'true' if node.act == 'relu' else 'false'};"]
+        return [f"    static const unsigned out_c = {ctx.out_shape[0]};", *self.hls_dot_config(node, ctx)]
 
     def hls_call(self, node: Node, ctx: HlsContext) -> str:
         return (f"wb::linear<{node.name}_config>({node.inputs[0]}_buf, {node.name}_buf, {ctx.weights}, "
