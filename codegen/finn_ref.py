@@ -48,9 +48,6 @@ FLOAT64_EXACT = 1 << 53
 FINN_OPS = ("linear", "conv2d", "maxpool", "flatten")
 """Layer kinds this reference hands to FINN."""
 
-STEPS = ("export", "ConvertQONNXtoFINN", "Streamline", "convert to HW layers", "CreateDataflowPartition",
-         "execute")
-
 
 class FinnUnsupported(WavebitsError):
     """What FINN cannot express for a width of a bank, with the step that cannot and why."""
