@@ -69,13 +69,15 @@ class Inference:
 
     ``outputs`` maps layer name -> that layer's integers for this one input (the golden model's
     layout, no batch axis); ``cycles`` is set by levels that count clock cycles; ``tag`` is the
-    width the hardware says its outputs were computed at, where it says so.
+    width the hardware says its outputs were computed at, where it says so; ``skipped`` says why a
+    level that cannot express a width (FINN) gave nothing: the inference is counted, not compared.
     """
 
     bits: int
     outputs: dict[str, np.ndarray]
     cycles: int | None = None
     tag: int | None = None
+    skipped: str | None = None  # why the level could not run this width (no outputs then)
 
 
 @runtime_checkable
@@ -167,6 +169,7 @@ class WidthCount:
     inferences: int = 0
     mismatched: int = 0
     expected_exact: bool = True
+    skipped: str | None = None  # the level could not run this width: why
 
 
 @dataclass
@@ -199,7 +202,7 @@ class ParityReport:
     @property
     def ok(self) -> bool:
         """Something was compared, and no width the level claims exact differs."""
-        return self.inferences > 0 and not any(c.mismatched for c in self.per_width.values() if c.expected_exact)
+        return self.values_compared > 0 and not any(c.mismatched for c in self.per_width.values() if c.expected_exact)
 
     def text(self) -> str:
         """A table per width and the verdict, as the CLI prints it."""
@@ -217,6 +220,8 @@ class ParityReport:
             verdict = "FAIL" if not self.ok else "within what this level is expected to reach"
             out.append(f"{self.mismatched_inferences} inferences differ ({self.values_differing} of "
                        f"{self.values_compared} values; {verdict}); first: {self.first}")
+        out += [f"width {b} skipped: {c.skipped}" for b, c in sorted(self.per_width.items(), reverse=True)
+                if c.skipped]
         return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
@@ -232,7 +237,7 @@ class ParityReport:
             "inferences": self.inferences,
             "switches": self.switches,
             "per_width": [{"bits": b, "inferences": c.inferences, "mismatched": c.mismatched,
-                           "expected_exact": c.expected_exact}
+                           "expected_exact": c.expected_exact, "skipped": c.skipped}
                           for b, c in sorted(self.per_width.items(), reverse=True)],
             "mismatched_inferences": self.mismatched_inferences,
             "values_compared": self.values_compared,
@@ -262,6 +267,9 @@ def compare(level: Level, reference: Level, got: list[Inference], want: list[Inf
     for k, (g, w) in enumerate(zip(got, want, strict=True), start=offset):
         count = report.per_width.setdefault(w.bits, WidthCount(expected_exact=level.expected_exact(w.bits)))
         count.inferences += 1
+        if g.skipped is not None:
+            count.skipped = g.skipped
+            continue
         if g.cycles is not None:
             report.cycles[w.bits] = min(report.cycles.get(w.bits, g.cycles), g.cycles)
         where: Mismatch | None = None
@@ -301,6 +309,7 @@ def merge(parts: Sequence[ParityReport]) -> ParityReport:
             mine = out.per_width.setdefault(b, WidthCount(expected_exact=c.expected_exact))
             mine.inferences += c.inferences
             mine.mismatched += c.mismatched
+            mine.skipped = mine.skipped or c.skipped
         out.mismatched_inferences += part.mismatched_inferences
         out.values_compared += part.values_compared
         out.values_differing += part.values_differing

@@ -158,6 +158,10 @@ def make_level(name: str, target: Target, weights: str, workdir: Path, lanes: in
         return GoldenLevel(bank, weights)
     if name == "hls4ml":
         return Hls4mlLevel(bank, workdir / "hls4ml")
+    if name == "finn":
+        from .finn_level import FinnLevel
+
+        return FinnLevel(bank, workdir / "finn")
     kind = {"csim": "hls", "rtl": "rtl"}[name]
     if target.kind == kind and target.weights == weights:
         project = target.path
