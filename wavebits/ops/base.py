@@ -51,7 +51,6 @@ class Op(ABC):
     """One layer kind. Subclasses set the class attributes and override what applies."""
 
     name: ClassVar[str]
-    summary: ClassVar[str]  # one line for the graph docs
     weighted: ClassVar[bool] = False  # has wavelet components and per-width banks
     requantizes: ClassVar[bool] = False  # has per-width requant (mul, bias, shift) and an act
     arity: ClassVar[int] = 1

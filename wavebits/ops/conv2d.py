@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 class Conv2d(WeightedOp):
+    """Weights (Cout, Cin/groups, kh, kw), stride, zero padding, groups, requant, act relu|none."""
+
     name = "conv2d"
-    summary = "weights (Cout, Cin/groups, kh, kw), stride, zero padding, groups, requant, act relu|none"
     fields = ("out_channels", "kernel", "stride", "padding", "groups", "act")
 
     def out_shape(self, node: Node, ins: Sequence[Shape]) -> Shape:

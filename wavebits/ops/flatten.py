@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 class Flatten(Op):
+    """(C, H, W) -> (C*H*W,) in C-major order, as torch.flatten."""
+
     name = "flatten"
-    summary = "(C, H, W) -> (C*H*W,) in C-major order, as torch.flatten"
 
     def out_shape(self, node: Node, ins: Sequence[Shape]) -> Shape:
         return (math.prod(ins[0]),)

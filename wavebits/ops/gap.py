@@ -16,7 +16,6 @@ class GlobalAvgPool(AvgPool):
     """Average pooling whose window is the whole input plane (``nn.AdaptiveAvgPool2d(1)``)."""
 
     name = "gap"
-    summary = "global average pooling to (C, 1, 1): sum then requant to the mean (act relu|none)"
     fields = ("act",)
 
     def window(self, node: Node, in_shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:

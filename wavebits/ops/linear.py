@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 class Linear(WeightedOp):
+    """Weights (Cout, Cin), requant, act relu|none."""
+
     name = "linear"
-    summary = "weights (Cout, Cin), requant, act relu|none"
     fields = ("out_channels", "act")
 
     def out_shape(self, node: Node, ins: Sequence[Shape]) -> Shape:

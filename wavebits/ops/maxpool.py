@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 
 class MaxPool(Op):
+    """Kernel, stride, no padding."""
+
     name = "maxpool"
-    summary = "kernel, stride, no padding"
     fields = ("kernel", "stride")
 
     def out_shape(self, node: Node, ins: Sequence[Shape]) -> Shape:
