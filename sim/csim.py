@@ -8,16 +8,14 @@ compares every layer's output with the golden model, integer for integer.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from wavebits.codegen.project import read_project
+from wavebits.codegen.project import load_project, read_project
 
-from wavebits.bank.io import read_bank
 from wavebits.errors import WavebitsError
-from wavebits.tools import find_tool
+from wavebits.tools import find_tool, run_tool
 
 from .golden import GoldenModel, LayerMismatch
 
@@ -48,10 +46,11 @@ def build_csim(project: Path, quiet: bool = True) -> Path:
     binary.parent.mkdir(exist_ok=True)
     cmd = [cxx, "-O2", "-std=c++14", "-w", f"-I{project / 'firmware'}", f"-I{ap_types_dir()}",
            str(project / "firmware" / f"{top}.cpp"), str(project / f"{top}_test.cpp"), "-o", str(binary)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = run_tool(cmd)
     if r.returncode != 0:
         tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-        raise WavebitsError(f"{project}: g++ failed to build the C simulation:\n{tail}")
+        raise WavebitsError(f"{project}: g++ failed to build the C simulation (the end of its output above)",
+                            detail=tail)
     return binary
 
 
@@ -60,17 +59,24 @@ def run_csim(project: Path, binary: Path, sequence: list[tuple[int, int]]) -> li
     project = Path(project)
     run_file, out_file = project / "build" / "run.dat", project / "build" / "out.dat"
     run_file.write_text("".join(f"{b} {i}\n" for b, i in sequence))
-    r = subprocess.run([str(binary.resolve()), str(run_file.resolve()), str(out_file.resolve())], cwd=project,
-                       capture_output=True, text=True)
+    r = run_tool([str(binary.resolve()), str(run_file.resolve()), str(out_file.resolve())], cwd=project)
     if r.returncode != 0:
-        raise WavebitsError(f"{project}: C simulation failed: {r.stderr.strip()[-500:]}")
+        raise WavebitsError(f"{project}: C simulation failed (exit {r.returncode}; the end of its output above)",
+                            detail=r.stderr.strip()[-500:])
     results: list[tuple[int, dict[str, np.ndarray]]] = []
-    for line in out_file.read_text().splitlines():
+    for number, line in enumerate(out_file.read_text(errors="replace").splitlines(), start=1):
         name, _, rest = line.partition(" ")
-        if name == "inference":
-            results.append((int(rest.split()[3]), {}))
-        else:
-            results[-1][1][name] = np.array(rest.split(), dtype=np.int64)
+        try:
+            if name == "inference":
+                results.append((int(rest.split()[3]), {}))
+            else:
+                results[-1][1][name] = np.array(rest.split(), dtype=np.int64)
+        except (IndexError, ValueError):
+            raise WavebitsError(f"{out_file}: line {number}: not what the test bench writes; the project's "
+                                "sources are damaged (regenerate it)") from None
+    if len(results) != len(sequence):
+        raise WavebitsError(f"{out_file}: {len(results)} inferences, {len(sequence)} were run; the project's "
+                            "sources are damaged (regenerate it)")
     return results
 
 
@@ -108,14 +114,11 @@ class CsimReport:
 def check_csim(project: Path, widths: list[int] | None = None, schedule: list[int] | None = None,
                progress: bool = True) -> CsimReport:
     """Every vector at every width in ``widths``, then along ``schedule``, against the golden model."""
-    project = Path(project)
-    info = read_project(project, "hls")
-    bank = read_bank(project / "bank.wbank")
+    loaded = load_project(project, "hls")
+    project, info, bank, x = loaded.path, loaded.meta, loaded.bank, loaded.inputs
     widths = list(bank.widths) if widths is None else widths
     for b in [*widths, *(schedule or [])]:
         bank.check_width(b)
-    x = np.loadtxt(project / "tb_data" / "tb_input_features.dat", dtype=np.int64, ndmin=2)
-    x = x.reshape(len(x), *bank.input_shape)
     sequence = [(b, i) for b in widths for i in range(len(x))]
     if schedule:
         sequence += [(schedule[k % len(schedule)], k % len(x)) for k in range(max(len(schedule), len(x)))]
@@ -135,6 +138,9 @@ def check_csim(project: Path, widths: list[int] | None = None, schedule: list[in
         report.reconstructions = recon
         for name in layers:
             exp = expected[b][name][i]
+            if name not in got or got[name].size != exp.size:
+                raise WavebitsError(f"{project}: inference {k}: the C simulation gave no {exp.size} values for layer "
+                                    f"{name!r}; the project's sources are damaged (regenerate it)")
             g = got[name].reshape(exp.shape)
             diff = np.argwhere(g != exp)
             if len(diff):

@@ -9,22 +9,22 @@ per inference and switch costs.
 
 from __future__ import annotations
 
+import math
 import os
 import re
-import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from wavebits.codegen.project import read_project
+from wavebits.codegen.project import load_project, read_project
 from wavebits.codegen.rtl import CORE_SOURCES
 
-from wavebits.bank.io import read_bank
+from wavebits.bank.model import Bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
-from wavebits.graph import bipolar_at_one_bit
-from wavebits.tools import find_tool
+from wavebits.graph import bipolar_at_one_bit, fan_in
+from wavebits.tools import find_tool, run_tool
 
 from .golden import GoldenModel, LayerMismatch, first_mismatch
 
@@ -77,11 +77,11 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     verilate = [_tool(VERILATOR), "--cc", "--exe", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
                 "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", "wavebits_top", "--Mdir", obj.name,
                 *(["--trace"] if vcd else []), *sources, "wavebits_top.v"]
-    proc = subprocess.run(verilate, cwd=project, capture_output=True, text=True)
+    proc = run_tool(verilate, cwd=project)
     if proc.returncode != 0:
-        raise RtlSimError(f"{project}: Verilator failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    root = subprocess.run([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"], capture_output=True,
-                          text=True).stdout.strip()
+        raise RtlSimError(f"{project}: Verilator failed (the end of its output above)",
+                          detail=(proc.stdout + proc.stderr)[-3000:])
+    root = run_tool([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"]).stdout.strip()
     mk = _mk_lists(obj / "Vwavebits_top_classes.mk")
     local = [obj / f"{c}.cpp" for key in ("VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
              for c in mk.get(key, [])]
@@ -93,9 +93,10 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
                    "-DVERILATOR=1", "-DVM_SC=0", *flags, f"-DWB_OUTPUTS={meta['outputs']}",
                    f"-DWB_OUT_W={meta['params']['OUT_W']}", *map(str, local + common),
                    str(project / "rtl/tb/tb_main.cpp"), "-o", str(binary)]
-    proc = subprocess.run(compile_cmd, cwd=project, capture_output=True, text=True)
+    proc = run_tool(compile_cmd, cwd=project)
     if proc.returncode != 0:
-        raise RtlSimError(f"{project}: compiling the test bench failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        raise RtlSimError(f"{project}: compiling the test bench failed (the end of g++'s output above)",
+                          detail=(proc.stdout + proc.stderr)[-3000:])
     return binary
 
 
@@ -179,27 +180,64 @@ class RtlReport:
 
 
 SWITCH_MODES = ("stream", "idle")
+CYCLE_LIMIT_EXIT = 3  # the test bench's exit status when it stops at its cycle limit
+
+
+def expected_cycles(bank: Bank, lanes: int, schedule: list[int], per_segment: int) -> int:
+    """A generous estimate of the cycles a healthy core needs for ``schedule``: every inference at the
+    8-bit rate (a weight bit per lane and cycle), every other layer and the input one value per
+    cycle, and a full rebuild of every weight per width write."""
+    shapes = bank.shapes
+    per_inference = math.prod(bank.input_shape)
+    for n in bank.nodes:
+        src = shapes[n.inputs[0]]
+        if n.weighted:
+            c, pixels = shapes[n.name][0], math.prod(shapes[n.name][1:])
+            per_inference += -(-c // lanes) * pixels * fan_in(n, src) * 8
+        else:
+            per_inference += math.prod(src) * n.kernel[0] * n.kernel[1] + math.prod(shapes[n.name])
+        per_inference += 64
+    rebuild = -(-bank.weight_count() // lanes) + 1000
+    return len(schedule) * (per_segment * per_inference + rebuild)
+
+
+def cycle_limit(expected: int) -> int:
+    """Cycles after which the test bench gives up: a damaged project ends here instead of running on."""
+    return 4 * expected + 100_000
 
 
 def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None,
-               switch_mode: str = "stream", backpressure: bool = False) -> list[str]:
+               switch_mode: str = "stream", backpressure: bool = False, max_cycles: int | None = None) -> list[str]:
     """Run the test bench; returns the lines of its events file.
 
     ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
     ``idle`` writes it once the accelerator is idle and then streams the next input at once.
-    ``backpressure`` makes the bench refuse every third output beat.
+    ``backpressure`` makes the bench refuse every third output beat. ``max_cycles`` stops the
+    bench with an RtlSimError (default: derived from the project's bank).
     """
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")
     project = Path(project)
+    expected = None
+    if max_cycles is None:
+        loaded = load_project(project, "rtl")
+        expected = expected_cycles(loaded.bank, loaded.meta["lanes"], schedule, per_segment)
+        max_cycles = cycle_limit(expected)
     binary = build_rtlsim(project, vcd=vcd is not None)
     events = project / "rtlsim_events.txt"
     cmd = [str(binary.resolve()), "tb_data/tb_input_features.dat", ",".join(map(str, schedule)), str(per_segment),
            events.name, switch_mode, *([str(Path(vcd).resolve())] if vcd is not None else [])]
-    env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0"}
-    proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
+    env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0", "WB_TB_CYCLE_LIMIT": str(max_cycles)}
+    proc = run_tool(cmd, cwd=project, env=env)
+    if proc.returncode == CYCLE_LIMIT_EXIT:
+        events.unlink(missing_ok=True)
+        about = f" (a healthy core needs at most about {expected:,})" if expected else ""
+        raise RtlSimError(f"{project}: the simulation did not finish within {max_cycles:,} cycles{about}: its memory "
+                          "images or sources are damaged; regenerate it with `wavebits codegen rtl`")
     if proc.returncode != 0:
-        raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        events.unlink(missing_ok=True)
+        raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}; the end of its output above)",
+                          detail=proc.stderr[-2000:])
     lines = events.read_text().splitlines()
     os.remove(events)
     return lines
@@ -297,18 +335,19 @@ def _switch_costs(infs: list[Inference], ev: _Events, per_segment: int, reconstr
 def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None, vcd: Path | None = None,
               switch_mode: str = "stream", backpressure: bool = False) -> RtlReport:
     """Simulate along ``schedule`` and compare every layer of every inference with the golden model."""
-    project = Path(project)
-    meta = read_project(project, "rtl")
-    bank = read_bank(project / "bank.wbank")
+    loaded = load_project(project, "rtl")
+    project, meta, bank, x = loaded.path, loaded.meta, loaded.bank, loaded.inputs
     for b in schedule:
         bank.check_width(b)
-    x = np.array([[int(v) for v in line.split()] for line in
-                  (project / "tb_data/tb_input_features.dat").read_text().splitlines() if line.strip()])
-    x = x.reshape(len(x), *bank.input_shape)
     per_segment = per_segment or len(x)
-    lines = run_rtlsim(project, schedule, per_segment, vcd, switch_mode, backpressure)
+    limit = cycle_limit(expected_cycles(bank, meta["lanes"], schedule, per_segment))
+    lines = run_rtlsim(project, schedule, per_segment, vcd, switch_mode, backpressure, max_cycles=limit)
     infs = [Inference(i, schedule[i // per_segment]) for i in range(len(schedule) * per_segment)]
-    ev = _parse_events(lines, infs)
+    try:
+        ev = _parse_events(lines, infs)
+    except (IndexError, ValueError) as e:
+        raise RtlSimError(f"{project}: the test bench's events do not fit the project ({e}); its memory images or "
+                          "sources are damaged; regenerate it with `wavebits codegen rtl`") from None
 
     golden = GoldenModel(bank)
     bipolar = bipolar_at_one_bit(bank.nodes)
@@ -320,7 +359,12 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
             mm: LayerMismatch | None = LayerMismatch("(output width tag)", -1, (inf.index,), inf.bits, tag)
         else:
             want = golden.run(x[inf.index % len(x)][None], inf.bits, "all")
-            mm = first_mismatch(want, _hardware_outputs(meta, bank, inf, ev, bipolar), order)
+            try:
+                got = _hardware_outputs(meta, bank, inf, ev, bipolar)
+            except (IndexError, ValueError) as e:
+                raise RtlSimError(f"{project}: inference {inf.index}: the core wrote outside the layers project.json "
+                                  f"describes ({e}); regenerate the project with `wavebits codegen rtl`") from None
+            mm = first_mismatch(want, got, order)
             if mm is not None:  # name the inference in place of the batch index
                 mm = LayerMismatch(mm.layer, mm.channel, (inf.index, *mm.index[1:]), mm.expected, mm.got)
         if mm is not None:
