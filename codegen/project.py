@@ -20,6 +20,7 @@ from wavebits.sim.golden import GoldenModel
 from wavebits.bank.io import _zip_bytes, to_members
 from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
+from wavebits.files import folder_mode
 
 
 def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
@@ -27,6 +28,8 @@ def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
 
     An existing ``target`` is replaced only once the new tree is complete; it must look like a
     project this tool wrote (``project.json`` inside), so that no unrelated folder is overwritten.
+    Files and folders get the modes the umask gives; the temporary folder is removed on any
+    exception, KeyboardInterrupt (and the CLI's SIGTERM) included.
     """
     target = Path(target)
     if target.exists() and not (target / "project.json").is_file():
@@ -34,6 +37,7 @@ def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        os.chmod(tmp, folder_mode())  # mkdtemp makes 0700; the folder gets what mkdir would give it
         for rel, content in sorted(files.items()):
             p = tmp / rel
             p.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BankError
+from ..files import file_mode
 from ..fixedpoint import MAX_TERM_SHIFT
 from ..graph import INPUT, GraphError, Node, infer_shapes, weight_shape
 from ..intmath import MAX_SHIFT, weight_limit
@@ -133,10 +134,15 @@ def _zip_bytes(header: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> byte
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file gets the mode a plain ``open`` would give it (0666 less the umask); the temporary file
+    is removed on any exception, KeyboardInterrupt (and the CLI's SIGTERM) included.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; the file gets what open() would give it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
