@@ -210,7 +210,10 @@ def _read_text(path: Path, limit: int) -> str:
     """A generated text file, at most ``limit`` bytes of UTF-8; every failure names the file."""
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise ProjectError(path, None, f"{size} bytes, more than the {limit} it may hold")
+            data = f.read(size + 1)  # never read(limit): a buffered read allocates what it is asked for
     except FileNotFoundError:
         raise ProjectError(path, None, "missing (regenerate the project)") from None
     except OSError as e:

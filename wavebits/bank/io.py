@@ -23,6 +23,7 @@ import os
 import re
 import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
@@ -388,7 +389,7 @@ class ZipArrays:
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(f, max_header_size=_NPY_HEADER_MAX)
             else:
                 raise BankError(self.path, member, f"npy format version {version} (a bank uses 1.0 or 2.0)")
-        except (ValueError, TypeError, SyntaxError, RecursionError, struct.error) as e:
+        except (ValueError, TypeError, SyntaxError, RecursionError, struct.error, tokenize.TokenError) as e:
             raise BankError(self.path, member, f"not a valid npy array header ({_why(e)})") from None
         if fortran is not False:
             raise BankError(self.path, member, "Fortran-ordered array (a bank stores C order)")
