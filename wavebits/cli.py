@@ -36,7 +36,7 @@ def _widths(text: str, allowed: tuple[int, ...] | None = None, option: str = "--
         raise WavebitsError(f"{option}: no width given")
     bad = next((b for b in widths if not 1 <= b <= 8), None)
     if bad is not None:
-        raise WavebitsError(f"{option}: every width must be in 1..8, got {bad}")
+        raise WavebitsError(f"{option}: no width {bad} (widths are 1..8)")
     if distinct and len(set(widths)) != len(widths):
         raise WavebitsError(f"{option}: each width once, got {text!r}")
     return widths
@@ -432,7 +432,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:  # Click turns KeyboardInterrupt (and so Terminated) into Abort
+        if isinstance(e.__context__, Terminated):
+            click.echo("terminated", err=True)
+            sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
     except _NO_ARGS_IS_HELP as e:
