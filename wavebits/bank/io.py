@@ -143,8 +143,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, file_mode())  # mkstemp makes 0600; the file gets what open() would give it
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), file_mode())  # mkstemp makes 0600; the file gets what open() would give it
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
