@@ -192,8 +192,12 @@ def read_bank(path: str | Path, verify: bool = True) -> Bank:
     except OSError as e:
         raise BankError(path, "file", f"cannot open ({e.strerror or e})") from None
     with fh:
+        size = os.fstat(fh.fileno()).st_size
+        entries = _declared_entries(fh, size)
+        if entries is not None and entries > _MAX_MEMBERS:
+            raise BankError(path, "file", f"{entries} members (a bank has at most {_MAX_MEMBERS})")
         try:
-            zf = zipfile.ZipFile(_BoundedFile(fh, os.fstat(fh.fileno()).st_size))
+            zf = zipfile.ZipFile(_BoundedFile(fh, size))
         except _ZIP_ERRORS as e:
             raise BankError(path, "file", f"not a readable bank (truncated or corrupted zip: {_why(e)})") from None
         with zf:
@@ -207,6 +211,18 @@ def read_bank(path: str | Path, verify: bool = True) -> Bank:
 
 def _why(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _declared_entries(fh: io.BufferedReader, size: int) -> int | None:
+    """The member count in the zip's end record (None where there is none), read before zipfile parses
+    the central directory: that takes time in proportion to the count, which the file may inflate."""
+    tail = min(size, 22 + 0xFFFF)
+    fh.seek(size - tail)
+    data = fh.read(tail)
+    at = data.rfind(b"PK\x05\x06")
+    if at < 0 or len(data) - at < 22:
+        return None
+    return struct.unpack_from("<H", data, at + 10)[0]
 
 
 class _BoundedFile:
