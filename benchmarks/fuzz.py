@@ -429,11 +429,16 @@ class Outcome:
 
 
 def _where(e: BaseException) -> str:
+    """``module.Type @ the last line of this repository on the way -> the line that raised``."""
     frames = traceback.extract_tb(e.__traceback__)
-    f = frames[-1] if frames else None
-    root = str(Path(__file__).resolve().parents[1])
-    loc = f"{f.filename.replace(root + os.sep, '')}:{f.lineno} ({f.name})" if f else "?"
-    return f"{type(e).__name__} @ {loc}"
+    root = str(Path(__file__).resolve().parents[1]) + os.sep
+    ours = [f for f in frames if f.filename.startswith(root) and "site-packages" not in f.filename]
+    module = type(e).__module__
+    name = type(e).__qualname__ if module == "builtins" else f"{module}.{type(e).__qualname__}"
+    loc = f"{ours[-1].filename[len(root):]}:{ours[-1].lineno} ({ours[-1].name})" if ours else "?"
+    if frames and (not ours or frames[-1] is not ours[-1]):
+        loc += f" -> {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})"
+    return f"{name} @ {loc}"
 
 
 def run_one(target: str, mutation: str, fn: Callable[[], Any], timeout: float) -> Outcome:
@@ -556,7 +561,7 @@ def markdown(s: dict[str, Any], command: str) -> str:
     for name, c in [*s["targets"].items(), ("all", s["total"])]:
         rows.append(f"| {name} | {c['cases']:,} | {c['rejected']:,} | {c['accepted']:,} | {c['crashes']} | "
                     f"{c['hangs']} | {mib(c['peak_bytes'])} | {c['over_budget']} |")
-    lines = ["# Fuzzing the input readers", "", f"Made by `{command}`.", "",
+    lines = ["# Fuzzing the input readers", "", f"Made by `{command}` ({s['seconds']:.0f} s).", "",
              "Every case mutates a valid bank, generated project or idx data file and reads it in-process "
              "(`read_bank`, `codegen.project.load_project`, `wavebits.data.read_idx`). A typed rejection is a "
              "`WavebitsError` (one `error:` line in the CLI); a crash is any other exception; peak memory is "
@@ -603,7 +608,7 @@ def main() -> None:
         ap.error(f"--targets: choose from {','.join(TARGETS)}")
     outcomes = run(args.cases, args.seed, args.timeout, progress=True, targets=targets)
     s = summary(outcomes, int(args.budget_mib * 2**20))
-    s["seconds"] = round(time.time() - t0, 1)
+    s["seconds"] = round(time.time() - t0, 1)  # markdown() prints it
     s["command"] = command
     text = markdown(s, command)
     print(text)
