@@ -20,7 +20,7 @@ from wavebits.sim.golden import GoldenModel
 from wavebits.bank.io import _zip_bytes, to_members
 from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
-from wavebits.files import folder_mode
+from wavebits.files import brief, folder_mode, strict_json
 
 
 def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
@@ -111,7 +111,7 @@ def read_project(project: Path, kind: str) -> dict[str, Any]:
                             f"project; run `wavebits codegen {kind}` first")
     text = _read_text(meta_path, _MAX_JSON_BYTES)
     try:
-        meta = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        meta = strict_json(text)
     except RecursionError:
         raise ProjectError(meta_path, None, "not valid JSON (nested too deep)") from None
     except ValueError as e:  # JSONDecodeError, a key seen twice, NaN, a number too long to convert
@@ -119,7 +119,7 @@ def read_project(project: Path, kind: str) -> dict[str, Any]:
     if not isinstance(meta, dict):
         raise ProjectError(meta_path, None, f"expected an object, got {type(meta).__name__}")
     if meta.get("kind") != kind:
-        raise WavebitsError(f"{meta_path}: kind: expected {kind!r}, got {_brief(meta.get('kind'))}")
+        raise WavebitsError(f"{meta_path}: kind: expected {kind!r}, got {brief(meta.get('kind'))}")
     _check_meta(meta_path, meta, kind)
     return meta
 
@@ -130,14 +130,14 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
 
     def expect(key: str, ok: bool, what: str, value: Any = None) -> None:
         if not ok:
-            raise fail(key, f"expected {what}, got {_brief(meta[key] if value is None else value)}")
+            raise fail(key, f"expected {what}, got {brief(meta[key] if value is None else value)}")
 
     for key in _KEYS[kind]:
         if key not in meta:
             raise fail(key, "missing")
     extra = sorted(set(meta) - set(_KEYS[kind]))
     if extra:
-        raise fail(_brief(extra[0]) if not extra[0].isprintable() else extra[0], "unknown field")
+        raise fail(brief(extra[0]) if not extra[0].isprintable() else extra[0], "unknown field")
     expect("generator", meta["generator"] == "wavebits", "'wavebits'")
     expect("bank", type(meta["bank"]) is str and meta["bank"].isprintable(), "the bank's name")
     widths = meta["widths"]
@@ -188,24 +188,6 @@ def _int_in(v: Any, lo: int, hi: int) -> bool:
     return type(v) is int and lo <= v <= hi
 
 
-def _brief(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _read_text(path: Path, limit: int) -> str:
     """A generated text file, at most ``limit`` bytes of UTF-8; every failure names the file."""
     try:
@@ -250,7 +232,7 @@ def load_project(project: Path, kind: str) -> Project:
     meta_path = project / "project.json"
     bank = read_bank(project / "bank.wbank")
     if meta["bank"] != bank.name:
-        raise ProjectError(meta_path, "bank", f"{_brief(meta['bank'])}, but bank.wbank is {bank.name!r}")
+        raise ProjectError(meta_path, "bank", f"{brief(meta['bank'])}, but bank.wbank is {bank.name!r}")
     if tuple(meta["widths"]) != bank.widths:
         raise ProjectError(meta_path, "widths", f"{meta['widths']}, but bank.wbank has {list(bank.widths)}")
     if kind == "hls":
@@ -313,7 +295,7 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
         for number, line in enumerate(_read_text(image, _MAX_MEM_BYTES).splitlines(), start=1):
             for token in line.split():
                 if not _HEX_WORD.fullmatch(token):
-                    raise ProjectError(image, f"line {number}", f"{_brief(token)} is not a hex word")
+                    raise ProjectError(image, f"line {number}", f"{brief(token)} is not a hex word")
                 words += 1
         if words > depth:
             raise ProjectError(image, None, f"{words} words, more than the memory's {depth}")
@@ -332,7 +314,7 @@ def _read_rows(path: Path, rows: int, columns: int, lo: int, hi: int) -> np.ndar
             raise ProjectError(path, f"row {i + 1}", f"{len(tokens)} values, expected {columns}")
         bad = next((t for t in tokens if not _DECIMAL.fullmatch(t)), None)
         if bad is not None:
-            raise ProjectError(path, f"row {i + 1}", f"{_brief(bad)} is not an integer")
+            raise ProjectError(path, f"row {i + 1}", f"{brief(bad)} is not an integer")
         row = [int(t) for t in tokens]
         outside = next((v for v in row if not lo <= v <= hi), None)
         if outside is not None:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BankError
-from ..files import file_mode
+from ..files import brief, file_mode, strict_json
 from ..fixedpoint import MAX_TERM_SHIFT
 from ..graph import INPUT, GraphError, Node, infer_shapes, weight_shape
 from ..intmath import MAX_SHIFT, weight_limit
@@ -308,8 +308,7 @@ def _read_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
     except UnicodeDecodeError as e:
         raise BankError(path, _HEADER_MEMBER, f"not UTF-8 ({e.reason} at byte {e.start})") from None
     try:
-        header = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant,
-                            parse_float=_finite_float)
+        header = strict_json(text)
     except json.JSONDecodeError as e:
         raise BankError(path, _HEADER_MEMBER, f"not valid JSON ({e})") from None
     except RecursionError:
@@ -319,26 +318,6 @@ def _read_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
     if _json_depth(header) > _MAX_JSON_DEPTH:
         raise BankError(path, _HEADER_MEMBER, f"nested deeper than {_MAX_JSON_DEPTH} levels")
     return header
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    v = float(text)
-    if not math.isfinite(v):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return v
 
 
 def _json_depth(obj: Any) -> int:
@@ -465,13 +444,13 @@ class _Fields:
     def int(self, key: str, lo: int, hi: int) -> int:
         v = self.get(key)
         if type(v) is not int or not lo <= v <= hi:
-            raise self.fail(key, f"expected an integer in {lo}..{hi}, got {_brief(v)}")
+            raise self.fail(key, f"expected an integer in {lo}..{hi}, got {brief(v)}")
         return v
 
     def str(self, key: str, check: Callable[[str], Any] = bool, what: str = "a string") -> str:
         v = self.get(key)
         if type(v) is not str or not check(v):
-            raise self.fail(key, f"expected {what}, got {_brief(v)}")
+            raise self.fail(key, f"expected {what}, got {brief(v)}")
         return v
 
     def ints(self, key: str, length: int | None, lo: int, hi: int) -> tuple[int, ...]:
@@ -479,7 +458,7 @@ class _Fields:
         ok = type(v) is list and all(type(x) is int and lo <= x <= hi for x in v)
         if not ok or (length is not None and len(v) != length) or (length is None and not v):
             n = f"{length} " if length is not None else ""
-            raise self.fail(key, f"expected a list of {n}integers in {lo}..{hi}, got {_brief(v)}")
+            raise self.fail(key, f"expected a list of {n}integers in {lo}..{hi}, got {brief(v)}")
         return tuple(v)
 
     def sub(self, key: str) -> _Fields:
@@ -490,12 +469,6 @@ class _Fields:
         extra = sorted(set(self.obj) - self.used - set(handled))
         if extra:
             raise self.fail(_shown(extra[0]), what)
-
-
-def _brief(v: Any) -> str:
-    """``repr(v)``, shortened to fit in a one-line message."""
-    text = repr(v)
-    return text if len(text) <= 80 else f"{text[:60]}... ({type(v).__name__}, {len(text)} characters)"
 
 
 def _array(
@@ -553,10 +526,10 @@ def parse_bank(
     h = _Fields(path, header, "")
     fmt = h.get("format")
     if type(fmt) is not str or fmt != FORMAT:
-        raise h.fail("format", f"expected {FORMAT!r}, got {_brief(fmt)}: not a wavebits bank")
+        raise h.fail("format", f"expected {FORMAT!r}, got {brief(fmt)}: not a wavebits bank")
     version = h.get("version")
     if type(version) is not int or version != VERSION:
-        raise h.fail("version", f"unsupported schema version {_brief(version)} (this wavebits reads {VERSION})")
+        raise h.fail("version", f"unsupported schema version {brief(version)} (this wavebits reads {VERSION})")
     name = h.str("name", lambda s: s.isprintable() and 0 < len(s) <= _MAX_NAME_LENGTH,
                  f"a printable name of 1..{_MAX_NAME_LENGTH} characters")
     widths = h.ints("widths", None, 1, 8)
@@ -687,7 +660,7 @@ def _parse_weights(
             )
             if not ok:
                 raise sf.fail(k, f"expected at most {fmt.max_terms} [sign (+1/-1), shift (0..{MAX_TERM_SHIFT})] "
-                              f"terms, got {_brief(terms)}")
+                              f"terms, got {brief(terms)}")
             scales[b][k] = tuple((int(s), int(e)) for s, e in terms)
         sf.finish()
         wf.finish()
