@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from wavebits.errors import WavebitsError
-from wavebits.tools import find_tool
+from wavebits.tools import find_tool, run_tool
 
 from .netlist import absorb_in_file
 from .project import read_project
@@ -69,11 +68,11 @@ def _tool(name: str) -> str:
 
 
 def _run(step: str, cmd: list[str], cwd: Path, log: Path) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = run_tool(cmd, cwd=cwd)
     text = proc.stdout + proc.stderr
     log.write_text(text)
     if proc.returncode != 0:
-        raise BuildFailed(f"{step} failed (exit {proc.returncode}); log {log}:\n{text[-2500:]}")
+        raise BuildFailed(f"{step} failed (exit {proc.returncode}); log {log} (its end above)", detail=text[-2500:])
     return text
 
 

@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import logging
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from wavebits.codegen.project import read_project, read_vectors, write_vectors
+from wavebits.codegen.project import load_project, read_project, read_vectors, write_vectors
 
 from wavebits.errors import WavebitsError
-from wavebits.tools import find_tool
+from wavebits.tools import find_tool, run_tool
 
 from .parity import LayerMismatch, ParityReport
 
@@ -77,11 +76,12 @@ def build_csim(project: Path, quiet: bool = True) -> Path:
         partial = binary.with_name(f".{binary.name}.{os.getpid()}")
         cmd = [cxx, "-O2", "-std=c++14", "-w", f"-I{project / 'firmware'}", f"-I{ap_types_dir()}",
                str(project / "firmware" / f"{top}.cpp"), str(project / f"{top}_test.cpp"), "-o", str(partial)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = run_tool(cmd)
         if r.returncode != 0:
             partial.unlink(missing_ok=True)
             tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-            raise WavebitsError(f"{project}: g++ failed to build the C simulation:\n{tail}")
+            raise WavebitsError(f"{project}: g++ failed to build the C simulation (the end of its output above)",
+                                detail=tail)
         os.replace(partial, binary)
     return binary
 
@@ -101,17 +101,25 @@ def run_csim(project: Path, binary: Path, sequence: list[tuple[int, int]],
         args = [str(binary.resolve()), str(run_file.resolve()), str(out_file.resolve())]
         if inputs is not None:
             args.append(str(write_vectors(Path(tmp) / "inputs.dat", inputs).resolve()))
-        r = subprocess.run(args, cwd=project, capture_output=True, text=True)
+        r = run_tool(args, cwd=project)
         if r.returncode != 0:
-            raise WavebitsError(f"{project}: C simulation failed: {r.stderr.strip()[-500:]}")
-        text = out_file.read_text()
+            raise WavebitsError(f"{project}: C simulation failed (exit {r.returncode}; the end of its output above)",
+                                detail=r.stderr.strip()[-500:])
+        text = out_file.read_text(errors="replace")
     results: list[tuple[int, dict[str, np.ndarray]]] = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         name, _, rest = line.partition(" ")
-        if name == "inference":
-            results.append((int(rest.split()[3]), {}))
-        else:
-            results[-1][1][name] = np.array(rest.split(), dtype=np.int64)
+        try:
+            if name == "inference":
+                results.append((int(rest.split()[3]), {}))
+            else:
+                results[-1][1][name] = np.array(rest.split(), dtype=np.int64)
+        except (IndexError, ValueError):
+            raise WavebitsError(f"{out_file}: line {number}: not what the test bench writes; the project's "
+                                "sources are damaged (regenerate it)") from None
+    if len(results) != len(sequence):
+        raise WavebitsError(f"{out_file}: {len(results)} inferences, {len(sequence)} were run; the project's "
+                            "sources are damaged (regenerate it)")
     return results
 
 
@@ -157,6 +165,7 @@ def check_csim(project: Path, widths: list[int] | None = None, schedule: list[in
     from .levels import CsimLevel
     from .parity import check, plan
 
+    load_project(project, "hls")  # every file named when missing or damaged, before anything runs
     level = CsimLevel(project)
     bank = level.bank
     widths = list(bank.widths) if widths is None else widths

@@ -10,9 +10,9 @@ switch costs.
 
 from __future__ import annotations
 
+import math
 import os
 import re
-import subprocess
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from wavebits.codegen.project import read_project, read_vectors, write_vectors
+from wavebits.codegen.project import load_project, read_project, read_vectors, write_vectors
 from wavebits.codegen.rtl import CORE_SOURCES
 
+from wavebits.bank.model import Bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
-from wavebits.tools import find_tool
+from wavebits.graph import fan_in
+from wavebits.tools import find_tool, run_tool
 
 from .csim import build_lock
 from .parity import LayerMismatch, ParityReport
@@ -85,11 +87,11 @@ def _compile(project: Path, meta: dict, obj: Path, binary: Path, sources: list[s
     verilate = [_tool(VERILATOR), "--cc", "--exe", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
                 "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", "wavebits_top", "--Mdir", obj.name,
                 *(["--trace"] if vcd else []), *sources, "wavebits_top.v"]
-    proc = subprocess.run(verilate, cwd=project, capture_output=True, text=True)
+    proc = run_tool(verilate, cwd=project)
     if proc.returncode != 0:
-        raise RtlSimError(f"{project}: Verilator failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
-    root = subprocess.run([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"], capture_output=True,
-                          text=True).stdout.strip()
+        raise RtlSimError(f"{project}: Verilator failed (the end of its output above)",
+                          detail=(proc.stdout + proc.stderr)[-3000:])
+    root = run_tool([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"]).stdout.strip()
     mk = _mk_lists(obj / "Vwavebits_top_classes.mk")
     local = [obj / f"{c}.cpp" for key in ("VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
              for c in mk.get(key, [])]
@@ -101,9 +103,11 @@ def _compile(project: Path, meta: dict, obj: Path, binary: Path, sources: list[s
                    "-DVERILATOR=1", "-DVM_SC=0", *flags, f"-DWB_OUTPUTS={meta['outputs']}",
                    f"-DWB_OUT_W={meta['params']['OUT_W']}", *map(str, local + common),
                    str(project / "rtl/tb/tb_main.cpp"), "-o", str(binary)]
-    proc = subprocess.run(compile_cmd, cwd=project, capture_output=True, text=True)
+    proc = run_tool(compile_cmd, cwd=project)
     if proc.returncode != 0:
-        raise RtlSimError(f"{project}: compiling the test bench failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        raise RtlSimError(f"{project}: compiling the test bench failed (the end of g++'s output above)",
+                          detail=(proc.stdout + proc.stderr)[-3000:])
+    return binary
 
 
 @dataclass
@@ -199,23 +203,53 @@ class RtlReport:
 
 
 SWITCH_MODES = ("stream", "idle")
+CYCLE_LIMIT_EXIT = 3  # the test bench's exit status when it stops at its cycle limit
+
+
+def expected_cycles(bank: Bank, lanes: int, schedule: list[int], per_segment: int) -> int:
+    """A generous estimate of the cycles a healthy core needs for ``schedule``: every inference at the
+    8-bit rate (a weight bit per lane and cycle), every other layer and the input one value per
+    cycle, and a full rebuild of every weight per width write."""
+    shapes = bank.shapes
+    per_inference = math.prod(bank.input_shape)
+    for n in bank.nodes:
+        src = shapes[n.inputs[0]]
+        if n.weighted:
+            c, pixels = shapes[n.name][0], math.prod(shapes[n.name][1:])
+            per_inference += -(-c // lanes) * pixels * fan_in(n, src) * 8
+        else:
+            per_inference += math.prod(src) * n.kernel[0] * n.kernel[1] + math.prod(shapes[n.name])
+        per_inference += 64
+    rebuild = -(-bank.weight_count() // lanes) + 1000
+    return len(schedule) * (per_segment * per_inference + rebuild)
+
+
+def cycle_limit(expected: int) -> int:
+    """Cycles after which the test bench gives up: a damaged project ends here instead of running on."""
+    return 4 * expected + 100_000
 
 
 def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None,
                switch_mode: str = "stream", backpressure: bool = False, inputs: np.ndarray | None = None,
-               counts: list[int] | None = None) -> list[str]:
+               counts: list[int] | None = None, max_cycles: int | None = None) -> list[str]:
     """Run the test bench; returns the lines of its events file.
 
     Segment k runs ``counts[k]`` inferences (default ``per_segment`` each) at ``schedule[k]``;
     inference i streams vector ``i % N`` of ``inputs`` (default: the project's tb_data).
     ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
     ``idle`` writes it once the accelerator is idle and then streams the next input at once.
-    ``backpressure`` makes the bench refuse every third output beat. Each call works in its own
-    temporary files, so several processes can run one project at once.
+    ``backpressure`` makes the bench refuse every third output beat. ``max_cycles`` stops the
+    bench with an RtlSimError (default: derived from the project's bank). Each call works in its
+    own temporary files, so several processes can run one project at once.
     """
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")
     project = Path(project)
+    expected = None
+    if max_cycles is None:
+        loaded = load_project(project, "rtl")
+        expected = expected_cycles(loaded.bank, loaded.meta["lanes"], schedule, max(counts or [per_segment]))
+        max_cycles = cycle_limit(expected)
     binary = build_rtlsim(project, vcd=vcd is not None)
     items = [f"{b}*{n}" for b, n in zip(schedule, counts, strict=True)] if counts else [str(b) for b in schedule]
     with tempfile.TemporaryDirectory(prefix=".rtlsim-", dir=project) as tmp:
@@ -224,10 +258,15 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
             write_vectors(Path(tmp) / "inputs.dat", inputs).resolve())
         cmd = [str(binary.resolve()), source, ",".join(items), str(per_segment), str(events.resolve()), switch_mode,
                *([str(Path(vcd).resolve())] if vcd is not None else [])]
-        env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0"}
-        proc = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
+        env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0", "WB_TB_CYCLE_LIMIT": str(max_cycles)}
+        proc = run_tool(cmd, cwd=project, env=env)
+        if proc.returncode == CYCLE_LIMIT_EXIT:
+            about = f" (a healthy core needs at most about {expected:,})" if expected else ""
+            raise RtlSimError(f"{project}: the simulation did not finish within {max_cycles:,} cycles{about}: its "
+                              "memory images or sources are damaged; regenerate it with `wavebits codegen rtl`")
         if proc.returncode != 0:
-            raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+            raise RtlSimError(f"{project}: RTL test bench failed (exit {proc.returncode}; the end of its output above)",
+                              detail=proc.stderr[-2000:])
         return events.read_text().splitlines()
 
 
@@ -353,6 +392,7 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
     from .levels import GoldenLevel, RtlLevel
     from .parity import compare
 
+    load_project(project, "rtl")  # every file named when missing or damaged, before anything runs
     level = RtlLevel(project, switch_mode=switch_mode, backpressure=backpressure, vcd=vcd)
     bank = level.bank
     for b in schedule:

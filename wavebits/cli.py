@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import numpy as np
@@ -18,7 +20,14 @@ ARCH_NAMES = ("mlp", "cnn-digits", "lenet5", "resnet8")
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "npz", "folder")
 
 
-def _widths(text: str, allowed: tuple[int, ...] | None = None, option: str = "--bits") -> list[int]:
+MAX_VECTORS = 1 << 16  # test vectors in a generated project (codegen.project reads no more)
+SEED = click.IntRange(0, 2**63 - 1)
+VECTORS = click.IntRange(1, MAX_VECTORS)
+
+
+def _widths(text: str, allowed: tuple[int, ...] | None = None, option: str = "--bits", distinct: bool = False
+            ) -> list[int]:
+    """Widths from ``all`` (``allowed``, else 8..1) or a comma-separated list, each in 1..8."""
     if text == "all":
         return list(allowed) if allowed else [8, 7, 6, 5, 4, 3, 2, 1]
     try:
@@ -27,8 +36,11 @@ def _widths(text: str, allowed: tuple[int, ...] | None = None, option: str = "--
         raise WavebitsError(f"{option}: expected 'all' or comma-separated widths, got {text!r}") from None
     if not widths:
         raise WavebitsError(f"{option}: no width given")
-    if any(not 1 <= b <= 8 for b in widths):
-        raise WavebitsError(f"{option}: every width must be in 1..8, got {text!r}")
+    bad = next((b for b in widths if not 1 <= b <= 8), None)
+    if bad is not None:
+        raise WavebitsError(f"{option}: no width {bad} (widths are 1..8)")
+    if distinct and len(set(widths)) != len(widths):
+        raise WavebitsError(f"{option}: each width once, got {text!r}")
     return widths
 
 
@@ -72,7 +84,7 @@ def bank() -> None:
 
 
 @bank.command("inspect")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def bank_inspect(file: Path) -> None:
     """Print layers, shapes, widths, accumulator widths and on-chip memory per weight mode."""
     from .bank.io import read_bank
@@ -83,16 +95,15 @@ def bank_inspect(file: Path) -> None:
 
 @bank.command("synth")
 @click.option("--arch", "arch_name", type=click.Choice(ARCH_NAMES), required=True, help="Network graph.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--widths", default="8,7,6,5,4,3,2,1", show_default=True, help="Candidate bit-widths.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bank file to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Bank file to write.")
 def bank_synth(arch_name: str, seed: int, widths: str, output: Path) -> None:
     """Make a bank from a seeded random float model with calibrated per-width parameters."""
     from .bank.synth import synth_bank
 
-    ws = _widths(widths, None, "--widths")
-    if len(set(ws)) != len(ws):
-        raise WavebitsError(f"--widths: each width once, got {widths}")
+    ws = _widths(widths, option="--widths", distinct=True)
     b = synth_bank(arch_name, seed=seed, widths=ws)
     _write(b, output)
     click.echo(f"wrote {output} ({arch_name}, seed {seed}, widths {','.join(map(str, b.widths))}, "
@@ -160,19 +171,18 @@ def codegen() -> None:
 
 
 @codegen.command("hls")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Project folder to write.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Project folder to write.")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked", show_default=True,
               help="Store every width's weights, or only the wavelet components (rebuilt on a switch).")
-@click.option("--vectors", type=int, default=16, show_default=True, help="Test vectors in tb_data.")
+@click.option("--vectors", type=VECTORS, default=16, show_default=True, help="Test vectors in tb_data.")
 def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
     """An HLS C++ project (Vitis HLS style, hls4ml layout) whose bit-width is a run-time input."""
     from .bank.io import read_bank
     from .codegen.hls import write_hls_project
     from .codegen.project import default_vectors
 
-    if vectors < 1:
-        raise WavebitsError("--vectors must be >= 1")
     b = read_bank(file)
     try:
         write_hls_project(b, output, weights, bank_bytes=file.read_bytes(), vectors=default_vectors(b, vectors))
@@ -183,17 +193,19 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
 
 
 @codegen.command("rtl")
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Project folder to write.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Project folder to write.")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked", show_default=True,
               help="Store every width's weights, or only the wavelet components (rebuilt on a switch).")
 @click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default="8", show_default=True,
               help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle).")
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="Board top level and constraints to emit.")
-@click.option("--clock-mhz", type=float, default=DEFAULT_CLOCK_MHZ, show_default=True,
+@click.option("--clock-mhz", type=click.FloatRange(0, 1000, min_open=True), default=DEFAULT_CLOCK_MHZ,
+              show_default=True,
               help="Core clock the board top level's PLL makes (and the bitstream build's timing constraint).")
-@click.option("--vectors", type=int, default=16, show_default=True, help="Test vectors in tb_data.")
+@click.option("--vectors", type=VECTORS, default=16, show_default=True, help="Test vectors in tb_data.")
 def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, clock_mhz: float,
                 vectors: int) -> None:
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
@@ -201,8 +213,6 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, 
     from .codegen.project import default_vectors
     from .codegen.rtl import write_rtl_project
 
-    if vectors < 1:
-        raise WavebitsError("--vectors must be >= 1")
     b = read_bank(file)
     try:
         write_rtl_project(b, output, weights, int(lanes), board, bank_bytes=file.read_bytes(),
@@ -226,7 +236,7 @@ def _executor_options(f):
 
 
 @sim.command("csim")
-@click.argument("project", type=click.Path(path_type=Path))
+@click.argument("project", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Widths to run every vector at.")
 @click.option("--schedule", default=None,
               help="Widths applied to consecutive inferences (mid-stream switches); '' for none "
@@ -244,7 +254,7 @@ def sim_csim(project: Path, bits: str, schedule: str | None, workers: int, ray_a
     if schedule is None:
         plan = switching_order(read_project(project, "hls")["widths"])
     else:
-        plan = _widths(schedule) if schedule else None
+        plan = _widths(schedule, option="--schedule") if schedule else None
     report = check_csim(project, None if bits == "all" else _widths(bits), plan,
                         executor=make_executor(workers, ray_address))
     click.echo(report.text())
@@ -255,16 +265,17 @@ def sim_csim(project: Path, bits: str, schedule: str | None, workers: int, ray_a
 
 
 @sim.command("rtl")
-@click.argument("project", type=click.Path(path_type=Path))
+@click.argument("project", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Widths to run, one segment each ('' for none).")
 @click.option("--schedule", default=None,
               help="Further segments, switching width in mid-stream ('' for none) [default: the project's widths, "
                    "widest, narrowest, next widest, ...].")
-@click.option("--vectors", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--vectors", type=VECTORS, default=2, show_default=True,
               help="Inferences per segment (2 or more give switch costs against an unswitched baseline).")
 @click.option("--switch", "switch_mode", type=click.Choice(["stream", "idle"]), default="stream", show_default=True,
               help="Write each width while the previous inference runs, or once the accelerator is idle.")
-@click.option("--vcd", type=click.Path(path_type=Path), default=None, help="Write a waveform (VCD) here.")
+@click.option("--vcd", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a waveform (VCD) here.")
 @_json_option
 def sim_rtl(project: Path, bits: str, schedule: str | None, vectors: int, switch_mode: str, vcd: Path | None,
             json_file: Path | None) -> None:
@@ -274,7 +285,7 @@ def sim_rtl(project: Path, bits: str, schedule: str | None, vectors: int, switch
     from .sim.rtlsim import check_rtl
 
     widths = tuple(read_project(project, "rtl")["widths"])
-    then = switching_order(widths) if schedule is None else (_widths(schedule) if schedule else [])
+    then = switching_order(widths) if schedule is None else (_widths(schedule, option="--schedule") if schedule else [])
     plan = (_widths(bits, widths) if bits else []) + then
     if not plan:
         raise WavebitsError("--bits and --schedule are both empty: nothing to simulate")
@@ -286,10 +297,11 @@ def sim_rtl(project: Path, bits: str, schedule: str | None, vectors: int, switch
 
 
 @sim.command("hls4ml")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--bits", default="8,4,1", show_default=True, help="Widths to convert ('all' for every width).")
-@click.option("--vectors", type=int, default=32, show_default=True, help="Test vectors.")
-@click.option("--workdir", type=click.Path(path_type=Path), default=Path("out/hls4ml"), show_default=True)
+@click.option("--vectors", type=VECTORS, default=32, show_default=True, help="Test vectors.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/hls4ml"),
+              show_default=True)
 @_json_option
 def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Path | None) -> None:
     """Independent reference: each width as a QKeras model, compiled and run by hls4ml, vs the golden model.
@@ -370,7 +382,7 @@ def verify(target: Path, backend: str | None, data: str | None, data_dir: Path |
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--bits", default="all", show_default=True, help="Width(s): 'all' or e.g. '8,4,1'.")
 @click.option("--data", type=click.Choice(DATASETS), default="digits", show_default=True, help="Test data set.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
@@ -391,10 +403,11 @@ def golden(file: Path, bits: str, data: str, data_dir: Path | None, limit: int |
 
 
 @cli.command()
-@click.argument("project", type=click.Path(path_type=Path))
+@click.argument("project", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="ECP5 board (ulx3s-85f: Radiona ULX3S with LFE5U-85F, CABGA381).")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="nextpnr placement seed.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=1, show_default=True,
+              help="nextpnr placement seed.")
 @click.option("--allow-timing-fail", is_flag=True,
               help="Exit 0 even when Fmax misses the core clock (the bitstream is written either way).")
 @_json_option
@@ -419,19 +432,19 @@ def build(project: Path, board: str, seed: int, allow_timing_fail: bool, json_fi
 @cli.command("switch-bench")
 @click.option("--model", type=click.Choice(["resnet18", "resnet50", "all"]), default="all", show_default=True)
 @click.option("--bits", default="all", show_default=True, help="Widths to switch to.")
-@click.option("--repeats", type=int, default=5, show_default=True, help="Repeats per width (median).")
+@click.option("--repeats", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Repeats per width (median).")
 @_json_option
 def switch_bench(model: str, bits: str, repeats: int, json_file: Path | None) -> None:
     """Time the software hot swap: a width's integer weights rebuilt from the components."""
     from .switchbench import bench_model, pin_one_core, report
 
-    if repeats < 1:
-        raise WavebitsError("--repeats must be >= 1")
+    widths = _widths(bits)
     pin_one_core()
     depths = {"resnet18": [18], "resnet50": [50], "all": [18, 50]}[model]
     results = []
     for d in depths:
-        results += bench_model(d, _widths(bits), repeats=repeats)
+        results += bench_model(d, widths, repeats=repeats)
     click.echo(report(results))
     from dataclasses import asdict
 
@@ -478,7 +491,7 @@ def train(config_file: Path | None, data: str | None, data_dir: Path | None, mod
         raise WavebitsError("--model and --arch: give one network, not both")
     cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None,
                       source=model_source, arch=arch, weights=str(weights) if weights else None,
-                      widths=tuple(_widths(widths, None, "--widths")) if widths else None, epochs=epochs,
+                      widths=tuple(_widths(widths, option="--widths", distinct=True)) if widths else None, epochs=epochs,
                       float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test,
                       task=task)
     result = _train_and_report(cfg, output)
@@ -508,9 +521,9 @@ def _train_and_report(cfg, output: Path):
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"), show_default=True,
               help="Folder for the demo's files.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--no-bitstream", is_flag=True, help="Skip the FPGA bitstream build (about 3 minutes).")
 def demo(out: Path, seed: int, no_bitstream: bool) -> None:
     """The main job on the embedded default (scikit-learn digits), end to end."""
@@ -560,25 +573,73 @@ def demo(out: Path, seed: int, no_bitstream: bool) -> None:
     click.echo(report(bench_model(18, [8, 4, 1], repeats=3) + bench_model(50, [8, 4, 1], repeats=3)))
 
 
+# a group run without a subcommand prints its help (Click >= 8.2 raises this for it)
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every cleanup path for Ctrl-C runs for it too."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (a newline shows as ``\\n``)."""
+    return "".join(ch if ch.isprintable() or ch == "\t" else
+                   {"\n": "\\n", "\r": "\\r"}.get(ch) or ascii(ch)[1:-1] for ch in text)
+
+
+def _fail(message: str, code: int = 2, detail: str | None = None) -> NoReturn:
+    if detail:
+        for line in detail.splitlines():
+            click.echo(f"  {one_line(line)}", err=True)
+    click.echo(f"error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
 def main() -> None:
-    """Console entry point: runs the CLI, turning user errors into one line and exit code 2."""
+    """Console entry point: runs the CLI, turning user errors into one line and exit code 2.
+
+    Usage errors (an unknown option, a bad value) and user mistakes print one ``error:`` line and
+    exit with 2; Ctrl-C exits with 130 and SIGTERM with 143, after the same cleanup; anything else
+    is a wavebits bug and exits with 1, its traceback shown only with WAVEBITS_TRACEBACK=1.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:  # Click turns KeyboardInterrupt (and so Terminated) into Abort
+        if isinstance(e.__context__, Terminated):
+            click.echo("terminated", err=True)
+            sys.exit(143)
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
+    except _NO_ARGS_IS_HELP as e:
         e.show()
         sys.exit(e.exit_code)
     except VerificationFailed as e:
-        click.echo(f"verification failed: {e}", err=True)
+        click.echo(f"verification failed: {one_line(str(e))}", err=True)
         sys.exit(1)
+    except click.ClickException as e:
+        where = e.ctx.command_path if isinstance(e, click.UsageError) and e.ctx is not None else ""
+        message = " ".join(e.format_message().split())  # Click's own line breaks (choice lists)
+        _fail(f"{where}: {message}" if where else message)
     except WavebitsError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        _fail(str(e), detail=e.detail)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(143)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        _fail(f"{where}{e.strerror or e}")
+    except Exception as e:
+        if os.environ.get("WAVEBITS_TRACEBACK") == "1":
+            raise
+        _fail(f"internal error: {type(e).__name__}: {e} (a wavebits bug; WAVEBITS_TRACEBACK=1 shows where)", code=1)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ from pathlib import Path
 
 
 class WavebitsError(Exception):
-    """A problem with the user's input or environment, with a message fit to print as is."""
+    """A problem with the user's input or environment, with a message fit to print as is.
+
+    ``detail`` is supporting text (a tool's log) that the CLI prints, indented, above the error line.
+    """
+
+    def __init__(self, *args: object, detail: str | None = None) -> None:
+        super().__init__(*args)
+        self.detail = detail
 
 
 class BankError(WavebitsError):

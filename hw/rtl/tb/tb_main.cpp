@@ -9,7 +9,8 @@
 // started computing (its first activation write): a switch in mid-stream.
 // idle: the width is written once segment k-1's outputs are all out, then segment k starts at once.
 // Segment 0's width is written before the first input. With WB_TB_BACKPRESSURE=1 in the
-// environment the bench refuses every third output beat (out_ready low). Lines of the events file:
+// environment the bench refuses every third output beat (out_ready low); WB_TB_CYCLE_LIMIT=N stops it
+// after N cycles with exit status 3 (a damaged project). Lines of the events file:
 //   write <cycle> <bits>          in <cycle> <vector> (its first beat)   out <cycle> <inference> <bits> <value>
 //   trace <inference> <layer> <addr> <mask> <data hex>               rebuild <start> <end>   done <cycle>
 #include "Vwavebits_top.h"
@@ -91,7 +92,8 @@ int main(int argc, char** argv) {
     const int total = (int)segment.size();
     int vec = 0, beat = 0, loads = 0, outputs_seen = 0, rebuilding_since = -1;
     const int n_out_per_inference = WB_OUTPUTS;  // -DWB_OUTPUTS=..., -DWB_OUT_W=... from the build
-    const unsigned long long limit = 4000000000ULL;
+    const char* limit_env = std::getenv("WB_TB_CYCLE_LIMIT");  // set by sim/rtlsim.py from the bank
+    const unsigned long long limit = limit_env ? std::strtoull(limit_env, 0, 10) : 4000000000ULL;
     bool pending_write = true;  // segment 0's width, before the first input
     int write_bits = schedule[0];
 
@@ -168,6 +170,6 @@ int main(int argc, char** argv) {
 #endif
     top->final();
     delete top;
-    if (cycle >= limit) { std::fprintf(stderr, "cycle limit reached\n"); return 1; }
+    if (cycle >= limit) { std::fprintf(stderr, "cycle limit %llu reached\n", limit); return 3; }
     return 0;
 }
