@@ -491,7 +491,8 @@ def train(config_file: Path | None, data: str | None, data_dir: Path | None, mod
         raise WavebitsError("--model and --arch: give one network, not both")
     cfg = load_config(config_file, data, data_dir=str(data_dir) if data_dir else None,
                       source=model_source, arch=arch, weights=str(weights) if weights else None,
-                      widths=tuple(_widths(widths, option="--widths", distinct=True)) if widths else None, epochs=epochs,
+                      widths=tuple(_widths(widths, option="--widths", distinct=True)) if widths else None,
+                      epochs=epochs,
                       float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test,
                       task=task)
     result = _train_and_report(cfg, output)
