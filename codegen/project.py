@@ -267,7 +267,7 @@ def load_project(project: Path, kind: str) -> Project:
         if not (project / rel).is_file():
             raise ProjectError(project / rel, None, "missing (regenerate the project)")
     n, features = meta["vectors"], math.prod(bank.input_shape)
-    inputs = _read_rows(project / "tb_data/tb_input_features.dat", n, features, 0, (1 << bank.input_bits) - 1)
+    inputs = _read_rows(project / "tb_data/tb_input_features.dat", n, features, *bank.input_range)
     classes = math.prod(bank.shapes[bank.output])
     outputs = {b: _read_rows(project / f"tb_data/tb_output_predictions_w{b}.dat", n, classes, -(1 << 62), 1 << 62)
                for b in bank.widths}
