@@ -83,16 +83,29 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
 
 
 def _compile(project: Path, meta: dict, obj: Path, binary: Path, sources: list[str], vcd: bool) -> None:
+    compile_verilator(project, "wavebits_top", [*sources, "wavebits_top.v"], project / "rtl/tb/tb_main.cpp", obj,
+                      binary, defines={"WB_OUTPUTS": meta["outputs"], "WB_OUT_W": meta["params"]["OUT_W"]},
+                      trace=vcd)
+
+
+def compile_verilator(project: Path, top: str, sources: list[str], bench: Path, obj: Path, binary: Path,
+                      defines: dict[str, int] | None = None, params: dict[str, int] | None = None,
+                      trace: bool = False) -> None:
+    """Verilate ``sources`` (paths relative to ``project``) with ``top`` as the top module and compile
+    them with the C++ test bench ``bench`` into ``binary`` (g++ directly, no make).
+
+    ``params`` override the top module's parameters (``-G``), ``defines`` become ``-D`` flags of the
+    bench; ``obj`` is Verilator's output folder inside ``project``."""
     gxx = find_tool("g++", "apt-get install g++")
     verilate = [_tool(VERILATOR), "--cc", "--exe", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
-                "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", "wavebits_top", "--Mdir", obj.name,
-                *(["--trace"] if vcd else []), *sources, "wavebits_top.v"]
+                "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", top, "--Mdir", obj.name,
+                *(["--trace"] if trace else []), *(f"-G{k}={v}" for k, v in (params or {}).items()), *sources]
     proc = run_tool(verilate, cwd=project)
     if proc.returncode != 0:
         raise RtlSimError(f"{project}: Verilator failed (the end of its output above)",
                           detail=(proc.stdout + proc.stderr)[-3000:])
     root = run_tool([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"]).stdout.strip()
-    mk = _mk_lists(obj / "Vwavebits_top_classes.mk")
+    mk = _mk_lists(obj / f"V{top}_classes.mk")
     local = [obj / f"{c}.cpp" for key in ("VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
              for c in mk.get(key, [])]
     common = [Path(root) / "include" / f"{c}.cpp" for key in ("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW")
@@ -100,14 +113,12 @@ def _compile(project: Path, meta: dict, obj: Path, binary: Path, sources: list[s
     flags = [f"-D{k}={mk[k][0]}" for k in ("VM_COVERAGE", "VM_TIMING", "VM_TRACE", "VM_TRACE_FST", "VM_TRACE_VCD",
                                            "VM_TRACE_SAIF") if mk.get(k)]
     compile_cmd = [gxx, "-std=c++17", "-O1", "-pthread", f"-I{obj}", f"-I{root}/include", f"-I{root}/include/vltstd",
-                   "-DVERILATOR=1", "-DVM_SC=0", *flags, f"-DWB_OUTPUTS={meta['outputs']}",
-                   f"-DWB_OUT_W={meta['params']['OUT_W']}", *map(str, local + common),
-                   str(project / "rtl/tb/tb_main.cpp"), "-o", str(binary)]
+                   "-DVERILATOR=1", "-DVM_SC=0", *flags, *(f"-D{k}={v}" for k, v in (defines or {}).items()),
+                   *map(str, local + common), str(bench), "-o", str(binary)]
     proc = run_tool(compile_cmd, cwd=project)
     if proc.returncode != 0:
         raise RtlSimError(f"{project}: compiling the test bench failed (the end of g++'s output above)",
                           detail=(proc.stdout + proc.stderr)[-3000:])
-    return binary
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 ``verify`` resolves the target (a bank, or a generated HLS or RTL project and its bank), generates
 the projects the requested levels need in a work folder, runs the same inputs along the same width
-plan on every level and checks each against the golden model.
+plan on every level and checks each against the golden model. The ``board`` level talks to a board
+over a serial port (``SerialLine``) and needs the RTL project its bitstream was built from.
 """
 
 from __future__ import annotations
@@ -23,11 +24,21 @@ from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
 from wavebits.reports import report
 
+from .board import BAUD, TIMEOUT_S, BoardLevel
 from .levels import LEVEL_NAMES, CsimLevel, GoldenLevel, Hls4mlLevel, RtlLevel
 from .parity import Level, ParityReport, check, plan
 from .shard import Executor, SerialExecutor
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SerialLine:
+    """Where the ``board`` level finds its board: a port (device or pyserial URL), baud rate, timeout."""
+
+    port: str
+    baud: int = BAUD
+    timeout: float = TIMEOUT_S
 
 
 @dataclass
@@ -72,6 +83,10 @@ def parse_backends(text: str | None, target: Target) -> list[str]:
     if "qonnx" in names:
         raise WavebitsError("--backend qonnx: the QONNX export needs the trained torch model, which a bank does not "
                             "hold; run `wavebits train --qonnx DIR`, or QonnxLevel(model, bank, workdir) in Python")
+    if "board" in names and target.kind != "rtl":
+        what = "a bank" if target.kind == "bank" else "an HLS project"
+        raise WavebitsError(f"--backend board: {target.path} is {what}; give the RTL project the board's bitstream "
+                            "was built from (wavebits codegen rtl)")
     return list(dict.fromkeys(names))
 
 
@@ -151,9 +166,15 @@ class VerifyReport:
                       levels=[r.to_dict() for r in self.levels], timing={"wall_s": round(self.wall_s, 3)})
 
 
-def make_level(name: str, target: Target, weights: str, workdir: Path, lanes: int = 8) -> Level:
-    """The level ``name`` for ``target``: its own project where it is one, else one generated in ``workdir``."""
+def make_level(name: str, target: Target, weights: str, workdir: Path, lanes: int = 8,
+               line: SerialLine | None = None) -> Level:
+    """The level ``name`` for ``target``: its own project where it is one, else one generated in ``workdir``
+    (``board``: the board on ``line``, running ``target``'s bitstream)."""
     bank = target.bank
+    if name == "board":
+        if line is None or target.kind != "rtl":
+            raise WavebitsError("--backend board needs --port and an RTL project")
+        return BoardLevel(target.path, line.port, line.baud, line.timeout)
     if name == "golden":
         return GoldenLevel(bank, weights)
     if name == "hls4ml":
@@ -182,13 +203,22 @@ def make_level(name: str, target: Target, weights: str, workdir: Path, lanes: in
 
 def verify(target: Target, backends: Sequence[str], x: np.ndarray, inputs: dict[str, Any], bits: Sequence[int],
            schedule: Sequence[int], weights: str | None = None, workdir: Path | None = None,
-           executor: Executor | None = None, lanes: int = 8) -> VerifyReport:
-    """Run every level in ``backends`` on ``x`` along the plan (``bits``, then ``schedule``) and check it."""
+           executor: Executor | None = None, lanes: int = 8, line: SerialLine | None = None) -> VerifyReport:
+    """Run every level in ``backends`` on ``x`` along the plan (``bits``, then ``schedule``) and check it.
+
+    ``line`` is the board's serial line, for the ``board`` level only; that level runs in this
+    process whatever ``executor`` says (one board, one port)."""
     bank = target.bank
     for b in [*bits, *schedule]:
         bank.check_width(b)
     if not bits and not schedule:
         raise WavebitsError("--bits and --schedule are both empty: nothing to verify")
+    if ("board" in backends) != (line is not None):
+        raise WavebitsError("--backend board needs --port" if line is None else
+                            "--port, --baud and --timeout apply to --backend board only")
+    if "board" in backends and weights is not None and weights != target.weights:
+        raise WavebitsError(f"--weights {weights}: the board runs {target.path}'s bitstream, built with "
+                            f"{target.weights} weights")
     weights = weights or target.weights or "banked"
     vectors, widths = plan(len(x), bits, schedule)
     xs = x[vectors]
@@ -198,9 +228,13 @@ def verify(target: Target, backends: Sequence[str], x: np.ndarray, inputs: dict[
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wavebits-verify-")))
         for name in backends:
-            level = make_level(name, target, weights, Path(workdir), lanes)
+            level = make_level(name, target, weights, Path(workdir), lanes, line)
             log.info("%s: %d inferences", name, len(xs))
-            parity = check(level, xs, widths, executor=executor or SerialExecutor())
+            runner = executor or SerialExecutor()
+            if name == "board" and runner.workers > 1:
+                log.info("board: one serial port, so it runs in this process (not on %d workers)", runner.workers)
+                runner = SerialExecutor()
+            parity = check(level, xs, widths, executor=runner)
             log.info("%s: %s", name, "ok" if parity.ok else "FAILED")
             result.levels.append(parity)
     result.wall_s = time.perf_counter() - t0

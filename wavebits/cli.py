@@ -330,8 +330,8 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Pa
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--backend", default=None,
-              help="Levels, comma-separated: golden,csim,rtl,hls4ml,qonnx,finn (default: csim,rtl for a bank, the "
-                   "project's own level for a project).")
+              help="Levels, comma-separated: golden,csim,rtl,hls4ml,qonnx,finn,board (default: csim,rtl for a bank, "
+                   "the project's own level for a project).")
 @click.option("--data", type=click.Choice(DATASETS), default=None, help="Inputs from this data set's test split.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="The data set's folder or file (idx folder, CIFAR-10 JPEGs, .npz file, image folder).")
@@ -352,28 +352,41 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Pa
               help="MAC lanes of a generated RTL project.")
 @click.option("--workdir", type=click.Path(path_type=Path), default=None,
               help="Keep generated projects here (default: a temporary folder, removed afterwards).")
+@click.option("--port", default=None,
+              help="--backend board: the board's serial port (/dev/ttyUSB0, COM3, or a pyserial URL such as "
+                   "socket://127.0.0.1:PORT).")
+@click.option("--baud", type=int, default=None, help="--backend board: baud rate [default: 115200, the board's].")
+@click.option("--timeout", "port_timeout", type=float, default=None,
+              help="--backend board: seconds an inference may take beyond its bytes' time on the line [default: 5].")
 @_executor_options
 @_json_option
 def verify(target: Path, backend: str | None, data: str | None, data_dir: Path | None, vectors: int | None,
            random_count: int | None, seed: int, limit: int | None, bits: str, schedule: str | None,
-           weights: str | None, lanes: str, workdir: Path | None, workers: int, ray_address: str | None,
-           json_file: Path | None) -> None:
+           weights: str | None, lanes: str, workdir: Path | None, port: str | None, baud: int | None,
+           port_timeout: float | None, workers: int, ray_address: str | None, json_file: Path | None) -> None:
     """Check execution levels against the golden model: every layer of every inference.
 
-    TARGET is a bank (the projects the levels need are generated) or a generated HLS or RTL project.
+    TARGET is a bank (the projects the levels need are generated) or a generated HLS or RTL project;
+    --backend board runs an RTL project's bitstream on a board over --port (the output layer).
     Exit 0 when every level matches, 1 when a level differs, 2 on bad input."""
+    from .sim.board import BAUD, TIMEOUT_S
     from .sim.parity import switching_order
     from .sim.shard import make_executor
-    from .sim.verify import parse_backends, resolve_target, select_inputs
+    from .sim.verify import SerialLine, parse_backends, resolve_target, select_inputs
     from .sim.verify import verify as run_verify
 
     tgt = resolve_target(target)
     backends = parse_backends(backend, tgt)
+    line = None
+    if port is not None:
+        line = SerialLine(port, BAUD if baud is None else baud, TIMEOUT_S if port_timeout is None else port_timeout)
+    elif baud is not None or port_timeout is not None:
+        raise WavebitsError("--baud and --timeout apply to --backend board, which needs --port")
     widths = _widths(bits, tgt.bank.widths) if bits else []
     plan = switching_order(tgt.bank.widths) if schedule is None else (_widths(schedule) if schedule else [])
     x, inputs = select_inputs(tgt, data, data_dir, vectors, random_count, limit, seed)
     result = run_verify(tgt, backends, x, inputs, widths, plan, weights, workdir, make_executor(workers, ray_address),
-                        int(lanes))
+                        int(lanes), line)
     click.echo(result.text())
     _write_json(json_file, result.to_dict())
     if not result.ok:
