@@ -186,3 +186,51 @@ def test_two_processes_train_one_bank_that_keeps_the_contract(tmp_path):
     bank = read_bank(out)
     assert bank.meta["widths"]["8"]["golden"] > 0.8, bank.meta["widths"]
     print(f"2-process training: {seconds:.0f} s")
+
+
+# ---------------------------------------------------------------- recipe switches for low widths
+
+
+def _model_and_batch(recipe):
+    from dataclasses import replace
+
+    from wavebits.training.loop import build_model
+    from wavebits.training.run import load_network
+
+    cfg = replace(load_config(None, "digits", widths=(8, 2, 1)), recipe=recipe)
+    data = load_data("digits", limit_train=64)
+    network, _ = load_network(cfg, data.input_shape)
+    model = build_model(cfg, network, data, False)
+    x = torch.from_numpy(data.x_train.astype(np.float64) / 255).float()
+    return cfg, model, x, torch.from_numpy(data.y_train)
+
+
+def test_distillation_and_loss_weights_change_the_narrow_widths_loss():
+    import torch.nn.functional as F
+    from wavebits.training.loop import _loss
+    from wavebits.training.model import Recipe
+    from wavebits.training.task import CLASSIFY
+
+    cfg, model, x, y = _model_and_batch(Recipe())
+    with torch.no_grad():
+        plain = {b: _loss(model.eval().set_width(b), model, x, y, b, CLASSIFY, cfg) for b in (8, 1)}
+    cfg = _model_and_batch(Recipe(distill=True, loss_weights=(1.0, 1.0, 3.0)))[0]
+    with torch.no_grad():
+        teacher = model.set_width(8)(x)
+        student = model.set_width(1)(x)
+        soft = -(F.softmax(teacher, 1) * F.log_softmax(student, 1)).sum(1).mean()
+        got = {b: _loss(model.set_width(b), model, x, y, b, CLASSIFY, cfg) for b in (8, 1)}
+    assert torch.equal(got[8], plain[8])  # the widest width is the teacher: its loss is unchanged
+    assert torch.allclose(got[1], 3.0 * (plain[1] + soft) / 2)
+    assert not torch.allclose(soft, plain[1])
+
+
+def test_loss_weights_are_one_per_width(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[recipe]\nloss_weights = [1, 2]\ndistill = true\n")
+    with pytest.raises(WavebitsError, match=r"c\.toml: recipe\.loss_weights: expected 8 weights"):
+        load_config(p)
+    p.write_text("[recipe]\nloss_weights = [1, 1, 1, 1, 1, 1, 2, 2]\ndistill = true\n")
+    cfg = load_config(p)
+    assert cfg.recipe.distill and cfg.recipe.loss_weights == (1, 1, 1, 1, 1, 1, 2, 2)
+    assert load_config(p, widths=(8, 1)).recipe.loss_weights is None  # they were for the config's widths

@@ -10,7 +10,8 @@ Sections and keys::
     [model]   arch (a built-in network) or source ("file.py:function" returning an nn.Module),
               weights (a .pt state dict: the shared float weights start from it, no float training),
               widths (distinct widths in 1..8)
-    [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet (booleans)
+    [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet, distill (booleans),
+              loss_weights (one non-negative weight per width)
     [train]   seed, batch_size, float_epochs, float_lr, warmup_batches, epochs, lr, probabilities,
               mul_bits, limit_train, limit_test, task (classify, or reconstruct for an autoencoder),
               device (cpu or cuda; default cuda when available), threads (CPU threads per process;
@@ -148,7 +149,8 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                                                         f"got {v!r}"),
     ("train", "threads"): ("threads", _int(1, 4096)),
     ("train", "workers"): ("workers", _int(0, 1024)),
-    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe)},
+    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe) if f.name != "loss_weights"},
+    ("recipe", "loss_weights"): ("loss_weights", _weights_list),
 }
 PATH_KEYS = {("data", "dir"), ("model", "source"), ("model", "weights")}
 
@@ -179,7 +181,7 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
         raise WavebitsError(f"{path}: not valid TOML ({e})") from None
     sections = sorted({s for s, _ in KEYS})
     kw: dict[str, Any] = {}
-    recipe: dict[str, bool] = {}
+    recipe: dict[str, Any] = {}
     for section, table in raw.items():
         if section not in sections or not isinstance(table, dict):
             raise _err(path, section, f"unknown section (known: {', '.join(sections)})")
@@ -193,7 +195,7 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
             if (section, key) in PATH_KEYS:
                 value = _resolve(path.parent, value, (section, key))
             if section == "recipe":
-                recipe[name] = value
+                recipe[name] = tuple(value) if isinstance(value, list) else value
             else:
                 kw[name] = tuple(value) if isinstance(value, list) else value
     if "source" in kw and "arch" in kw:
@@ -204,6 +206,8 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
     given = {k: v for k, v in overrides.items() if v is not None}
     if "widths" in given and tuple(given["widths"]) != cfg.widths and "probabilities" not in given:
         given["probabilities"] = None  # the config's per-width weights were for its own widths
+        if "recipe" not in given:
+            given["recipe"] = replace(cfg.recipe, loss_weights=None)
     cfg = replace(cfg, **given)
     where = {"dataset": "data.name", "source": "model.source", "widths": "model.widths"}
     for key, (name, check) in KEYS.items():
@@ -216,6 +220,9 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
     if cfg.probabilities is not None and len(cfg.probabilities) != len(cfg.widths):
         raise _err(path, "train.probabilities", f"expected {len(cfg.widths)} weights (one per width), "
                    f"got {list(cfg.probabilities)}")
+    if cfg.recipe.loss_weights is not None and len(cfg.recipe.loss_weights) != len(cfg.widths):
+        raise _err(path, "recipe.loss_weights", f"expected {len(cfg.widths)} weights (one per width), "
+                   f"got {list(cfg.recipe.loss_weights)}")
     if cfg.stream and cfg.dataset != "folder":
         raise _err(path if overrides.get("stream") is None else "option", "data.stream",
                    f"streaming reads image folders (data.name = \"folder\"), not {cfg.dataset!r}")

@@ -192,10 +192,11 @@ def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: 
         steps = 0
         for size, (xb, yb) in zip(sizes, batches_, strict=True):
             steps += 1
-            model.train().set_width(draw(widths))
+            bits = draw(widths)
+            model.train().set_width(bits)
             xb = to_input(xb, model.input_scale, device=rt.device)
             # this shard's share of the batch mean: DDP's average over ranks is then the batch's mean
-            loss = task.loss(net(xb), xb, yb.to(rt.device)) * (len(xb) * rt.world / size)
+            loss = _loss(model, net, xb, yb.to(rt.device), bits, task, cfg) * (len(xb) * rt.world / size)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -207,6 +208,26 @@ def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: 
                 value = evaluate(model, data.x_test[:1000], data.y_test[:1000], b, task=task)
                 info[f"{'fp' if b is None else b}b"] = task.format(value)
         bar.set_postfix(info)
+
+
+def _loss(model: MultiScaleNet, net: nn.Module, x: torch.Tensor, y: torch.Tensor, bits: int | None, task: Task,
+          cfg: TrainConfig) -> torch.Tensor:
+    """One step's loss at ``bits`` (``net``: the model, or its DDP wrapper), with the recipe's
+    in-place distillation from the widest trained width and its per-width loss weight."""
+    recipe = cfg.recipe
+    teacher = None
+    widest = max(widths_trained(cfg))
+    if recipe.distill and bits is not None and bits != widest:
+        with torch.no_grad():  # the teacher sees the same batch, in training mode, without gradients
+            teacher = model.set_width(widest)(x)
+        model.set_width(bits)
+    out = net(x)
+    loss = task.loss(out, x, y)
+    if teacher is not None:
+        loss = (loss + task.distill_loss(out, teacher)) / 2
+    if recipe.loss_weights is not None and bits is not None:
+        loss = loss * recipe.loss_weights[cfg.widths.index(bits)]
+    return loss
 
 
 def build_model(cfg: TrainConfig, network: ImportedNetwork, data: DataSet | TrainData,
