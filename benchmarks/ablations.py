@@ -4,9 +4,12 @@
 Usage:
     python benchmarks/ablations.py --data digits
     python benchmarks/ablations.py --data mnist --data-dir ../shared/data/mnist [--epochs 10]
+    python benchmarks/ablations.py --data digits --switches
 
 All models start from one float model trained once. Writes ``<out>/<data>-ablations.md`` (a
 markdown table of accuracy per width) and ``<out>/<data>-ablations.png`` (accuracy against width).
+``--switches`` trains instead the default recipe (E6) beside each recipe switch for the low widths
+(in-place distillation, per-width loss weights), each switch alone, into ``<out>/<data>-switches.md``.
 """
 
 from __future__ import annotations
@@ -39,11 +42,18 @@ def main() -> None:
     ap.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--epochs", type=int, default=None, help="multiscale epochs per model (default: config)")
-    ap.add_argument("--float-epochs", type=int, default=None)
+    ap.add_argument("--float-epochs", type=int, default=None,
+                    help="float pre-training epochs of the one float model (default: config)")
+    ap.add_argument("--switches", action="store_true",
+                    help="the recipe switches for low widths against the default recipe, not the ladder")
+    ap.add_argument("--seeds", default=None,
+                    help="with --switches: comma-separated training seeds; the table shows their mean")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: the machine's cores)")
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     args = ap.parse_args()
-    deterministic()
-    cfg = load_config(None, args.data, data_dir=args.data_dir, epochs=args.epochs, float_epochs=args.float_epochs)
+    deterministic(threads=args.threads)
+    cfg = load_config(None, args.data, data_dir=args.data_dir, epochs=args.epochs, float_epochs=args.float_epochs,
+                      threads=args.threads)
     data = load_training_data(cfg)
     network, _ = load_network(cfg, data.input_shape)
     widths = list(cfg.widths)
@@ -52,6 +62,22 @@ def main() -> None:
     def train(run, data, float_model_state=None):
         return train_network(run, data, network, float_model_state=float_model_state)
 
+    if args.switches:
+        seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [cfg.seed]
+        runs: dict[str, list[dict[int, float]]] = {}
+        for seed in seeds:  # per seed: its float model, then every switch from it
+            run = replace(cfg, seed=seed)
+            base, hist = train(replace(run, epochs=0), data)
+            start = float_state(base)
+            runs.setdefault("float model", []).append(dict.fromkeys(widths, hist.float_accuracy))
+            for label, recipe in switches(widths):
+                _, h = train(replace(run, recipe=recipe, float_epochs=0), data, float_model_state=start)
+                runs.setdefault(label, []).append(h.accuracy)
+                print(f"seed {seed} {label}: " + " ".join(f"{b}:{100 * a:.2f}" for b, a in h.accuracy.items()),
+                      flush=True)
+        results = {label: {b: float(np.mean([r[b] for r in rs])) for b in widths} for label, rs in runs.items()}
+        write_switches(args.out, cfg, results, widths, time.perf_counter() - t0, len(data.x_test), seeds)
+        return
     base, hist = train(replace(cfg, epochs=0), data)  # the float model every run starts from
     start = float_state(base)
     results: dict[str, dict[int, float]] = {"float model": dict.fromkeys(widths, hist.float_accuracy)}
@@ -70,6 +96,49 @@ def main() -> None:
     results["dedicated per-width models"] = dedicated
     elapsed = time.perf_counter() - t0
     write_report(args.out, cfg, results, widths, elapsed, len(data.x_test))
+
+
+def switches(widths: list[int]) -> list[tuple[str, Recipe]]:
+    """The default recipe (E6), then each switch for the low widths alone."""
+    low = tuple(2.0 if b <= 2 else 1.0 for b in widths)
+    return [
+        ("E6 default recipe", Recipe()),
+        ("+ in-place distillation from the widest width", Recipe(distill=True)),
+        ("+ loss weight 2 at widths <= 2", Recipe(loss_weights=low)),
+    ]
+
+
+def write_switches(out: Path, cfg, results: dict[str, dict[int, float]], widths: list[int], elapsed: float,
+                   n_test: int, seeds: list[int]) -> None:
+    """``<out>/<data>-switches.md``: accuracy per width of each switch (mean over ``seeds``), and its
+    difference to E6."""
+    out.mkdir(parents=True, exist_ok=True)
+    base = results["E6 default recipe"]
+    lines = [
+        f"# {cfg.dataset}: recipe switches for low widths ({cfg.arch})",
+        "",
+        f"Test accuracy (%) on {n_test} test images, mean over seeds {', '.join(map(str, seeds))} (each seed: "
+        f"a float model of {cfg.float_epochs} epochs, then {cfg.epochs} multiscale epochs per model from it), "
+        f"batch {cfg.batch_size}; {elapsed / 60:.1f} min in all.",
+        f"Reproduce: `python benchmarks/ablations.py --data {cfg.dataset} --switches"
+        + f" --seeds {','.join(map(str, seeds))}"
+        + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "")
+        + f" --epochs {cfg.epochs} --float-epochs {cfg.float_epochs}`",
+        "",
+        "| model | " + " | ".join(f"{b} bit" for b in widths) + " | mean |",
+        "|---|" + "---|" * (len(widths) + 1),
+    ]
+    for label, acc in results.items():
+        lines.append(f"| {label} | " + " | ".join(f"{100 * acc[b]:.2f}" for b in widths)
+                     + f" | {100 * sum(acc.values()) / len(acc):.2f} |")
+    lines += ["", "| switch minus E6 (points) | " + " | ".join(f"{b} bit" for b in widths) + " | mean |",
+              "|---|" + "---|" * (len(widths) + 1)]
+    for label, acc in results.items():
+        if label.startswith("+"):
+            diff = [100 * (acc[b] - base[b]) for b in widths]
+            lines.append(f"| {label} | " + " | ".join(f"{d:+.2f}" for d in diff) + f" | {sum(diff) / len(diff):+.2f} |")
+    (out / f"{cfg.dataset}-switches.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def write_report(out: Path, cfg, results: dict[str, dict[int, float]], widths: list[int], elapsed: float,

@@ -5,13 +5,21 @@ or any training step runs; an error names the file and the ``section.key``.
 
 Sections and keys::
 
-    [data]    name (digits, mnist, fashion-mnist, cifar10, npz, folder), dir (folder or file)
+    [data]    name (digits, mnist, fashion-mnist, cifar10, npz, folder), dir (folder or file),
+              stream (folder only: read the train images from their files as training goes, not all first)
     [model]   arch (a built-in network) or source ("file.py:function" returning an nn.Module),
               weights (a .pt state dict: the shared float weights start from it, no float training),
               widths (distinct widths in 1..8)
-    [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet (booleans)
+    [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet, distill (booleans),
+              loss_weights (one non-negative weight per width)
     [train]   seed, batch_size, float_epochs, float_lr, warmup_batches, epochs, lr, probabilities,
-              mul_bits, limit_train, limit_test, task (classify, or reconstruct for an autoencoder)
+              mul_bits, limit_train, limit_test, task (classify, or reconstruct for an autoencoder),
+              device (cpu or cuda; default cuda when available), threads (CPU threads per process;
+              default the machine's cores over its training processes), workers (DataLoader worker
+              processes, default 0: batches are read in the training process)
+
+``epochs`` counts the multiscale epochs (a width drawn per step); ``float_epochs`` the float
+pre-training before them, skipped when the network comes with weights.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from wavebits.archs import ARCHS
 from wavebits.data import DATASETS
 from wavebits.errors import WavebitsError
 
+from .dist import DEVICES
 from .model import Recipe
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -54,6 +63,10 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     task: str = "classify"  # or "reconstruct": an autoencoder, trained to give back its (unlabelled) input
+    stream: bool = False  # folder data: the train split is read image by image as training goes
+    device: str | None = None  # cpu or cuda; None: cuda when available, else cpu
+    threads: int | None = None  # CPU threads per process; None: the machine's cores over its processes
+    workers: int = 0  # DataLoader worker processes
     recipe: Recipe = field(default_factory=Recipe)
 
     def sampling(self) -> list[float]:
@@ -112,6 +125,7 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("data", "name"): ("dataset", lambda v: None if v in DATASETS else f"expected one of {', '.join(DATASETS)}, "
                                                                       f"got {v!r}"),
     ("data", "dir"): ("data_dir", _string),
+    ("data", "stream"): ("stream", _bool),
     ("model", "arch"): ("arch", lambda v: None if v in ARCHS else f"unknown architecture {v!r} "
                                                                   f"(known: {', '.join(ARCHS)})"),
     ("model", "source"): ("source", lambda v: None if isinstance(v, str) and ".py:" in v
@@ -131,7 +145,12 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("train", "limit_test"): ("limit_test", _int(1)),
     ("train", "task"): ("task", lambda v: None if v in ("classify", "reconstruct")
                         else f"expected 'classify' or 'reconstruct', got {v!r}"),
-    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe)},
+    ("train", "device"): ("device", lambda v: None if v in DEVICES else f"expected one of {', '.join(DEVICES)}, "
+                                                                        f"got {v!r}"),
+    ("train", "threads"): ("threads", _int(1, 4096)),
+    ("train", "workers"): ("workers", _int(0, 1024)),
+    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe) if f.name != "loss_weights"},
+    ("recipe", "loss_weights"): ("loss_weights", _weights_list),
 }
 PATH_KEYS = {("data", "dir"), ("model", "source"), ("model", "weights")}
 
@@ -162,7 +181,7 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
         raise WavebitsError(f"{path}: not valid TOML ({e})") from None
     sections = sorted({s for s, _ in KEYS})
     kw: dict[str, Any] = {}
-    recipe: dict[str, bool] = {}
+    recipe: dict[str, Any] = {}
     for section, table in raw.items():
         if section not in sections or not isinstance(table, dict):
             raise _err(path, section, f"unknown section (known: {', '.join(sections)})")
@@ -176,7 +195,7 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
             if (section, key) in PATH_KEYS:
                 value = _resolve(path.parent, value, (section, key))
             if section == "recipe":
-                recipe[name] = value
+                recipe[name] = tuple(value) if isinstance(value, list) else value
             else:
                 kw[name] = tuple(value) if isinstance(value, list) else value
     if "source" in kw and "arch" in kw:
@@ -187,6 +206,8 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
     given = {k: v for k, v in overrides.items() if v is not None}
     if "widths" in given and tuple(given["widths"]) != cfg.widths and "probabilities" not in given:
         given["probabilities"] = None  # the config's per-width weights were for its own widths
+        if "recipe" not in given:
+            given["recipe"] = replace(cfg.recipe, loss_weights=None)
     cfg = replace(cfg, **given)
     where = {"dataset": "data.name", "source": "model.source", "widths": "model.widths"}
     for key, (name, check) in KEYS.items():
@@ -199,6 +220,12 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
     if cfg.probabilities is not None and len(cfg.probabilities) != len(cfg.widths):
         raise _err(path, "train.probabilities", f"expected {len(cfg.widths)} weights (one per width), "
                    f"got {list(cfg.probabilities)}")
+    if cfg.recipe.loss_weights is not None and len(cfg.recipe.loss_weights) != len(cfg.widths):
+        raise _err(path, "recipe.loss_weights", f"expected {len(cfg.widths)} weights (one per width), "
+                   f"got {list(cfg.recipe.loss_weights)}")
+    if cfg.stream and cfg.dataset != "folder":
+        raise _err(path if overrides.get("stream") is None else "option", "data.stream",
+                   f"streaming reads image folders (data.name = \"folder\"), not {cfg.dataset!r}")
     if cfg.dataset in ("npz", "folder", "mnist", "fashion-mnist", "cifar10") and not cfg.data_dir:
         raise _err(path, "data.dir", f"data set {cfg.dataset!r} needs a file or folder (--data-dir)")
     return cfg

@@ -6,22 +6,32 @@
 3. dynamic training: every step draws a width with the configured probabilities and trains the
    shared and that width's parameters;
 4. BatchNorm statistics re-estimated per width on the final weights.
+
+Batches come from a ``torch.utils.data`` DataLoader (``workers`` processes) in a seeded order; the
+width of each step from a generator seeded alike on every process. Under ``torchrun`` every rank
+trains its shard of each batch in DistributedDataParallel; warm-up, BatchNorm re-estimation and the
+final evaluation run on rank 0 over the whole training set, and their result is broadcast.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from wavebits.bank.builder import BankFormat
 from wavebits.data import DataSet
 
 from .config import TrainConfig
+from .data import ArraySet, ShardedBatchSampler, TrainData, as_train_data, loader
+from .dist import Runtime, broadcast_object, broadcast_state, current, wrap
 from .model import MultiScaleNet
 from .quant import FineQuant, PactActivation
 from .task import Task, task_for
@@ -38,23 +48,30 @@ class History:
     accuracy: dict[int, float] = field(default_factory=dict)
 
 
-def to_input(x: np.ndarray, scale: float = 1.0 / 255.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def to_input(x: np.ndarray | torch.Tensor, scale: float = 1.0 / 255.0, dtype: torch.dtype = torch.float32,
+             device: torch.device | str | None = None) -> torch.Tensor:
     """Integer inputs to the model's input: the integers times the bank's input scale (in float64 first)."""
-    return torch.from_numpy(x.astype(np.float64) * scale).to(dtype)
+    t = torch.from_numpy(np.asarray(x)) if isinstance(x, np.ndarray) else x
+    return (t.to(device).double() * scale).to(dtype)
 
 
 def batches(n: int, size: int, rng: np.random.Generator | None = None):
+    """Index arrays of ``size`` over ``range(n)`` (a permutation by ``rng``, else in order)."""
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for i in range(0, n, size):
         yield order[i:i + size]
 
 
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def outputs(model: MultiScaleNet, x: np.ndarray, bits: int | None, batch: int = 512) -> np.ndarray:
-    """The fake-quantized model's outputs at ``bits`` (float64 numpy)."""
+    """The fake-quantized model's outputs at ``bits`` (float64 numpy), computed on the model's device."""
     model.eval().set_width(bits)
-    dtype = next(model.parameters()).dtype
-    out = [model(to_input(x[i:i + batch], model.input_scale, dtype)).double().numpy()
+    p = next(model.parameters())
+    out = [model(to_input(x[i:i + batch], model.input_scale, p.dtype, p.device)).double().cpu().numpy()
            for i in range(0, len(x), batch)]
     return np.concatenate(out)
 
@@ -77,28 +94,46 @@ def _bn_modules(model: MultiScaleNet, bits: int | None):
     return [bn for layer in model.layers.values() if (bn := layer.batchnorm(bits)) is not None]
 
 
+def _dataset(data: Dataset | np.ndarray) -> Dataset:
+    return ArraySet(data, np.zeros(len(data), np.int64)) if isinstance(data, np.ndarray) else data
+
+
 @torch.no_grad()
-def calibrate_bn(model: MultiScaleNet, x: np.ndarray, bits: int, n_batches: int, batch: int) -> None:
-    """Re-estimate the width's BatchNorm statistics (cumulative average over ``n_batches``)."""
+def calibrate_bn(model: MultiScaleNet, data: Dataset | np.ndarray, bits: int, n_batches: int, batch: int,
+                 workers: int = 0) -> None:
+    """Re-estimate the width's BatchNorm statistics (cumulative average over ``n_batches`` of ``data``).
+
+    ``data`` is a data set of ``(x, label)`` items or an array of inputs; the batches are the first
+    ``n_batches`` of a permutation seeded by ``bits``.
+    """
+    data = _dataset(data)
     model.train().set_width(bits)
     bns = _bn_modules(model, bits)
     saved = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
-    for i, idx in enumerate(batches(len(x), batch, np.random.default_rng(bits))):
-        if i >= n_batches:
-            break
-        model(to_input(x[idx], model.input_scale))
+    chosen = [idx.tolist() for idx in itertools.islice(batches(len(data), batch, np.random.default_rng(bits)),
+                                                       n_batches)]
+    device = _device(model)
+    for xb, _ in loader(data, chosen, workers, device.type == "cuda"):
+        model(to_input(xb, model.input_scale, device=device))
     for bn, m in zip(bns, saved, strict=True):
         bn.momentum = m
 
 
+def _sample(data: Dataset, indices: np.ndarray) -> torch.Tensor:
+    """The inputs of ``indices`` as one batch."""
+    return next(iter(loader(data, [indices.tolist()])))[0]
+
+
 @torch.no_grad()
-def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
+def warm_up(model: MultiScaleNet, data: Dataset | np.ndarray, cfg: TrainConfig) -> None:
     """Initialize each width's weight steps, BN and activation ranges from the float model."""
-    sample = to_input(x[np.random.default_rng(cfg.seed).permutation(len(x))[: max(cfg.batch_size * 4, 256)]],
-                      model.input_scale)
+    data = _dataset(data)
+    device = _device(model)
+    pick = np.random.default_rng(cfg.seed).permutation(len(data))[: max(cfg.batch_size * 4, 256)]
+    sample = to_input(_sample(data, pick), model.input_scale, device=device)
     trained = widths_trained(cfg)
     for bits in cfg.widths:
         for layer in model.layers.values():
@@ -110,7 +145,7 @@ def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
             if bn is not None:
                 bn.weight.copy_(ref.weight)
                 bn.bias.copy_(ref.bias)
-        calibrate_bn(model, x, bits, cfg.warmup_batches, cfg.batch_size)
+        calibrate_bn(model, data, bits, cfg.warmup_batches, cfg.batch_size, cfg.workers)
         # activation ranges layer by layer, so each sees its quantized inputs
         model.eval().set_width(bits)
         for name in [n.name for n in model.nodes if n.weighted or n.kind.learns_step]:
@@ -120,7 +155,7 @@ def warm_up(model: MultiScaleNet, x: np.ndarray, cfg: TrainConfig) -> None:
                 act.init_level(bits, pre)
             elif isinstance(act, FineQuant):
                 act.init_step(bits, pre)
-        calibrate_bn(model, x, bits, cfg.warmup_batches, cfg.batch_size)
+        calibrate_bn(model, data, bits, cfg.warmup_batches, cfg.batch_size, cfg.workers)
     for module in model.modules():
         if isinstance(module, FineQuant):
             for bits in set(cfg.widths) - set(trained):
@@ -135,35 +170,68 @@ def _pre_activation(model: MultiScaleNet, x: torch.Tensor, name: str, bits: int)
     return model.layers[name].pre_activation(srcs[node.inputs[0]], bits, model.bipolar[node.inputs[0]])
 
 
-def _epochs(model, x, y, epochs, lr, cfg, draw, desc, task: Task, x_test=None, y_test=None, eval_widths=()):
+def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: TrainConfig, draw, phase: int,
+            desc: str, task: Task, rt: Runtime, eval_widths: tuple[int | None, ...] = ()) -> None:
+    """``epochs`` of Adam with a cosine schedule; ``draw(rng)`` gives each step's width (None: float).
+
+    ``phase`` seeds the batch order and the width draws (the same on every rank).
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
-    total = max(1, epochs * math.ceil(len(x) / cfg.batch_size))
+    sampler = ShardedBatchSampler(len(data.train), cfg.batch_size, (cfg.seed, phase), rt.rank, rt.world)
+    total = max(1, epochs * len(sampler))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    rng = np.random.default_rng(cfg.seed + len(desc))
-    bar = tqdm(range(epochs), desc=desc, unit="epoch")
-    for _ in bar:
+    widths = np.random.default_rng([cfg.seed, phase])  # width draws: identical on every rank
+    net = wrap(model, rt)
+    batches_ = loader(data.train, sampler, cfg.workers, rt.device.type == "cuda")
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not rt.main)
+    for epoch in bar:
+        sampler.set_epoch(epoch)
+        sizes = [len(b) for b in sampler.global_batches()]
         running = 0.0
         steps = 0
-        for idx in batches(len(x), cfg.batch_size, rng):
+        for size, (xb, yb) in zip(sizes, batches_, strict=True):
             steps += 1
-            model.train().set_width(draw(rng))
-            xb = to_input(x[idx], model.input_scale)
-            loss = task.loss(model(xb), xb, torch.from_numpy(y[idx]))
+            bits = draw(widths)
+            model.train().set_width(bits)
+            xb = to_input(xb, model.input_scale, device=rt.device)
+            # this shard's share of the batch mean: DDP's average over ranks is then the batch's mean
+            loss = _loss(model, net, xb, yb.to(rt.device), bits, task, cfg) * (len(xb) * rt.world / size)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             running += loss.item()
         info = {"loss": f"{running / max(steps, 1):.3f}"}
-        if x_test is not None:  # the bar shows the metric on (up to) 1000 test samples
+        if rt.main and len(data.x_test) and eval_widths:  # the bar shows the metric on (up to) 1000 test samples
             for b in eval_widths:
-                value = evaluate(model, x_test[:1000], y_test[:1000], b, task=task)
+                value = evaluate(model, data.x_test[:1000], data.y_test[:1000], b, task=task)
                 info[f"{'fp' if b is None else b}b"] = task.format(value)
         bar.set_postfix(info)
 
 
-def build_model(cfg: TrainConfig, network: ImportedNetwork, data: DataSet, pretrained: bool) -> MultiScaleNet:
+def _loss(model: MultiScaleNet, net: nn.Module, x: torch.Tensor, y: torch.Tensor, bits: int | None, task: Task,
+          cfg: TrainConfig) -> torch.Tensor:
+    """One step's loss at ``bits`` (``net``: the model, or its DDP wrapper), with the recipe's
+    in-place distillation from the widest trained width and its per-width loss weight."""
+    recipe = cfg.recipe
+    teacher = None
+    widest = max(widths_trained(cfg))
+    if recipe.distill and bits is not None and bits != widest:
+        with torch.no_grad():  # the teacher sees the same batch, in training mode, without gradients
+            teacher = model.set_width(widest)(x)
+        model.set_width(bits)
+    out = net(x)
+    loss = task.loss(out, x, y)
+    if teacher is not None:
+        loss = (loss + task.distill_loss(out, teacher)) / 2
+    if recipe.loss_weights is not None and bits is not None:
+        loss = loss * recipe.loss_weights[cfg.widths.index(bits)]
+    return loss
+
+
+def build_model(cfg: TrainConfig, network: ImportedNetwork, data: DataSet | TrainData,
+                pretrained: bool) -> MultiScaleNet:
     """The multiscale model of ``network`` for ``data``; ``pretrained`` seeds it with the module's weights."""
     # fine-step residual branches amplify 1-LSB requant differences: 32-bit multipliers keep parity there
     mul_bits = cfg.mul_bits or (32 if any(n.kind.learns_step for n in network.nodes) else 24)
@@ -172,35 +240,44 @@ def build_model(cfg: TrainConfig, network: ImportedNetwork, data: DataSet, pretr
                          init=network.layers, pretrained=pretrained)
 
 
-def train(cfg: TrainConfig, data: DataSet, network: ImportedNetwork, pretrained: bool = False,
-          float_model_state: dict | None = None) -> tuple[MultiScaleNet, History]:
+def train(cfg: TrainConfig, data: DataSet | TrainData, network: ImportedNetwork, pretrained: bool = False,
+          float_model_state: dict | None = None, rt: Runtime | None = None) -> tuple[MultiScaleNet, History]:
     """Train a multiscale model of ``network`` per ``cfg`` on ``data``.
 
     ``pretrained``: the network's own weights seed the model and no float training is run.
     ``float_model_state`` (from ``float_state``) also replaces the float training stage.
+    ``rt``: the device and processes (default: ``cfg.device`` and the current process group).
+    The model comes back on the CPU, identical on every rank; the history is rank 0's.
     """
+    rt = rt or current(cfg.device, cfg.threads)
     torch.manual_seed(cfg.seed)
-    x, y, xt, yt = data.x_train, data.y_train, data.x_test, data.y_test
+    data = as_train_data(data)
+    xt, yt = data.x_test, data.y_test
     task = task_for(data.labeled)
-    model = build_model(cfg, network, data, pretrained)
+    model = build_model(cfg, network, data, pretrained).to(rt.device)
     history = History()
     if float_model_state is not None:
         model.load_state_dict(float_model_state, strict=False)
     elif cfg.float_epochs and not pretrained:
-        _epochs(model, x, y, cfg.float_epochs, cfg.float_lr, cfg, lambda _: None, "float", task, xt, yt, (None,))
-    history.float_accuracy = evaluate(model, xt, yt, None, task=task)
-    warm_up(model, x, cfg)
+        _epochs(model, data, cfg.float_epochs, cfg.float_lr, cfg, lambda _: None, 0, "float", task, rt, (None,))
+    if rt.main:
+        history.float_accuracy = evaluate(model, xt, yt, None, task=task)
+        warm_up(model, data.train, cfg)
+    broadcast_state(model, rt)
     probs = cfg.sampling()
     widths = list(cfg.widths)
     show = tuple(b for b in (widths[0], widths[len(widths) // 2], widths[-1]))
-    _epochs(model, x, y, cfg.epochs, cfg.lr, cfg, lambda rng: widths[rng.choice(len(widths), p=probs)],
-            "multiscale", task, xt, yt, show)
-    for b in cfg.widths:
-        if cfg.recipe.per_width_bn and b in widths_trained(cfg):
-            calibrate_bn(model, x, b, max(cfg.warmup_batches, 20), cfg.batch_size)
-    for b in cfg.widths:
-        history.accuracy[b] = evaluate(model, xt, yt, b, task=task)
-    model.eval()
+    _epochs(model, data, cfg.epochs, cfg.lr, cfg, lambda rng: widths[rng.choice(len(widths), p=probs)], 1,
+            "multiscale", task, rt, show)
+    if rt.main:
+        for b in cfg.widths:
+            if cfg.recipe.per_width_bn and b in widths_trained(cfg):
+                calibrate_bn(model, data.train, b, max(cfg.warmup_batches, 20), cfg.batch_size, cfg.workers)
+        for b in cfg.widths:
+            history.accuracy[b] = evaluate(model, xt, yt, b, task=task)
+    broadcast_state(model, rt)
+    history = broadcast_object(history, rt)
+    model.cpu().eval()
     return model, history
 
 

@@ -26,12 +26,20 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Which parameters are per width (the paper's ablation ladder E2..E6 switches them on)."""
+    """Which parameters are per width (the paper's ablation ladder E2..E6 switches them on), and how
+    the narrow widths learn.
+
+    ``distill``: in-place distillation, a step at a narrower width also learns the widest trained
+    width's outputs on the same batch (soft labels; the reconstruction itself for an autoencoder).
+    ``loss_weights``: a weight per width (in the config's width order) multiplying each step's loss.
+    """
 
     per_width_act: bool = True
     per_width_bn: bool = True
     per_width_weight_quant: bool = True
     wavelet: bool = True
+    distill: bool = False
+    loss_weights: tuple[float, ...] | None = None
 
 
 class WeightedLayer(nn.Module):

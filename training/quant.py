@@ -61,9 +61,9 @@ class WidthQuant(nn.Module):
 
     def codes(self, x: torch.Tensor, scale: torch.Tensor | float, bits: int) -> torch.Tensor:
         """Integer codes of ``x / scale`` at ``bits`` (as float tensors)."""
-        zero = torch.zeros((), dtype=x.dtype)
-        return self.int_quant.to_int(torch.as_tensor(scale, dtype=x.dtype), zero,
-                                     torch.tensor(float(bits), dtype=x.dtype), x)
+        zero = torch.zeros((), dtype=x.dtype, device=x.device)
+        return self.int_quant.to_int(torch.as_tensor(scale, dtype=x.dtype, device=x.device), zero,
+                                     torch.tensor(float(bits), dtype=x.dtype, device=x.device), x)
 
 
 WEIGHT_QUANT = WidthQuant(signed=True, narrow_range=True)  # weights and components: narrow signed
@@ -96,7 +96,7 @@ class WaveletWeight(nn.Module):
     def scale_values(self, bits: int) -> torch.Tensor:
         """The float (alpha, beta, gamma, delta) at ``bits``, as training holds them."""
         if not self.wavelet:
-            return torch.ones(4, dtype=torch.float64)
+            return torch.ones(4, dtype=torch.float64, device=self.weight.device)
         return self.scales[str(bits) if self.per_width_scales else "shared"]
 
     def step_exponent(self, bits: int) -> torch.Tensor:
@@ -134,7 +134,7 @@ class WaveletWeight(nn.Module):
         raw = self.scale_values(bits)
         frac = self.fmt.scale_frac_bits
         rounded = torch.tensor([scale_int(to_terms(float(v), frac, self.fmt.max_terms)) / 2.0 ** frac
-                                for v in raw.detach()], dtype=torch.float64)
+                                for v in raw.detach().cpu()], dtype=torch.float64, device=raw.device)
         scales = ste(raw.double(), rounded) if self.wavelet else rounded
         m = haar_inverse(*(scales[i] * comps[i] for i in range(4))) / 2.0
         rows, cols = self.weight.shape[0], self.weight[0].numel()

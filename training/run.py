@@ -3,12 +3,14 @@
 The bank's metadata and a ``report.json`` beside it keep what the run measured: the config,
 the float model's quality, every width's quality (fake-quant and golden) and the parity table;
 ``<bank>.png`` plots quality against width.
+
+Under ``torchrun`` every process runs this job; rank 0 alone verifies and writes the files, and
+every rank returns the same result (see :mod:`wavebits.training.dist`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,35 +22,43 @@ import torch
 from wavebits.bank.io import atomic_write_bytes, write_bank
 from wavebits.bank.model import Bank
 from wavebits.data import DataSet, load_data
+from wavebits.errors import DataError
 from wavebits.importer import ImportedNetwork
 
 from .config import TrainConfig
+from .data import TrainData, open_folder_stream
+from .dist import Runtime, broadcast_object, deterministic, runtime
 from .export import Parity, export_bank, verify
 from .loop import History, train
 from .model import MultiScaleNet
 from .task import Task, task_for
 
-THREADS = 2
 REPORT_SCHEMA = 1
-
-
-def deterministic() -> None:
-    """Same seed and config, same bytes: fixed thread count and deterministic kernels."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.set_num_threads(THREADS)
-    torch.use_deterministic_algorithms(True)
+__all__ = ["TrainResult", "deterministic", "load_network", "load_training_data", "run_training"]
 
 
 @dataclass
 class TrainResult:
-    """A finished run: the trained model, its bank, the training history and the parity rows."""
+    """A finished run: the trained model, its bank, the training history and the parity rows.
+
+    ``rank``/``world``: this process among the run's processes (rank 0 verified and wrote the files).
+    """
 
     model: MultiScaleNet
     bank: Bank
     history: History
     parity: list[Parity]
-    data: DataSet | None = None
+    data: DataSet | TrainData | None = None
     seconds: float = 0.0
+    device: str = "cpu"
+    threads: int = 1
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """True in the process that verified the bank and wrote the files (rank 0)."""
+        return self.rank == 0
 
     @property
     def task(self) -> Task:
@@ -67,29 +77,40 @@ def load_network(cfg: TrainConfig, input_shape: tuple[int, ...]) -> tuple[Import
     return import_module(module.eval(), input_shape), cfg.weights is not None
 
 
-def load_training_data(cfg: TrainConfig) -> DataSet:
+def load_training_data(cfg: TrainConfig) -> DataSet | TrainData:
     """The configured data set (inputs, labels, input scale and signedness).
 
     Splits and subsets use seed 0 whatever the training seed, so every run of a data set sees the
-    same test set (the one ``wavebits golden`` scores).
+    same test set (the one ``wavebits golden`` scores). With ``cfg.stream`` an image folder's train
+    split stays on disk, read image by image as training goes; only the test split is in memory.
     """
+    if cfg.stream:
+        return open_folder_stream(cfg.data_dir, seed=0, limit_train=cfg.limit_train, limit_test=cfg.limit_test)
     return load_data(cfg.dataset, cfg.data_dir, limit_train=cfg.limit_train, limit_test=cfg.limit_test, seed=0,
                      labels=cfg.task == "classify")
 
 
-def run_training(cfg: TrainConfig, output: Path | None = None, data: DataSet | None = None,
+def run_training(cfg: TrainConfig, output: Path | None = None, data: DataSet | TrainData | None = None,
                  network: ImportedNetwork | None = None, pretrained: bool = False) -> TrainResult:
     """Train per ``cfg``, export the bank (to ``output`` with its report), verify it on the test set.
 
-    ``data`` and ``network`` replace the configured ones (the Python API passes its own).
+    ``data`` and ``network`` replace the configured ones (the Python API passes its own). Under
+    ``torchrun`` (``WORLD_SIZE`` > 1) the processes train together; rank 0 verifies and writes.
     """
-    deterministic()
+    with runtime(cfg.device, cfg.threads) as rt:
+        return _run(cfg, rt, output, data, network, pretrained)
+
+
+def _run(cfg: TrainConfig, rt: Runtime, output: Path | None, data: DataSet | TrainData | None,
+         network: ImportedNetwork | None, pretrained: bool) -> TrainResult:
     t0 = time.perf_counter()
     data = data if data is not None else load_training_data(cfg)
     if network is None:
         network, pretrained = load_network(cfg, data.input_shape)
-    data.check_fits(network.input_shape, data.signed, f"network {network.source!r}")
-    model, history = train(cfg, data, network, pretrained)
+    if tuple(network.input_shape) != tuple(data.input_shape):
+        raise DataError(f"data set {data.name!r} gives inputs {tuple(data.input_shape)}, network "
+                        f"{network.source!r} expects {tuple(network.input_shape)}")
+    model, history = train(cfg, data, network, pretrained, rt=rt)
     task = task_for(data.labeled)
     classes = int(np.prod(model.shapes[model.nodes[-1].name]))
     name = f"{cfg.model_name}-{data.name}"
@@ -97,10 +118,12 @@ def run_training(cfg: TrainConfig, output: Path | None = None, data: DataSet | N
                             "seed": cfg.seed, "epochs": cfg.epochs, "task": task.name, "pretrained": pretrained,
                             "float_epochs": 0 if pretrained else cfg.float_epochs}
     bank = export_bank(model, name, classes, meta)
-    parity = verify(model, bank, data.x_test, data.y_test, task)
-    result = TrainResult(model, bank, history, parity, data, time.perf_counter() - t0)
+    parity = verify(model, bank, data.x_test, data.y_test, task) if rt.main else []
+    parity = broadcast_object(parity, rt)
+    result = TrainResult(model, bank, history, parity, data, time.perf_counter() - t0, str(rt.device), rt.threads,
+                         rt.rank, rt.world)
     bank.meta.update(results_meta(result))
-    if output is not None:
+    if output is not None and rt.main:
         write_bank(bank, output)
         write_report(result, cfg, Path(output))
     return result
@@ -130,6 +153,7 @@ def report_dict(result: TrainResult, cfg: TrainConfig, bank_path: Path | None) -
         "parity": [p.as_dict() for p in result.parity],
         "ok": all(p.ok for p in result.parity),
         "seconds": round(result.seconds, 3),
+        "device": result.device, "processes": result.world, "threads": result.threads,
         "config": config,
     }
 

@@ -32,6 +32,12 @@ class Task:
             return F.cross_entropy(out, y)
         return F.mse_loss(out, x.reshape(out.shape))
 
+    def distill_loss(self, out: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """Loss of ``out`` against a teacher's outputs: cross-entropy to its softmax, or MSE."""
+        if self.name == "classify":
+            return -(F.softmax(teacher, dim=1) * F.log_softmax(out, dim=1)).sum(dim=1).mean()
+        return F.mse_loss(out, teacher)
+
     def score(self, out: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy (fraction) of logits ``out``, or mean squared error of reconstructions ``out``."""
         if self.name == "classify":

@@ -488,15 +488,28 @@ def switch_bench(model: str, bits: str, repeats: int, json_file: Path | None) ->
 @click.option("--limit-test", type=click.IntRange(min=1), default=None, help="Test on N samples only.")
 @click.option("--task", type=click.Choice(["classify", "reconstruct"]), default=None,
               help="Classification (labels), or reconstruction of unlabelled inputs (an autoencoder).")
+@click.option("--stream", is_flag=True, default=None,
+              help="Folder data: read the train images from their files as training goes (overrides data.stream).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Where to train (overrides train.device; default cuda when available, else cpu).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads per process (overrides train.threads; default the machine's cores over its "
+                   "training processes).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader worker processes reading batches (overrides train.workers; default 0).")
 @click.option("--qonnx", "qonnx_dir", type=click.Path(path_type=Path), default=None,
               help="Also export every width as QONNX (Brevitas) into this folder and check it with qonnx.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Bank file to write (report.json and a PNG are written beside it).")
 def train(config_file: Path | None, data: str | None, data_dir: Path | None, model_source: str | None,
           arch: str | None, weights: Path | None, widths: str | None, epochs: int | None, float_epochs: int | None,
-          seed: int | None, limit_train: int | None, limit_test: int | None, task: str | None,
-          qonnx_dir: Path | None, output: Path) -> None:
-    """Multiscale QAT for every width, export a bank, verify it against the golden model."""
+          seed: int | None, limit_train: int | None, limit_test: int | None, task: str | None, stream: bool | None,
+          device: str | None, threads: int | None, workers: int | None, qonnx_dir: Path | None,
+          output: Path) -> None:
+    """Multiscale QAT for every width, export a bank, verify it against the golden model.
+
+    Runs unchanged under torchrun (several processes or machines): rank 0 writes and prints.
+    """
     from .training.config import load_config
     from .training.export import parity_table
 
@@ -507,10 +520,11 @@ def train(config_file: Path | None, data: str | None, data_dir: Path | None, mod
                       widths=tuple(_widths(widths, option="--widths", distinct=True)) if widths else None,
                       epochs=epochs,
                       float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test,
-                      task=task)
+                      task=task, stream=stream or None, device=device, threads=threads, workers=workers)
     result = _train_and_report(cfg, output)
-    click.echo(parity_table(result.parity))
-    if qonnx_dir is not None:
+    if result.main:
+        click.echo(parity_table(result.parity))
+    if qonnx_dir is not None and result.main:
         from .training.qonnx_export import compare_qonnx, qonnx_table
 
         click.echo(qonnx_table(compare_qonnx(result.model, result.bank, result.data.x_test, result.data.y_test,
@@ -527,10 +541,14 @@ def _train_and_report(cfg, output: Path):
         result = run_training(cfg, output)
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
+    if not result.main:
+        return result
     task = result.task
     click.echo(f"data: {result.data.describe()}")
+    where = f"{result.device}" + (f", {result.world} processes" if result.world > 1 else "")
     click.echo(f"wrote {output} (and {output.with_name('report.json')}, {output.with_suffix('.png')}): "
-               f"float model {task.metric} {task.format(result.history.float_accuracy)}")
+               f"float model {task.metric} {task.format(result.history.float_accuracy)}, trained on {where} "
+               f"in {result.seconds:.0f} s")
     return result
 
 

@@ -658,14 +658,15 @@ def _class_folders(base: Path) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _decode_folder(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Decode images of one size and kind (grayscale ``L`` -> 1 channel, else RGB) into ``(N, C, H, W)`` uint8."""
+def decode_images(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Decode images of one size and kind (grayscale ``L`` -> 1 channel, else RGB) into ``(N, C, H, W)`` uint8.
+
+    ``files`` are ``(path, label)`` pairs; returns the images and the labels (int64).
+    """
     first: tuple[Path, tuple[int, int], bool] | None = None
     x: np.ndarray | None = None
     for i, (path, _) in enumerate(files):
-        img = _open_image(None, path)
-        if img.mode in _UNSUPPORTED_MODES:
-            raise DataError(f"{path}: {img.mode} image: expected 8-bit grayscale or colour (convert to L or RGB)")
+        img = open_image(path)
         gray = img.mode in _GRAY_MODES
         if first is None:
             first = (path, img.size, gray)
@@ -682,24 +683,39 @@ def _decode_folder(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarra
             kinds = ("colour", "grayscale")
             raise DataError(f"{path}: {kinds[gray]} image (mode {img.mode}), expected {kinds[first[2]]} "
                             f"like {first[0]}")
-        arr = np.asarray(img if gray else img.convert("RGB"), dtype=np.uint8)
-        x[i] = arr[None] if gray else arr.transpose(2, 0, 1)
+        x[i] = image_array(img)
     assert x is not None
     return x, np.array([label for _, label in files], dtype=np.int64)
 
 
-def load_folder(root: str | Path, *, seed: int = 0, test_fraction: float = 0.2, limit_train: int | None = None,
-                limit_test: int | None = None, name: str | None = None) -> DataSet:
-    """A :class:`DataSet` from an image folder: ``root/train/<class>/*`` and optionally ``root/test/<class>/*``.
+def open_image(path: Path) -> Any:
+    """The decoded PIL image of ``path``; an unreadable file or a mode other than 8-bit raises :class:`DataError`."""
+    img = _open_image(None, path)
+    if img.mode in _UNSUPPORTED_MODES:
+        raise DataError(f"{path}: {img.mode} image: expected 8-bit grayscale or colour (convert to L or RGB)")
+    return img
 
-    Classes are the sorted names of the class folders under ``train`` (label = position); ``test`` may
-    lack classes but may not add one. Every non-hidden file directly in a class folder is an image read
-    with PIL; all images (train and test) must have one size and be all grayscale (mode ``L``: 1 channel)
-    or all colour (any other 8-bit mode, converted to RGB: 3 channels). Inputs are uint8, scale 1/255.
-    Without ``test`` a seeded hold-out split (``test_fraction``, ``seed``) is made and described in
-    ``note``. ``limit_train``/``limit_test`` keep a seeded random subset (in file order) before decoding.
-    Hidden files and folders (name starting with ``.``) are ignored. Errors name the file or folder.
-    """
+
+def image_array(img: Any) -> np.ndarray:
+    """A decoded PIL image as ``(C, H, W)`` uint8: grayscale (mode ``L``) 1 channel, any other mode RGB."""
+    if img.mode in _GRAY_MODES:
+        return np.asarray(img, dtype=np.uint8)[None]
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
+
+
+@dataclass(frozen=True)
+class FolderItems:
+    """The image files of a folder data set with their labels, split and subset as :func:`load_folder` takes them."""
+
+    train: list[tuple[Path, int]]
+    test: list[tuple[Path, int]]
+    classes: tuple[str, ...]
+    note: str = ""
+
+
+def folder_items(root: str | Path, *, seed: int = 0, test_fraction: float = 0.2, limit_train: int | None = None,
+                 limit_test: int | None = None) -> FolderItems:
+    """The files :func:`load_folder` reads (same classes, split and subsets), without decoding any image."""
     root = Path(root)
     _check_fraction(root, test_fraction)
     _check_limit(root, "limit_train", limit_train)
@@ -736,9 +752,28 @@ def load_folder(root: str | Path, *, seed: int = 0, test_fraction: float = 0.2, 
         note = _split_note(root, test_fraction, seed, len(train), len(test))
     train = [train[i] for i in subset(len(train), limit_train, seed)]
     test = [test[i] for i in subset(len(test), limit_test, seed)]
-    x, y = _decode_folder(train + test)
-    n = len(train)
-    return DataSet(x[:n], y[:n], x[n:], y[n:], 1.0 / 255.0, False, name or root.name, len(classes), note, classes)
+    return FolderItems(train, test, classes, note)
+
+
+def load_folder(root: str | Path, *, seed: int = 0, test_fraction: float = 0.2, limit_train: int | None = None,
+                limit_test: int | None = None, name: str | None = None) -> DataSet:
+    """A :class:`DataSet` from an image folder: ``root/train/<class>/*`` and optionally ``root/test/<class>/*``.
+
+    Classes are the sorted names of the class folders under ``train`` (label = position); ``test`` may
+    lack classes but may not add one. Every non-hidden file directly in a class folder is an image read
+    with PIL; all images (train and test) must have one size and be all grayscale (mode ``L``: 1 channel)
+    or all colour (any other 8-bit mode, converted to RGB: 3 channels). Inputs are uint8, scale 1/255.
+    Without ``test`` a seeded hold-out split (``test_fraction``, ``seed``) is made and described in
+    ``note``. ``limit_train``/``limit_test`` keep a seeded random subset (in file order) before decoding.
+    Hidden files and folders (name starting with ``.``) are ignored. Errors name the file or folder.
+    """
+    root = Path(root)
+    items = folder_items(root, seed=seed, test_fraction=test_fraction, limit_train=limit_train,
+                         limit_test=limit_test)
+    x, y = decode_images(items.train + items.test)
+    n = len(items.train)
+    return DataSet(x[:n], y[:n], x[n:], y[n:], 1.0 / 255.0, False, name or root.name, len(items.classes),
+                   items.note, items.classes)
 
 
 # ---------------------------------------------------------------- from Python
