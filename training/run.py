@@ -10,7 +10,6 @@ every rank returns the same result (see :mod:`wavebits.training.dist`).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from wavebits.bank.model import Bank
 from wavebits.data import DataSet, load_data
 from wavebits.errors import DataError
 from wavebits.importer import ImportedNetwork
+from wavebits.reports import report, write_json
 
 from .config import TrainConfig
 from .data import TrainData, open_folder_stream
@@ -33,7 +33,6 @@ from .loop import History, train
 from .model import MultiScaleNet
 from .task import Task, task_for
 
-REPORT_SCHEMA = 1
 __all__ = ["TrainResult", "deterministic", "load_network", "load_training_data", "run_training"]
 
 
@@ -144,27 +143,21 @@ def report_dict(result: TrainResult, cfg: TrainConfig, bank_path: Path | None) -
     """The ``report.json`` of a run (schema documented in docs/reports.md)."""
     config = asdict(cfg)
     config["widths"] = list(cfg.widths)
-    return {
-        "schema": "wavebits-train-report", "schema_version": REPORT_SCHEMA,
-        "bank": str(bank_path) if bank_path else None, "bank_name": result.bank.name,
-        "data": result.data.describe() if result.data else None,
-        "task": result.task.name, "metric": result.task.metric,
-        "float": result.history.float_accuracy,
-        "parity": [p.as_dict() for p in result.parity],
-        "ok": all(p.ok for p in result.parity),
-        "seconds": round(result.seconds, 3),
-        "device": result.device, "processes": result.world, "threads": result.threads,
-        "config": config,
-    }
+    return report(
+        "train", bank=str(bank_path) if bank_path else None, bank_name=result.bank.name,
+        data=result.data.describe() if result.data else None, task=result.task.name, metric=result.task.metric,
+        float=result.history.float_accuracy, parity=[p.as_dict() for p in result.parity],
+        ok=all(p.ok for p in result.parity), device=result.device, processes=result.world, threads=result.threads,
+        config=config, timing={"seconds": round(result.seconds, 3)},
+    )
 
 
 def write_report(result: TrainResult, cfg: TrainConfig, bank_path: Path) -> tuple[Path, Path]:
     """``report.json`` and ``<bank>.png`` beside the bank (both written atomically)."""
-    report = bank_path.with_name("report.json")
-    atomic_write_bytes(report, (json.dumps(report_dict(result, cfg, bank_path), indent=1) + "\n").encode())
+    path = write_json(bank_path.with_name("report.json"), report_dict(result, cfg, bank_path))
     png = bank_path.with_suffix(".png")
     atomic_write_bytes(png, quality_plot(result))
-    return report, png
+    return path, png
 
 
 def quality_plot(result: TrainResult) -> bytes:

@@ -7,8 +7,6 @@ fields of every kind are documented in ``docs/reports.md``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +21,12 @@ def report(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` as indented JSON, atomically (a temporary sibling renamed into place)."""
+    """Write ``data`` as indented JSON, atomically and with the user's umask."""
+    from .bank.io import atomic_write_bytes
+
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
+        atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
     except OSError as e:
         raise WavebitsError(f"{path}: cannot write the JSON report ({e.strerror or e})") from None
     return path
