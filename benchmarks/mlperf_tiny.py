@@ -95,14 +95,16 @@ def main() -> None:
             "input_type": "int8" if signed else "uint8",
             "data": data.describe() if real else f"synthetic ({data.describe()})",
             "bits_per_weight": {"banked": mem["banked"] / count, "reconstruct": mem["reconstruct"] / count},
-            "golden_per_s_8bit": rate, "csim_inferences": report.inferences, "csim_mismatches": report.mismatches,
+            "golden_per_s_8bit": rate, "csim_inferences": report.inferences,
+            "csim_mismatches": report.mismatched_inferences, "csim_values_compared": report.values_compared,
             "csim_weights": weights, "parity_ok": all(p.ok for p in result.parity), "metric": task.metric,
             "quality": quality, "float": result.history.float_accuracy, "seconds": time.perf_counter() - t0,
         }
         records.append(record)
         q = " / ".join(task.format(quality[b]) for b in (8, 4, 2, 1))
+        equal = report.inferences - report.mismatched_inferences
         rows.append([file, f"{params:,}", f"{mem['banked'] / count:.2f}", f"{mem['reconstruct'] / count:.2f}",
-                     f"{rate:,.0f}", f"{report.inferences - report.mismatches}/{report.inferences} ({weights})",
+                     f"{rate:,.0f}", f"{equal}/{report.inferences} ({weights})",
                      "ok" if record["parity_ok"] else "VIOLATED", f"{task.metric}: {q}",
                      "CIFAR-10 JPEG" if real else "synthetic", f"{record['seconds'] / 60:.1f}"])
         print(table(["network", "params", "banked b/w", "recon b/w", "golden/s", "C-sim equal", "golden=fq",
