@@ -55,7 +55,7 @@ def _timed(fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=2, help="multiscale epochs per network")
-    ap.add_argument("--float-epochs", type=int, default=3, help="float epochs before them (CIFAR-10 only)")
+    ap.add_argument("--float-epochs", type=int, default=3, help="float epochs before them")
     ap.add_argument("--cifar", type=Path, default=DEFAULT_CIFAR, help="CIFAR-10 JPEG folder or .tar.gz")
     ap.add_argument("--limit-train", type=int, default=5000, help="CIFAR-10 training images")
     ap.add_argument("--limit-test", type=int, default=1000, help="CIFAR-10 test images")
@@ -78,7 +78,8 @@ def main() -> None:
                               batch_size=64)
         else:
             data = synthetic(example, n=args.synthetic, test=max(args.synthetic // 5, 8))
-            result = wb.train(net, data, widths=WIDTHS, pretrained=True, epochs=args.epochs, batch_size=32)
+            result = wb.train(net, data, widths=WIDTHS, epochs=args.epochs, float_epochs=args.float_epochs,
+                              batch_size=32)
         bank = result.bank
         mem = memory_bits(bank)
         count = bank.weight_count()
