@@ -284,7 +284,8 @@ def load_idx_dataset(root: str | Path, split: str = "test") -> tuple[np.ndarray,
     """``(x uint8 (N, 1, H, W), y int64)`` of MNIST-layout idx files under ``root`` (e.g. ../shared/data/mnist)."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: no such data folder")
+        problem = "is a file, not a data folder" if root.exists() else "no such data folder"
+        raise DataError(f"{root}: {problem}")
     image_file, label_file = (root / f for f in _IDX_FILES[split])
     images, labels = read_idx(image_file), read_idx(label_file)
     if images.ndim != 3:
