@@ -20,8 +20,8 @@ import numpy as np
 from wavebits.bank.model import Bank
 
 from .golden import GoldenModel
-from .levels import _by_width, _Lazy
-from .parity import Inference, widths_for
+from .levels import _Lazy, run_by_width
+from .parity import Inference
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +69,14 @@ class FinnLevel(_Lazy):
         return self._flows[bits]
 
     def run(self, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
+        return run_by_width(self.bank, GoldenModel(self.bank).check_input(x), schedule, self._run_width)
+
+    def _run_width(self, bits: int, x: np.ndarray) -> list[Inference]:
         from wavebits.codegen.finn_ref import FinnUnsupported, run_finn
 
-        x = GoldenModel(self.bank).check_input(x)
-        widths = widths_for(len(x), schedule)
-        out: list[Inference | None] = [None] * len(x)
-        for b, ks in _by_width(widths).items():
-            self.bank.check_width(b)
-            try:
-                values = run_finn(self.bank, self._flow(b), x[ks])
-            except FinnUnsupported as e:
-                log.warning("%s", e)
-                for k in ks:
-                    out[k] = Inference(b, {}, skipped=f"{e.step}: {e.reason}")
-                continue
-            for j, k in enumerate(ks):
-                out[k] = Inference(b, {name: values[name][j] for name in self.layers})
-        return [inf for inf in out if inf is not None]
+        try:
+            values = run_finn(self.bank, self._flow(bits), x)
+        except FinnUnsupported as e:
+            log.warning("%s", e)
+            return [Inference(bits, {}, skipped=f"{e.step}: {e.reason}") for _ in range(len(x))]
+        return [Inference(bits, {name: values[name][j] for name in self.layers}) for j in range(len(x))]

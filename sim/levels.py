@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,20 @@ def _by_width(widths: list[int]) -> dict[int, np.ndarray]:
     for k, b in enumerate(widths):
         out.setdefault(b, []).append(k)
     return {b: np.array(ks) for b, ks in out.items()}
+
+
+def run_by_width(bank: Bank, x: np.ndarray, schedule: Sequence[int],
+                 run_width: Callable[[int, np.ndarray], list[Inference]]) -> list[Inference]:
+    """``x`` along ``schedule``, one width at a time: ``run_width(bits, inputs)`` answers for the
+    inputs at that width, in order; the inferences come back in schedule order. For levels whose
+    answer does not depend on the widths run before (a model per width, no hardware state)."""
+    widths = widths_for(len(x), schedule)
+    out: list[Inference | None] = [None] * len(x)
+    for b, ks in _by_width(widths).items():
+        bank.check_width(b)
+        for k, inf in zip(ks, run_width(b, x[ks]), strict=True):
+            out[k] = inf
+    return [inf for inf in out if inf is not None]
 
 
 class _Lazy:
@@ -87,13 +101,11 @@ class GoldenLevel(_Lazy):
     def run(self, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
         if self._model is None:
             self._model = GoldenModel(self.bank, self.weights)
-        widths = widths_for(len(x), schedule)
-        out: list[Inference | None] = [None] * len(x)
-        for b, ks in _by_width(widths).items():
-            values = self._model.run(np.asarray(x)[ks], b, "all")
-            for j, k in enumerate(ks):
-                out[k] = Inference(b, {name: values[name][j] for name in self.layers})
-        return [inf for inf in out if inf is not None]
+        return run_by_width(self.bank, np.asarray(x), schedule, self._run_width)
+
+    def _run_width(self, bits: int, x: np.ndarray) -> list[Inference]:
+        values = self._model.run(x, bits, "all")
+        return [Inference(bits, {name: values[name][j] for name in self.layers}) for j in range(len(x))]
 
 
 def _flat_to_shapes(bank: Bank, flat: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -255,19 +267,15 @@ class Hls4mlLevel(_Lazy):
         return self._models[bits]
 
     def run(self, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
+        return run_by_width(self.bank, GoldenModel(self.bank).check_input(x), schedule, self._run_width)
+
+    def _run_width(self, bits: int, x: np.ndarray) -> list[Inference]:
         from wavebits.codegen.hls4ml_ref import hls4ml_logits
 
-        x = GoldenModel(self.bank).check_input(x)
-        widths = widths_for(len(x), schedule)
-        out: list[Inference | None] = [None] * len(x)
-        for b, ks in _by_width(widths).items():
-            self.bank.check_width(b)
-            model = self._model(b)
-            with quiet_tensorflow():
-                logits = hls4ml_logits(model, self.bank, x[ks])
-            for j, k in enumerate(ks):
-                out[k] = Inference(b, {self.bank.output: logits[j]})
-        return [inf for inf in out if inf is not None]
+        model = self._model(bits)
+        with quiet_tensorflow():
+            logits = hls4ml_logits(model, self.bank, x)
+        return [Inference(bits, {self.bank.output: row}) for row in logits]
 
 
 class QonnxLevel(_Lazy):
@@ -292,17 +300,13 @@ class QonnxLevel(_Lazy):
         return False
 
     def run(self, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
+        return run_by_width(self.bank, GoldenModel(self.bank).check_input(x), schedule, self._run_width)
+
+    def _run_width(self, bits: int, x: np.ndarray) -> list[Inference]:
         from wavebits.training.qonnx_export import export_width, run_qonnx
 
-        x = GoldenModel(self.bank).check_input(x)
-        widths = widths_for(len(x), schedule)
-        out: list[Inference | None] = [None] * len(x)
-        for b, ks in _by_width(widths).items():
-            self.bank.check_width(b)
-            path = self.workdir / f"{self.bank.name}-w{b}-{os.getpid()}.onnx"
-            if not path.is_file():
-                export_width(self.model, self.bank, b, path, batch=min(self.batch, len(ks)))
-            pred = run_qonnx(path, x[ks]).argmax(axis=1)
-            for j, k in enumerate(ks):
-                out[k] = Inference(b, {PREDICTION: np.asarray(int(pred[j]))})
-        return [inf for inf in out if inf is not None]
+        path = self.workdir / f"{self.bank.name}-w{bits}-{os.getpid()}.onnx"
+        if not path.is_file():
+            export_width(self.model, self.bank, bits, path, batch=min(self.batch, len(x)))
+        pred = run_qonnx(path, x).argmax(axis=1)
+        return [Inference(bits, {PREDICTION: np.asarray(int(p))}) for p in pred]
