@@ -25,6 +25,7 @@ from wavebits.data import (
     CIFAR_CLASSES,
     DataSet,
     decode_images,
+    describe_data,
     folder_items,
     image_array,
     load_cifar10,
@@ -138,12 +139,9 @@ class TrainData:
 
     def describe(self) -> str:
         """One line: sizes, input shape and type, scale, classes, and whether the train split streams."""
-        inv = 1.0 / self.scale
-        scale = f"1/{round(inv)}" if abs(inv - round(inv)) < 1e-9 * inv else f"{self.scale:g}"
-        classes = f"{self.classes} classes" if self.labeled else "no labels"
         how = ", train split streamed from files" if self.streamed else ""
-        return (f"{self.name}: {len(self.train)} train / {len(self.x_test)} test, inputs {self.input_shape} "
-                f"{self.x_test.dtype}, scale {scale}, {classes}{how}" + (f" ({self.note})" if self.note else ""))
+        return describe_data(self.name, len(self.train), len(self.x_test), self.input_shape, self.x_test.dtype,
+                             self.scale, self.classes, self.note, how)
 
 
 def as_train_data(data: DataSet | TrainData) -> TrainData:

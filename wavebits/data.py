@@ -145,11 +145,18 @@ class DataSet:
 
     def describe(self) -> str:
         """One line: sizes, input shape and type, scale, classes."""
-        inv = 1.0 / self.scale
-        scale = f"1/{round(inv)}" if abs(inv - round(inv)) < 1e-9 * inv else f"{self.scale:g}"
-        classes = f"{self.classes} classes" if self.labeled else "no labels"
-        return (f"{self.name}: {len(self.x_train)} train / {len(self.x_test)} test, inputs {self.input_shape} "
-                f"{self.x_train.dtype}, scale {scale}, {classes}" + (f" ({self.note})" if self.note else ""))
+        return describe_data(self.name, len(self.x_train), len(self.x_test), self.input_shape, self.x_test.dtype,
+                             self.scale, self.classes, self.note)
+
+
+def describe_data(name: str, n_train: int, n_test: int, input_shape: tuple[int, ...], dtype: Any, scale: float,
+                  classes: int, note: str = "", how: str = "") -> str:
+    """The one-line summary of a data set that training prints (``how``: e.g. that it streams)."""
+    inv = 1.0 / scale
+    step = f"1/{round(inv)}" if abs(inv - round(inv)) < 1e-9 * inv else f"{scale:g}"
+    kinds = f"{classes} classes" if classes > 0 else "no labels"
+    return (f"{name}: {n_train} train / {n_test} test, inputs {tuple(input_shape)} {np.dtype(dtype)}, scale {step}, "
+            f"{kinds}{how}" + (f" ({note})" if note else ""))
 
 
 # ---------------------------------------------------------------- shared helpers
