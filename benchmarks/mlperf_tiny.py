@@ -124,7 +124,7 @@ def main() -> None:
         "",
         "Reproduce: `python benchmarks/mlperf_tiny.py --epochs "
         f"{args.epochs} --float-epochs {args.float_epochs} --limit-train {args.limit_train} "
-        f"--limit-test {args.limit_test}`",
+        f"--limit-test {args.limit_test} --synthetic {args.synthetic} --vectors {args.vectors}`",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "---|" * len(headers),

@@ -145,6 +145,17 @@ def test_config_that_is_not_utf8(tmp_path):
         load_config(p)
 
 
+def test_requant_multipliers_widen_for_residual_and_deep_networks():
+    from wavebits.training.loop import DEEP, default_mul_bits
+
+    from wavebits.archs import arch
+    from wavebits.graph import INPUT, Node
+
+    assert default_mul_bits(arch("lenet5")[0]) == 24 and default_mul_bits(arch("resnet8")[0]) == 32
+    deep = [Node(f"fc{i}", "linear", (f"fc{i - 1}" if i else INPUT,), out_channels=4) for i in range(DEEP + 1)]
+    assert default_mul_bits(deep[:DEEP]) == 24 and default_mul_bits(deep) == 32
+
+
 def test_config_defaults_and_overrides():
     cfg = load_config(None, "digits", epochs=3)
     assert cfg.arch == "cnn-digits" and cfg.epochs == 3 and abs(sum(cfg.sampling()) - 1) < 1e-12

@@ -59,7 +59,7 @@ class TrainConfig:
     epochs: int = 40
     lr: float = 0.002
     probabilities: tuple[float, ...] | None = None
-    mul_bits: int | None = None  # significant bits of the requant multipliers (None: 32 with residual adds, else 24)
+    mul_bits: int | None = None  # significant bits of the requant multipliers (None: loop.default_mul_bits)
     limit_train: int | None = None
     limit_test: int | None = None
     task: str = "classify"  # or "reconstruct": an autoencoder, trained to give back its (unlabelled) input
