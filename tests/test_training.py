@@ -130,6 +130,11 @@ def test_config_errors_name_file_and_key(tmp_path):
     ('[model]\nsource = "net.py"\n', "model.source", "file.py:function"),
     ('[model]\narch = "lenet5"\nsource = "n.py:f"\n', "model", "either arch"),
     ('[data]\nname = "npz"\n', "data.dir", "needs a file or folder"),
+    ('[train]\ndevice = "tpu"\n', "train.device", "expected one of cpu, cuda"),
+    ("[train]\nthreads = 0\n", "train.threads", "expected an integer in 1.."),
+    ("[train]\nworkers = -1\n", "train.workers", "expected an integer in 0.."),
+    ("[data]\nstream = 1\n", "data.stream", "expected true or false"),
+    ("[data]\nstream = true\n", "data.stream", "streaming reads image folders"),
 ])
 def test_config_values_are_type_checked_before_anything_runs(tmp_path, text, key, problem):
     p = tmp_path / "c.toml"

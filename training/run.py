@@ -11,7 +11,7 @@ every rank returns the same result (see :mod:`wavebits.training.dist`).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,8 @@ __all__ = ["TrainResult", "deterministic", "load_network", "load_training_data",
 class TrainResult:
     """A finished run: the trained model, its bank, the training history and the parity rows.
 
-    ``rank``/``world``: this process among the run's processes (rank 0 verified and wrote the files).
+    ``runtime``: this process's device, threads and rank among the run's processes (rank 0 verified
+    and wrote the files).
     """
 
     model: MultiScaleNet
@@ -49,15 +50,12 @@ class TrainResult:
     parity: list[Parity]
     data: DataSet | TrainData | None = None
     seconds: float = 0.0
-    device: str = "cpu"
-    threads: int = 1
-    rank: int = 0
-    world: int = 1
+    runtime: Runtime = field(default_factory=lambda: Runtime(torch.device("cpu")))
 
     @property
     def main(self) -> bool:
         """True in the process that verified the bank and wrote the files (rank 0)."""
-        return self.rank == 0
+        return self.runtime.main
 
     @property
     def task(self) -> Task:
@@ -119,8 +117,7 @@ def _run(cfg: TrainConfig, rt: Runtime, output: Path | None, data: DataSet | Tra
     bank = export_bank(model, name, classes, meta)
     parity = verify(model, bank, data.x_test, data.y_test, task) if rt.main else []
     parity = broadcast_object(parity, rt)
-    result = TrainResult(model, bank, history, parity, data, time.perf_counter() - t0, str(rt.device), rt.threads,
-                         rt.rank, rt.world)
+    result = TrainResult(model, bank, history, parity, data, time.perf_counter() - t0, rt)
     bank.meta.update(results_meta(result))
     if output is not None and rt.main:
         write_bank(bank, output)
@@ -147,7 +144,8 @@ def report_dict(result: TrainResult, cfg: TrainConfig, bank_path: Path | None) -
         "train", bank=str(bank_path) if bank_path else None, bank_name=result.bank.name,
         data=result.data.describe() if result.data else None, task=result.task.name, metric=result.task.metric,
         float=result.history.float_accuracy, parity=[p.as_dict() for p in result.parity],
-        ok=all(p.ok for p in result.parity), device=result.device, processes=result.world, threads=result.threads,
+        ok=all(p.ok for p in result.parity), device=str(result.runtime.device), processes=result.runtime.world,
+        threads=result.runtime.threads,
         config=config, timing={"seconds": round(result.seconds, 3)},
     )
 

@@ -545,7 +545,8 @@ def _train_and_report(cfg, output: Path):
         return result
     task = result.task
     click.echo(f"data: {result.data.describe()}")
-    where = f"{result.device}" + (f", {result.world} processes" if result.world > 1 else "")
+    rt = result.runtime
+    where = f"{rt.device}" + (f", {rt.world} processes" if rt.distributed else "")
     click.echo(f"wrote {output} (and {output.with_name('report.json')}, {output.with_suffix('.png')}): "
                f"float model {task.metric} {task.format(result.history.float_accuracy)}, trained on {where} "
                f"in {result.seconds:.0f} s")
