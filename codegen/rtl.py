@@ -99,7 +99,12 @@ def rtl_library() -> dict[str, str]:
 
 @dataclass
 class HwLayer:
-    """One hardware layer: a convolution (conv2d or linear) or a max pool, in hardware geometry."""
+    """One hardware layer: a convolution (conv2d or linear) or a max pool, in hardware geometry.
+
+    A first convolution with ``cin * kw <= 8`` reads its input with each kernel row packed into one
+    channel word (``pack`` taps): in hardware geometry it is a (kh, 1) kernel over ``cin * pack``
+    channels of a tensor ``w + 2 * pw - kw + 1`` columns wide, without column padding.
+    """
 
     name: str
     op: str  # "conv" or "pool"
@@ -119,6 +124,8 @@ class HwLayer:
     is_out: bool = False
     act_none: bool = False
     bipolar_in: bool = False
+    pack: int = 1  # kernel-row taps per channel word (1: none)
+    pack_pw: int = 0  # a packed layer's own column padding
 
     @property
     def incw(self) -> int:
@@ -130,13 +137,14 @@ class HwLayer:
 
     def elements(self) -> list[tuple[int, int, int, int, int]]:
         """Fan-in elements in consumption order: (ky, kx, channel word, slot, weight column)."""
+        cin, kw = self.cin // self.pack, self.kw * self.pack  # the layer's own geometry
         out = []
         for ky in range(self.kh):
             for kx in range(self.kw):
                 for cw in range(self.incw):
                     for s in range(min(8, self.cin - 8 * cw)):
-                        c = 8 * cw + s
-                        out.append((ky, kx, cw, s, c * self.kh * self.kw + ky * self.kw + kx))
+                        c, tap = (8 * cw + s) % cin, (8 * cw + s) // cin
+                        out.append((ky, kx, cw, s, c * self.kh * kw + ky * kw + kx * self.pack + tap))
         return out
 
 
@@ -176,7 +184,12 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
             hw = HwLayer(n.name, "pool", c, h, w, c, ho, wo, kh, kw, sh, sw, 0, 0, buf)
         elif n.op == "conv2d":
             cout, ho, wo = shapes[n.name]
-            hw = HwLayer(n.name, "conv", c, h, w, cout, ho, wo, *n.kernel, *n.stride, *n.padding, buf)
+            (kh, kw), (ph, pw) = n.kernel, n.padding
+            if not layers and n.inputs[0] == INPUT and kw > 1 and c * kw <= 8:
+                hw = HwLayer(n.name, "conv", c * kw, h, w + 2 * pw - kw + 1, cout, ho, wo, kh, 1, *n.stride, ph, 0,
+                             buf, pack=kw, pack_pw=pw)
+            else:
+                hw = HwLayer(n.name, "conv", c, h, w, cout, ho, wo, kh, kw, *n.stride, ph, pw, buf)
         else:  # linear: a kernel over the whole stored tensor
             hw = HwLayer(n.name, "conv", c, h, w, n.out_channels, 1, 1, h, w, 1, 1, 0, 0, buf)
         hw.is_out = n is last
@@ -217,26 +230,27 @@ def _lane_bits(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.int64) << np.arange(bits.shape[-1], dtype=np.int64)).sum(axis=-1)
 
 
-def _weight_entries(tiles: np.ndarray, bits: int, p: int, hw: HwLayer, elems: list, units1: int) -> list[int]:
-    """One layer's weight memory words at ``bits`` from (groups, fan-in, P) integer weights.
+def _weight_entries(tiles: np.ndarray, bits: int, p: int, hw: HwLayer, elems: list) -> list[int]:
+    """One layer's weight memory rows at ``bits`` from (groups, fan-in, P) integer weights.
 
-    Width >= 2: one word per element, bit plane j of lane l at bit ``j * P + l`` (two's complement).
-    Width 1, bipolar input: one word per (tap, channel word), channel slot s of lane l at bit
-    ``s * P + l`` (1 = +1). Width 1, unsigned input: one word per element, lane l at bit l.
+    One row per group and unit (kernel tap, channel word), in the order the core reads them. With
+    ``planes`` stored planes (``bits`` at width >= 2, one at width 1), bit plane j of slot s (the
+    word's channel) and lane l is at bit ``(s * planes + j) * P + l``: two's complement at width >= 2,
+    the sign (1 = +1) at width 1. Slots past the layer's channels are zero.
     """
+    groups = tiles.shape[0]
     if bits >= 2:
-        planes = [_lane_bits((tiles >> j) & 1) for j in range(bits)]  # (groups, fanin) each
-        return [sum(int(planes[j][g, e]) << (j * p) for j in range(bits))
-                for g in range(tiles.shape[0]) for e in range(tiles.shape[1])]
-    lanes = _lane_bits(tiles > 0)
-    if not hw.bipolar_in:
-        return [int(v) for v in lanes.reshape(-1)]
-    words = [[0] * units1 for _ in range(tiles.shape[0])]
-    for e, (ky, kx, cw, s, _) in enumerate(elems):
-        u = (ky * hw.kw + kx) * hw.incw + cw
-        for g in range(tiles.shape[0]):
-            words[g][u] |= int(lanes[g, e]) << (s * p)
-    return [v for row in words for v in row]
+        planes = (tiles[:, :, None, :] >> np.arange(bits)[None, None, :, None]) & 1
+    else:
+        planes = (tiles > 0)[:, :, None, :]
+    lanes = _lane_bits(planes)  # (groups, fan-in, planes)
+    units = hw.kh * hw.kw * hw.incw
+    chunks = np.zeros((groups, units, 8, lanes.shape[2]), dtype=np.int64)
+    unit = np.array([(ky * hw.kw + kx) * hw.incw + cw for ky, kx, cw, _, _ in elems])
+    slot = np.array([s for _, _, _, s, _ in elems])
+    chunks[:, unit, slot, :] = lanes
+    flat = chunks.reshape(groups * units, -1)
+    return [sum(int(c) << (k * p) for k, c in enumerate(row) if c) for row in flat]
 
 
 def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
@@ -250,14 +264,14 @@ def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
 
 
 def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
-    """One entry per column pair: each column's fan-in element and 1-bit position (unit, slot).
+    """One entry per column pair: each column's fan-in element and weight position (unit, slot).
 
     An entry packs ELEM_FIELDS; ``v1 = 0`` marks a padded second column, ``edge_pair`` a pair stored
     as edge records.
     """
     where: dict[int, tuple[int, int, int]] = {}
     for e, (ky, kx, cw, s, col) in enumerate(elems):
-        where[col] = (e, (ky * hw.kw + kx) * hw.incw + cw, s) if hw.bipolar_in else (e, e, 0)
+        where[col] = (e, (ky * hw.kw + kx) * hw.incw + cw, s)
     words = []
     for j in range(cols2):
         e0, unit0, slot0 = where[2 * j]
@@ -296,7 +310,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     comp_records: list[int] = []
     edge_records: list[int] = []
     elem_words: list[int] = []
-    wbase = wbase1 = rq_base = cbase = ebase = xbase = 0
+    wbase = rq_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
     comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
@@ -306,8 +320,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     for li, hw in enumerate(layers):
         groups = -(-hw.cout // p)
         elems = hw.elements()
-        fanin = len(elems)
-        units1 = hw.kh * hw.kw * hw.incw if hw.bipolar_in else fanin
+        units = hw.kh * hw.kw * hw.incw
         if not hw.is_out:
             act_depth = max(act_depth, hw.hout * hw.wout * hw.outcw)
         rows2 = cols2 = 0
@@ -317,10 +330,10 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             cols = [e[4] for e in elems]
             for b in bank.widths:
                 w = lwts.banks[b].reshape(hw.cout, -1)[:, cols].astype(np.int64)  # (cout, fanin)
-                wp = np.zeros((groups * p, fanin), dtype=np.int64)
+                wp = np.zeros((groups * p, len(elems)), dtype=np.int64)
                 wp[:hw.cout] = w
-                tiles = wp.reshape(groups, p, fanin).transpose(0, 2, 1)  # (groups, fanin, P)
-                entries_b[b] += _weight_entries(tiles, b, p, hw, elems, units1)
+                tiles = wp.reshape(groups, p, len(elems)).transpose(0, 2, 1)  # (groups, fanin, P)
+                entries_b[b] += _weight_entries(tiles, b, p, hw, elems)
             # reconstruct mode: component records (column-pair major), edge records and the element map
             comps = {k: lwts.components[k].astype(np.int64) for k in COMPONENTS}
             edge = _edge_pair(comps, len(cols))
@@ -363,20 +376,19 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             if wshift > 63 or rq_shift > 63:
                 raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
             lw_words.append(_pack([(rq_row, 24), (rq_shift, 6), (wshift, 6), (terms, 4 * NT * TERM_W)]))
-        flags = int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2)
+        flags = int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2) | (int(hw.pack > 1) << 3)
         values = {
             "OP": 0 if hw.op == "conv" else 1, "FLAGS": flags, "CIN": hw.cin, "HIN": hw.hin, "WIN": hw.win,
             "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,
             "KH": hw.kh, "KW": hw.kw, "SH": hw.sh, "SW": hw.sw, "PH": hw.ph, "PW": hw.pw, "GROUPS": groups,
-            "FANIN": fanin, "UNITS1": units1, "WBASE": wbase, "WBASE1": wbase1, "LWBASE": lw_base,
+            "FANIN": units, "UNITS1": units, "WBASE": wbase, "WBASE1": wbase, "LWBASE": lw_base,
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
             "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase,
         }
         descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
         if hw.op == "conv":
-            wbase += groups * fanin
-            wbase1 += groups * units1
+            wbase += groups * units
             rq_base += nw * hw.cout
             cbase = len(comp_records)
             xbase = len(edge_records)
@@ -394,10 +406,9 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     }
     memory_bits: dict[str, int] = {}
     wdepth = max(wbase, 1)
-    wdepth1 = max(wbase1, 1)
     if weights == "banked":
         for b in bank.widths:
-            bw = 8 * p if b == 1 else b * p
+            bw = 8 * p * b  # b planes per slot (one at width 1)
             files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
             memory_bits[f"bank {b}-bit"] = len(entries_b[b]) * bw
     else:
@@ -409,20 +420,24 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
         memory_bits["components"] = len(comp_records) * 4 * comp_bits + len(edge_records) * 2 * comp_bits
         memory_bits["element map"] = len(elem_words) * ELEM_W
-        memory_bits["weight buffer (2 halves)"] = 2 * 8 * p * max(wdepth, wdepth1)
+        memory_bits["weight buffer (2 halves)"] = 2 * 64 * p * wdepth
     memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits)
     cdepth = max(1, -(-len(comp_records) // q))
     xdepth = -(-len(edge_records) // q)
     in_shape = bank.shapes[INPUT]
-    in_c, in_hw = (in_shape[0], 1) if len(in_shape) == 1 else (in_shape[0], in_shape[1] * in_shape[2])
+    in_c, in_w = in_shape[0], 1 if len(in_shape) == 1 else in_shape[2]
+    in_hw = math.prod(in_shape[1:])
+    first = layers[0]
     params: dict[str, int | str] = {
         "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "QB": q.bit_length() - 1, "NL": len(layers), "NT": NT,
         "WIDTHS": sum(1 << (b - 1) for b in bank.widths),
         "WIDX": sum(widx[b] << (4 * (b - 1)) for b in bank.widths),
-        "INIT_BITS": max(bank.widths), "IN_C": in_c, "IN_HW": in_hw, "IN_CW": -(-in_c // 8),
+        "INIT_BITS": max(bank.widths), "IN_C": in_c, "IN_HW": in_hw, "IN_CW": -(-in_c // 8), "IN_W": in_w,
+        "PACK": first.pack, "PACK_PW": first.pack_pw,
+        "PACK_WS": first.win if first.pack > 1 else in_w,
         "ACC_W": acc_bits, "MUL_W": mul_bits, "BIAS_W": bias_bits, "V_W": max(v_bits, acc_bits + mul_bits + 1),
         "OUT_W": out_bits, "ACT_DEPTH": act_depth, "ACT_AW": _bits_for(act_depth),
-        "WDEPTH": max(wdepth, wdepth1), "WDEPTH1": wdepth1, "WAW": _bits_for(max(wdepth, wdepth1)),
+        "WDEPTH": wdepth, "WAW": _bits_for(wdepth),
         "RQ_DEPTH": max(len(rq_words), 1), "RQ_AW": _bits_for(len(rq_words)),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),

@@ -1,7 +1,7 @@
 // Layer descriptor layout: FIELD_W-bit fields, in this order (codegen/rtl.py DESC_FIELDS mirrors it).
 localparam FIELD_W = 24;
 localparam F_OP = 0;        // 0 conv/linear, 1 maxpool
-localparam F_FLAGS = 1;     // bit0 output layer, bit1 act none, bit2 input bipolar at 1 bit
+localparam F_FLAGS = 1;     // bit0 output layer, bit1 act none, bit2 input bipolar at 1 bit, bit3 packed kernel rows
 localparam F_CIN = 2;
 localparam F_HIN = 3;
 localparam F_WIN = 4;

@@ -1,12 +1,13 @@
 // The reconstruction engine: on `start` it rebuilds every weighted layer's integer weights at
 // width `bits` from the stored wavelet components, 2P weights per cycle (P/2 butterflies, each
 // forming its whole 2x2 block), and writes them into the idle half of the weight buffer through
-// two write ports. Inference reads the other half meanwhile.
+// two write ports. Inference reads the other half meanwhile. A column is written where the core
+// reads it: its unit (kernel tap and channel word) and slot (channel in the word), every plane.
 //
 // Components are records {HH, HL, LH, LL} of one row pair and one column pair, stored per layer in
 // column-pair-major order in Q = P/2 interleaved banks, so any Q consecutive row pairs are read in
 // one cycle. An element map gives, per column pair of a layer, the fan-in element of each of its
-// two columns (the second may be padding: v1 = 0) and their 1-bit positions (unit, slot). When a
+// two columns (the second may be padding: v1 = 0) and their positions (unit, slot). When a
 // layer's column count is odd, its last column pair is half padding, where LH = LL and HH = HL:
 // such a pair may be stored as {HL, LL} edge records in Q edge banks instead (the map's edge bit).
 module wb_haar_engine #(
@@ -41,11 +42,11 @@ module wb_haar_engine #(
     output reg              done,       // one-cycle pulse when every weight is written
     output reg              we,         // port 1: the pair's first column
     output reg  [WAW-1:0]   waddr,
-    output reg  [7:0]       wmask,      // sub-memories written (bit planes, or the 1-bit slot)
-    output reg  [8*P-1:0]   wdata,      // sub-memory j takes wdata[j*P +: P]
+    output reg  [2:0]       wslot,      // the column's slot
+    output reg  [8*P-1:0]   wdata,      // bit plane j at wdata[j*P +: P]
     output reg              we2,        // port 2: its second column, unless padding
     output reg  [WAW-1:0]   waddr2,
-    output reg  [7:0]       wmask2,
+    output reg  [2:0]       wslot2,
     output reg  [8*P-1:0]   wdata2
 );
 `include "wb_fields.vh"
@@ -63,7 +64,7 @@ module wb_haar_engine #(
         .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw));
     `define D(f) desc[(f)*FIELD_W +: FIELD_W]
 
-    reg [23:0] groups, fanin, ebase, rows2, cols2, units1;
+    reg [23:0] groups, ebase, rows2, cols2, units;
     reg [4*NT*TERM_W-1:0] terms;
     reg [5:0] wshift;
 
@@ -71,8 +72,8 @@ module wb_haar_engine #(
     reg [2:0] state;
     // loop over groups g of P rows (gq = g * Q row pairs) and column pairs jc; the record address
     // cgj = CBASE + jc * rows2 + gq (cgq at jc = 0), the edge record address xq = XBASE + gq, and the
-    // entries of the group's first element, gw (width >= 2) and gu (width 1)
-    reg [23:0] g, jc, gq, cgq, cgj, xq, gw, gu;
+    // group's first unit gu
+    reg [23:0] g, jc, gq, cgq, cgj, xq, gu;
     reg        jL, gL;                 // jc and g at their last values (registered loop ends)
 
     // p0: element map address; p1: its data; b: record address; c_pipe: component reads; p2: the
@@ -90,18 +91,18 @@ module wb_haar_engine #(
     localparam COMP_OREG = 2;          // component banks (spread over the die): read latency COMP_OREG + 1, then comp_r
     localparam CREAD_LAT = COMP_OREG + 2;
     reg        p0_valid, p1_valid, b_valid;
-    reg [23:0] p0_cg, p0_xb, p0_gw, p0_gu, p0_nrows;
-    reg [23:0] p1_cg, p1_xb, p1_gw, p1_gu, p1_nrows;
+    reg [23:0] p0_cg, p0_xb, p0_gu, p0_nrows;
+    reg [23:0] p1_cg, p1_xb, p1_gu, p1_nrows;
     // stage b: the record address, and what the lanes and the writes need, carried beside the
     // component reads for CREAD_LAT stages (c_pipe); p2: the last of them, into the lanes
     reg [23:0] b_rb;
     reg        b_edge, b_v1;
     reg [WAW-1:0] b_waddr, b_waddr2;
-    reg [7:0]  b_mask, b_mask2;
+    reg [2:0]  b_slot, b_slot2;
     reg [Q-1:0] b_lanes;
     reg [4*NT*TERM_W-1:0] b_terms;
     reg [5:0]  b_wshift;
-    localparam WITEM_W = 1 + 2 * (WAW + 8);                   // {v1, waddr2, mask2, waddr, mask}
+    localparam WITEM_W = 1 + 2 * (WAW + 3);                   // {v1, waddr2, slot2, waddr, slot}
     localparam CITEM_W = QB + Q + 1 + WITEM_W + 4*NT*TERM_W + 6;
     reg [CREAD_LAT:1] c_valids;
     reg [CITEM_W-1:0] c_pipe [1:CREAD_LAT];
@@ -216,36 +217,36 @@ module wb_haar_engine #(
     // E_LW sets the loops up for every layer)
     always @(posedge clk) begin
         // p0 -> p1: the element map's output register
-        {p1_cg, p1_xb, p1_gw, p1_gu, p1_nrows} <= {p0_cg, p0_xb, p0_gw, p0_gu, p0_nrows};
+        {p1_cg, p1_xb, p1_gu, p1_nrows} <= {p0_cg, p0_xb, p0_gu, p0_nrows};
         // p1 -> b: element map data in, record address and write addresses out
         b_rb <= edge_pair ? p1_xb : p1_cg;
         b_edge <= edge_pair;
         for (l = 0; l < Q; l = l + 1)
             b_lanes[l] <= (l < p1_nrows);
         b_v1 <= v1;
-        b_waddr <= one_bit ? (p1_gu + unit0) : (p1_gw + e0);
-        b_waddr2 <= one_bit ? (p1_gu + unit1) : (p1_gw + e1);
-        b_mask <= one_bit ? (8'd1 << slot0) : 8'hFF;
-        b_mask2 <= one_bit ? (8'd1 << slot1) : 8'hFF;
+        b_waddr <= p1_gu + unit0;
+        b_waddr2 <= p1_gu + unit1;
+        b_slot <= slot0;
+        b_slot2 <= slot1;
         b_terms <= terms;
         b_wshift <= wshift;
         // b -> p2: the component banks' reads, then comp_r (g_lane)
-        c_pipe[1] <= {b_rb[QB-1:0], b_lanes, b_edge, b_v1, b_waddr2, b_mask2, b_waddr, b_mask, b_terms, b_wshift};
+        c_pipe[1] <= {b_rb[QB-1:0], b_lanes, b_edge, b_v1, b_waddr2, b_slot2, b_waddr, b_slot, b_terms, b_wshift};
         for (l = 2; l <= CREAD_LAT; l = l + 1) c_pipe[l] <= c_pipe[l-1];
         // p2: components into the lanes; their outputs follow LANE_LAT cycles later
         q_writes[1] <= p2_writes;
         for (l = 2; l <= LANE_LAT; l = l + 1) q_writes[l] <= q_writes[l-1];
         // write the pair's two columns, P weights each
-        {waddr2, wmask2, waddr, wmask} <= q_writes[LANE_LAT][WITEM_W-2:0];
+        {waddr2, wslot2, waddr, wslot} <= q_writes[LANE_LAT][WITEM_W-2:0];
         wdata <= one_bit ? col_sign[0 +: 8*P] : col_w[0 +: 8*P];
         wdata2 <= one_bit ? col_sign[8*P +: 8*P] : col_w[8*P +: 8*P];
         case (state)
             E_LW: begin
                 lw_raddr <= `D(F_LWBASE) + widx;
-                groups <= `D(F_GROUPS); fanin <= `D(F_FANIN); ebase <= `D(F_EBASE);
-                rows2 <= `D(F_ROWS2); cols2 <= `D(F_COLS2); units1 <= `D(F_UNITS1);
+                groups <= `D(F_GROUPS); ebase <= `D(F_EBASE);
+                rows2 <= `D(F_ROWS2); cols2 <= `D(F_COLS2); units <= `D(F_FANIN);
                 g <= 0; jc <= 0; gq <= 0; cgq <= `D(F_CBASE); cgj <= `D(F_CBASE); xq <= `D(F_XBASE);
-                gw <= `D(F_WBASE); gu <= `D(F_WBASE1);
+                gu <= `D(F_WBASE);
                 jL <= `D(F_COLS2) == 1; gL <= `D(F_GROUPS) == 1;
             end
             E_RUN: begin
@@ -253,14 +254,13 @@ module wb_haar_engine #(
                 wshift <= lw[LW_WSHIFT +: 6];
                 p0_cg <= cgj;
                 p0_xb <= xq;
-                p0_gw <= gw;
                 p0_gu <= gu;
                 p0_nrows <= rows2 - gq;
                 if (!jL) begin jc <= jc + 1; jL <= (jc + 2 == cols2); cgj <= cgj + rows2; end
                 else begin
                     jc <= 0; jL <= (cols2 == 1);
                     g <= g + 1; gL <= (g + 2 == groups); gq <= gq + Q;
-                    cgq <= cgq + Q; cgj <= cgq + Q; xq <= xq + Q; gw <= gw + fanin; gu <= gu + units1;
+                    cgq <= cgq + Q; cgj <= cgq + Q; xq <= xq + Q; gu <= gu + units;
                 end
             end
             default: ;

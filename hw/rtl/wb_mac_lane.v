@@ -1,11 +1,14 @@
-// One MAC lane (one output channel). Per item it adds one of:
-//   mode 0, width b >= 2: one weight bit plane times an unsigned activation, (x << plane),
-//           subtracted on the sign plane (two's complement) -- bit-serial over the weight;
-//   mode 1, width 1, unsigned input (the network input): +x or -x by the bipolar weight bit;
-//   mode 2, width 1, bipolar input: 8 activations at once, 2 * popcount(XNOR & valid) - popcount(valid).
-// Bipolar values are stored as bits (1 = +1, 0 = -1). Three stages: operands (shift, popcounts),
-// the addend, then the accumulator; `acc_next`, the accumulator including the addend, shows an item
-// two cycles after it is presented (wb_core's y0 and y stages).
+// One MAC lane (one output channel) over a word of 8 activation slots (8 input channels) per item:
+//   mode 0, width b >= 2: one weight bit plane, S = sum of the slots whose weight bit is set,
+//           added as (S << plane), subtracted on the sign plane (two's complement): bit-serial
+//           over the weight, parallel over the word;
+//   mode 1, width 1, unsigned input (the network input): +x or -x per slot by the bipolar weight
+//           bit, 2 * S - sumx, where `sumx` (the word's valid slots summed, shared by every lane)
+//           arrives one stage after the item;
+//   mode 2, width 1, bipolar input: 2 * popcount(XNOR & valid) - popcount(valid).
+// Bipolar values are stored as bits (1 = +1, 0 = -1); `vmask` marks the word's valid slots.
+// LAT = 3 stages: pair sums and popcounts, the word sum, the addend; `acc_next`, the accumulator
+// including the addend, shows an item LAT cycles after it is presented.
 module wb_mac_lane #(
     parameter ACC_W = 32
 ) (
@@ -13,35 +16,49 @@ module wb_mac_lane #(
     input  wire                     valid,
     input  wire                     first,
     input  wire [1:0]               mode,
-    input  wire [7:0]               x,
+    input  wire [63:0]              x,          // slot s: x[8s +: 8]
     input  wire [2:0]               plane,
     input  wire                     sign_plane,
-    input  wire                     wbit,
-    input  wire [7:0]               xbits,
-    input  wire [7:0]               wbits,
+    input  wire [7:0]               wbits,      // slot s: this lane's weight bit
     input  wire [7:0]               vmask,
-    output reg  signed [ACC_W-1:0]  acc,
+    input  wire [10:0]              sumx,       // one stage late: sum of the valid slots
     output wire signed [ACC_W-1:0]  acc_next
 );
-    wire [7:0] match = ~(xbits ^ wbits) & vmask;
-    reg [3:0] popcount, nvalid;
-    reg signed [16:0] shifted, xs, addend_r;
-    reg wbit1, sign1, valid1, first1, valid_r, first_r;
-    reg [1:0] mode1;
+    localparam AD_W = 20;                       // 8 * 255 << 7, signed
+    localparam EXT_W = ACC_W > AD_W ? ACC_W : AD_W;
+    wire [7:0] take = wbits & vmask;
+    wire [7:0] match = ~(wbits ^ {x[56], x[48], x[40], x[32], x[24], x[16], x[8], x[0]}) & vmask;
+    reg  [8:0]  pair [0:3];
+    reg  [3:0]  popcount, nvalid;
+    reg  [10:0] sum2;
+    reg  signed [5:0] pop2;
+    reg  signed [AD_W-1:0] addend_r;
+    reg  signed [ACC_W-1:0] acc;
+    reg  [2:0]  plane1, plane2;
+    reg  [1:0]  mode1, mode2;
+    reg         sign1, sign2, valid1, valid2, valid_r, first1, first2, first_r;
+    integer k;
     always @(posedge clk) begin
+        for (k = 0; k < 4; k = k + 1)
+            pair[k] <= (take[2*k] ? {1'b0, x[16*k +: 8]} : 9'd0) + (take[2*k+1] ? {1'b0, x[16*k+8 +: 8]} : 9'd0);
         popcount <= match[0] + match[1] + match[2] + match[3] + match[4] + match[5] + match[6] + match[7];
         nvalid <= vmask[0] + vmask[1] + vmask[2] + vmask[3] + vmask[4] + vmask[5] + vmask[6] + vmask[7];
-        shifted <= $signed({9'd0, x} << plane);
-        xs <= $signed({9'd0, x});
-        {wbit1, sign1, mode1, valid1, first1} <= {wbit, sign_plane, mode, valid, first};
-        case (mode1)
-            2'd0: addend_r <= wbit1 ? (sign1 ? -shifted : shifted) : 17'sd0;
-            2'd1: addend_r <= wbit1 ? xs : -xs;
-            default: addend_r <= $signed({12'd0, popcount, 1'b0}) - $signed({13'd0, nvalid});
+        {plane1, mode1, sign1, valid1, first1} <= {plane, mode, sign_plane, valid, first};
+
+        sum2 <= pair[0] + pair[1] + pair[2] + pair[3];
+        pop2 <= $signed({1'b0, popcount, 1'b0}) - $signed({2'b0, nvalid});
+        {plane2, mode2, sign2, valid2, first2} <= {plane1, mode1, sign1, valid1, first1};
+
+        case (mode2)
+            2'd0: addend_r <= sign2 ? -$signed({9'd0, sum2} << plane2) : $signed({9'd0, sum2} << plane2);
+            2'd1: addend_r <= $signed({8'd0, sum2, 1'b0}) - $signed({9'd0, sumx});
+            default: addend_r <= {{(AD_W-6){pop2[5]}}, pop2};
         endcase
-        valid_r <= valid1;
-        first_r <= first1;
+        valid_r <= valid2;
+        first_r <= first2;
         if (valid_r) acc <= acc_next;
     end
-    assign acc_next = (first_r ? {ACC_W{1'b0}} : acc) + {{(ACC_W-17){addend_r[16]}}, addend_r};
+    wire signed [EXT_W-1:0] addend_ext = addend_r;  // sign-extended
+    // modulo 2**ACC_W: a partial sum may leave the accumulator's range, the layer's result does not
+    assign acc_next = (first_r ? {ACC_W{1'b0}} : acc) + addend_ext[ACC_W-1:0];
 endmodule
