@@ -109,7 +109,7 @@ _KEYS = {
     "hls": _COMMON_KEYS,
     "rtl": (*_COMMON_KEYS, "lanes", "board", "clock_mhz", "outputs", "params", "memory_bits", "weights_count"),
 }
-_RTL_LAYER_KEYS = ("name", "op", "cout", "hout", "wout", "outcw", "is_out")
+_RTL_LAYER_KEYS = ("name", "op", "cout", "hout", "wout", "outcw", "bytes", "signed", "is_out")
 
 
 class ProjectError(WavebitsError):
@@ -199,6 +199,9 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         expect(key, type(layer["op"]) is str and layer["op"].isidentifier(), "an op name", layer["op"])
         expect(key, all(_int_in(layer[k], 1, 1 << 24) for k in ("cout", "hout", "wout", "outcw")),
                "positive integer cout, hout, wout and outcw", layer)
+        expect(key, layer["bytes"] in (1, 2, 4, 8) and type(layer["bytes"]) is int, "bytes 1, 2, 4 or 8",
+               layer["bytes"])
+        expect(key, type(layer["signed"]) is bool, "signed true or false", layer["signed"])
         expect(key, type(layer["is_out"]) is bool and layer["is_out"] == (i == len(layers) - 1),
                "is_out true on the last layer only", layer["is_out"])
 
@@ -280,7 +283,7 @@ def _check_rtl_layers(path: Path, meta: dict[str, Any], bank: Bank) -> None:
         if shape is None:
             raise ProjectError(path, f"layers[{i}].name", f"{layer['name']!r} is not a layer of bank.wbank")
         c, hw = shape[0], math.prod(shape[1:])
-        if (layer["cout"], layer["hout"] * layer["wout"], layer["outcw"]) != (c, hw, -(-c // 8)):
+        if (layer["cout"], layer["hout"] * layer["wout"], layer["outcw"]) != (c, hw, -(-c * layer["bytes"] // 8)):
             raise ProjectError(path, f"layers[{i}]", f"geometry {layer['cout']}x{layer['hout']}x{layer['wout']} "
                                                      f"does not match the bank's {shape}")
     if meta["layers"][-1]["name"] != bank.output:
@@ -296,6 +299,8 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
 
     params = meta["params"]
     required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex": params["RQ_DEPTH"]}
+    if params.get("TWO"):
+        required["mem/requant2.hex"] = params["RQ2_DEPTH"]
     if meta["weights"] == "banked":
         required.update({f"mem/weights_b{b}.hex.0": RAM_BLOCK for b in meta["widths"]})
     else:

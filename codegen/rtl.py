@@ -75,7 +75,7 @@ IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 # the descriptor layout of hw/rtl/wb_fields.vh, in field order (a test holds the two equal)
 DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT", "OUTCW", "KH", "KW", "SH",
                "SW", "PH", "PW", "GROUPS", "FANIN", "UNITS1", "WBASE", "WBASE1", "LWBASE", "DKY", "DOX", "DOY",
-               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE")
+               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE", "DST", "SRC2", "INCW2", "CWN", "GLG", "GWS")
 NT = 3
 TERM_W = 7
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
@@ -84,6 +84,8 @@ LW_TERMS = 36
 ELEM_FIELDS = (("e0", 24), ("unit0", 24), ("slot0", 3), ("v1", 1), ("e1", 24), ("unit1", 24), ("slot1", 3),
                ("edge_pair", 1))
 ELEM_W = sum(width for _, width in ELEM_FIELDS)
+OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
+_LOG2 = {1: 0, 2: 1, 4: 2}
 BAUD = 115200  # the board top level's UART (8N1)
 
 
@@ -99,15 +101,26 @@ def rtl_library() -> dict[str, str]:
 
 @dataclass
 class HwLayer:
-    """One hardware layer: a convolution (conv2d or linear) or a max pool, in hardware geometry.
+    """One hardware layer (one descriptor of ``wb_core``), in hardware geometry.
+
+    ``op`` is the layer kind the core runs: ``"conv"`` (conv2d, grouped and depthwise too, and
+    linear: a kernel over the whole stored tensor), ``"pool"`` (max pooling), ``"avgpool"``
+    (average and global average pooling: a window sum on the lanes, then the requant's 1/n) or
+    ``"add"`` (a residual add of two tensors, one value of each per cycle).
 
     A first convolution with ``cin * kw <= 8`` reads its input with each kernel row packed into one
     channel word (``pack`` taps): in hardware geometry it is a (kh, 1) kernel over ``cin * pack``
     channels of a tensor ``w + 2 * pw - kw + 1`` columns wide, without column padding.
+
+    Tensors live in activation buffers: ``src`` (and ``src2``, an add's second input) is read,
+    ``dst`` written (by every layer but the output layer, whose values leave through the output
+    stream). A value takes ``*_bytes`` bytes (1, or 2 / 4 for the wide signed values of an act none
+    layer inside the network), two's complement when ``*_signed``; ``*bipolar*``: +-1 stored as a bit
+    at width 1.
     """
 
     name: str
-    op: str  # "conv" or "pool"
+    op: str  # "conv", "pool", "avgpool" or "add"
     cin: int
     hin: int
     win: int
@@ -120,83 +133,188 @@ class HwLayer:
     sw: int
     ph: int
     pw: int
-    src: int
+    src: int = 0  # buffer of the (first) input
     is_out: bool = False
     act_none: bool = False
     bipolar_in: bool = False
     pack: int = 1  # kernel-row taps per channel word (1: none)
     pack_pw: int = 0  # a packed layer's own column padding
+    groups: int = 1  # convolution groups (depthwise: groups == cin == cout)
+    dst: int = 0  # buffer of the output (none for the output layer)
+    src2: int = 0  # add: buffer of the second input
+    inputs: tuple[str, ...] = ()  # the graph tensors read (a flatten's source for a linear layer)
+    in_bytes: int = 1  # bytes per value of the (first) input
+    in2_bytes: int = 1  # add: of the second input
+    out_bytes: int = 1  # of the output
+    in_signed: bool = False  # the (first) input is two's complement (an int8 network input)
+    in2_signed: bool = False
+    in2_bipolar: bool = False  # add: the second input is bipolar at width 1
+    out_signed: bool = False  # act none: two's complement output
 
     @property
     def incw(self) -> int:
-        return -(-self.cin // 8)
+        """Words per pixel of the (first) input."""
+        return -(-self.cin * self.in_bytes // 8)
+
+    @property
+    def incw2(self) -> int:
+        """Words per pixel of an add's second input."""
+        return -(-self.cin * self.in2_bytes // 8)
 
     @property
     def outcw(self) -> int:
-        return -(-self.cout // 8)
+        """Words per pixel of the output."""
+        return -(-self.cout * self.out_bytes // 8)
+
+    @property
+    def depthwise(self) -> bool:
+        """One input channel per output channel (``groups == cin == cout``): one slot per lane."""
+        return self.op == "conv" and self.groups > 1 and self.groups == self.cin == self.cout
+
+    @property
+    def unit_words(self) -> int:
+        """Channel words per kernel tap in the weight layout (a depthwise layer's weight sits in slot 0
+        of one unit per tap; a grouped one's covers its group's channels)."""
+        if self.depthwise:
+            return 1
+        return -(-(self.cin // self.groups) // 8)
+
+    @property
+    def units(self) -> int:
+        """Weight units (rows) per group of P output channels."""
+        return self.kh * self.kw * self.unit_words if self.op == "conv" else 0
+
+    def unit(self, ky: int, kx: int, cw: int) -> int:
+        return (ky * self.kw + kx) * self.unit_words + cw
 
     def elements(self) -> list[tuple[int, int, int, int, int]]:
         """Fan-in elements in consumption order: (ky, kx, channel word, slot, weight column)."""
-        cin, kw = self.cin // self.pack, self.kw * self.pack  # the layer's own geometry
+        if self.depthwise:
+            return [(ky, kx, 0, 0, ky * self.kw + kx) for ky in range(self.kh) for kx in range(self.kw)]
+        cin = self.cin // self.groups  # a group's channels (the weight matrix's)
+        cin_own, kw = cin // self.pack, self.kw * self.pack  # the layer's own geometry
         out = []
         for ky in range(self.kh):
             for kx in range(self.kw):
-                for cw in range(self.incw):
-                    for s in range(min(8, self.cin - 8 * cw)):
-                        c, tap = (8 * cw + s) % cin, (8 * cw + s) // cin
+                for cw in range(self.unit_words):
+                    for s in range(min(8, cin - 8 * cw)):
+                        c, tap = (8 * cw + s) % cin_own, (8 * cw + s) // cin_own
                         out.append((ky, kx, cw, s, c * self.kh * kw + ky * kw + kx * self.pack + tap))
         return out
 
 
+def _value_formats(bank: Bank) -> dict[str, tuple[int, bool]]:
+    """Every tensor's (bytes per value, signed) in the activation buffers, over all widths.
+
+    ReLU outputs are unsigned bytes (bits at width 1), the network input uint8 or int8; an act none
+    tensor holds any value its bound admits, in the fewest of 1, 2 or 4 bytes.
+    """
+    per_width = [bank.bounds(b) for b in bank.widths]
+    out = {INPUT: (1, bank.input_signed)}
+    for n in bank.nodes:
+        doms = [bd[n.name].out for bd in per_width]
+        signed = any(d.kind == "signed" for d in doms)
+        bits = max(d.bits for d in doms)
+        out[n.name] = (next((k for k in (1, 2, 4) if 8 * k >= bits), 8), signed)
+    return out
+
+
+def _assign_buffers(layers: list[HwLayer]) -> int:
+    """Give each layer's output an activation buffer that holds no tensor still to be read (the
+    network input is in buffer 0); returns the number of buffers. A tensor lives from the layer
+    that writes it to the last layer that reads it, so a residual block's skip tensor keeps its
+    buffer while the branch runs (three buffers for ResNet-8, two for a chain)."""
+    last_use: dict[str, int] = {}
+    for i, hw in enumerate(layers):
+        for t in hw.inputs:
+            last_use[t] = i
+    held: dict[int, str] = {0: INPUT}
+    where = {INPUT: 0}
+    for i, hw in enumerate(layers):
+        hw.src = where[hw.inputs[0]]
+        hw.src2 = where[hw.inputs[1]] if len(hw.inputs) > 1 else 0
+        if hw.is_out:
+            continue
+        busy = {b for b, t in held.items() if last_use.get(t, -1) >= i}
+        hw.dst = min(set(range(len(held) + 1)) - busy)
+        held[hw.dst] = hw.name
+        where[hw.name] = hw.dst
+    return max(2, len(held))
+
+
 def hardware_layers(bank: Bank) -> list[HwLayer]:
-    """The bank's graph as hardware layers (flatten folded away); RtlError for what is unsupported."""
+    """The bank's graph as hardware layers (flatten folded away, buffers assigned); RtlError naming
+    the layer for what the RTL backend does not run."""
     shapes = bank.shapes
     bipolar = bipolar_at_one_bit(bank.nodes)
+    formats = _value_formats(bank)
     geometry = {INPUT: shapes[INPUT]}  # the (C, H, W) a tensor is stored as
+    alias = {INPUT: INPUT}  # a flatten's output is its source's tensor
     layers: list[HwLayer] = []
     last = bank.nodes[-1]
     if not last.weighted:
         raise RtlError(f"bank {bank.name!r}: the last layer {last.name!r} must be conv2d or linear for the RTL backend")
     if bank.input_bits != 8 or len(shapes[INPUT]) not in (1, 3):
         raise RtlError(f"bank {bank.name!r}: the RTL backend takes 8-bit (C, H, W) or flat inputs")
-    if bank.input_signed:
-        raise RtlError(f"bank {bank.name!r}: signed (int8) network inputs are not supported by the RTL backend "
-                       "(uint8 only)")
     if len(shapes[INPUT]) == 1:
         geometry[INPUT] = (shapes[INPUT][0], 1, 1)
     for n in bank.nodes:
         where = f"layer {n.name!r}"
-        src = geometry[n.inputs[0]]
+        ins = tuple(alias[i] for i in n.inputs)
+        src = geometry[ins[0]]
         if n.op == "flatten":
             geometry[n.name] = src
+            alias[n.name] = ins[0]
             continue
-        if n.op not in ("conv2d", "linear", "maxpool"):
-            raise RtlError(f"{where}: {n.op} is not supported by the RTL backend (conv2d, linear, maxpool, flatten)")
-        if n.groups != 1:
-            raise RtlError(f"{where}: grouped convolution (groups={n.groups}) is not supported by the RTL backend")
-        if n.requantizes and n.act != "relu" and n is not last:
-            raise RtlError(f"{where}: act {n.act!r} inside the network is not supported by the RTL backend")
+        nbytes, signed = formats[ins[0]]
+        if n.op != "add" and nbytes > 1:
+            raise RtlError(f"{where}: {n.op} reads {ins[0]!r}, an act none tensor whose values need up to "
+                           f"{8 * nbytes} bits: the RTL backend's convolutions and pools read values of at most "
+                           "8 bits (only add reads wider ones)")
         c, h, w = src
-        buf = len(layers) % 2
         if n.op == "maxpool":
             (kh, kw), (sh, sw) = n.kernel, n.stride
             ho, wo = shapes[n.name][1:]
-            hw = HwLayer(n.name, "pool", c, h, w, c, ho, wo, kh, kw, sh, sw, 0, 0, buf)
+            hw = HwLayer(n.name, "pool", c, h, w, c, ho, wo, kh, kw, sh, sw, 0, 0)
+        elif n.op in ("avgpool", "gap"):
+            (kh, kw), (sh, sw) = n.kind.window(n, src)
+            ho, wo = shapes[n.name][1:]
+            hw = HwLayer(n.name, "avgpool", c, h, w, c, ho, wo, kh, kw, sh, sw, 0, 0)
+        elif n.op == "add":
+            hw = HwLayer(n.name, "add", c, h, w, c, h, w, 1, 1, 1, 1, 0, 0)
         elif n.op == "conv2d":
             cout, ho, wo = shapes[n.name]
             (kh, kw), (ph, pw) = n.kernel, n.padding
-            if not layers and n.inputs[0] == INPUT and kw > 1 and c * kw <= 8:
+            g = n.groups
+            if g != 1 and not (g == c == cout) and (c // g) % 8:
+                raise RtlError(f"{where}: grouped convolution with {c // g} input channels per group (groups={g}) "
+                               "is not supported by the RTL backend: it runs depthwise convolutions (groups equal "
+                               "to the input and output channels) and groups of whole channel words (input "
+                               "channels per group a multiple of 8)")
+            if g == 1 and not layers and n.inputs[0] == INPUT and kw > 1 and c * kw <= 8:
                 hw = HwLayer(n.name, "conv", c * kw, h, w + 2 * pw - kw + 1, cout, ho, wo, kh, 1, *n.stride, ph, 0,
-                             buf, pack=kw, pack_pw=pw)
+                             pack=kw, pack_pw=pw)
             else:
-                hw = HwLayer(n.name, "conv", c, h, w, cout, ho, wo, kh, kw, *n.stride, ph, pw, buf)
-        else:  # linear: a kernel over the whole stored tensor
-            hw = HwLayer(n.name, "conv", c, h, w, n.out_channels, 1, 1, h, w, 1, 1, 0, 0, buf)
+                hw = HwLayer(n.name, "conv", c, h, w, cout, ho, wo, kh, kw, *n.stride, ph, pw, groups=g)
+        elif n.op == "linear":  # a kernel over the whole stored tensor
+            hw = HwLayer(n.name, "conv", c, h, w, n.out_channels, 1, 1, h, w, 1, 1, 0, 0)
+        else:
+            raise RtlError(f"{where}: {n.op} is not supported by the RTL backend")
+        hw.inputs = ins
         hw.is_out = n is last
         hw.act_none = n.requantizes and n.act == "none"
         hw.bipolar_in = bipolar[n.inputs[0]]
+        hw.in_bytes, hw.in_signed = nbytes, signed
+        if n.op == "add":
+            hw.in2_bytes, hw.in2_signed = formats[ins[1]]
+            hw.in2_bipolar = bipolar[n.inputs[1]]
+        hw.out_bytes, hw.out_signed = formats[n.name]
+        if hw.out_bytes > 4 and not hw.is_out:
+            raise RtlError(f"{where}: its act none values need more than 32 bits, the widest the RTL backend stores")
         layers.append(hw)
         geometry[n.name] = (hw.cout, hw.hout, hw.wout)
+        alias[n.name] = n.name
+    _assign_buffers(layers)
     return layers
 
 
@@ -244,9 +362,9 @@ def _weight_entries(tiles: np.ndarray, bits: int, p: int, hw: HwLayer, elems: li
     else:
         planes = (tiles > 0)[:, :, None, :]
     lanes = _lane_bits(planes)  # (groups, fan-in, planes)
-    units = hw.kh * hw.kw * hw.incw
+    units = hw.units
     chunks = np.zeros((groups, units, 8, lanes.shape[2]), dtype=np.int64)
-    unit = np.array([(ky * hw.kw + kx) * hw.incw + cw for ky, kx, cw, _, _ in elems])
+    unit = np.array([hw.unit(ky, kx, cw) for ky, kx, cw, _, _ in elems])
     slot = np.array([s for _, _, _, s, _ in elems])
     chunks[:, unit, slot, :] = lanes
     flat = chunks.reshape(groups * units, -1)
@@ -271,7 +389,7 @@ def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
     """
     where: dict[int, tuple[int, int, int]] = {}
     for e, (ky, kx, cw, s, col) in enumerate(elems):
-        where[col] = (e, (ky * hw.kw + kx) * hw.incw + cw, s)
+        where[col] = (e, hw.unit(ky, kx, cw), s)
     words = []
     for j in range(cols2):
         e0, unit0, slot0 = where[2 * j]
@@ -301,29 +419,40 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         raise RtlError(f"--lanes must be 4, 8, 16 or 32, got {lanes}")
     p, q = lanes, lanes // 2
     layers = hardware_layers(bank)
+    nbuf = max([2] + [hw.dst + 1 for hw in layers])
     nw = len(bank.widths)
     widx = {b: i for i, b in enumerate(bank.widths)}
     bounds = {b: bank.bounds(b) for b in bank.widths}
 
-    descs, lw_words, rq_words = [], [], []
+    descs, lw_words, rq_words, rq2_words = [], [], [], []
     entries_b: dict[int, list[int]] = {b: [] for b in bank.widths}  # banked words per width
     comp_records: list[int] = []
     edge_records: list[int] = []
     elem_words: list[int] = []
-    wbase = rq_base = cbase = ebase = xbase = 0
+    wbase = rq_base = rq2_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
     comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
     r_bits = 2
     out_bits = 9
     act_depth = layers[0].hin * layers[0].win * layers[0].incw  # the input; each stored output below
+    lane_words = max(1, p // 8)  # the words a group of P channels spans (one slot per lane)
     for li, hw in enumerate(layers):
         groups = -(-hw.cout // p)
-        elems = hw.elements()
-        units = hw.kh * hw.kw * hw.incw
+        elems = hw.elements() if hw.op == "conv" else []
+        units = hw.units
         if not hw.is_out:
             act_depth = max(act_depth, hw.hout * hw.wout * hw.outcw)
         rows2 = cols2 = 0
+        glg, gws, cwn, cin_loop = 1, 0, hw.incw, hw.cin
+        if hw.op == "conv" and hw.groups > 1 and not hw.depthwise:
+            cout_g = hw.cout // hw.groups
+            if cout_g % p:
+                raise RtlError(f"layer {hw.name!r}: grouped convolution with {cout_g} output channels per group "
+                               f"(groups={hw.groups}) needs a multiple of the {p} lanes per group")
+            glg, gws, cwn, cin_loop = cout_g // p, hw.unit_words, hw.unit_words, hw.cin // hw.groups
+        elif hw.depthwise or hw.op == "avgpool":
+            cwn = lane_words
         if hw.op == "conv":
             lwts = bank.weights[hw.name]
             rows2, cols2 = lwts.components["LL"].shape
@@ -345,21 +474,33 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                                  for i in range(rows2)]
             elem_words += _element_map(hw, elems, cols2, edge)
             for b in bank.widths:
-                bd = bounds[b][hw.name]
-                acc_bits = max(acc_bits, bd.acc_bits + 1)
-                v_bits = max(v_bits, bd.product_bits + 1)
-                if hw.is_out:
-                    out_bits = max(out_bits, bd.out.bits + 1)
                 # partial shift-add sums can exceed the final scale (+2**10 - 2**8): size for the largest term
                 top_shift = max((t[1] for ts in lwts.scales[b].values() for t in ts), default=0)
                 r_bits = max(r_bits, signed_bits(reconstruct_bound(comp_bits, lwts.scales[b])) + 2,
                              comp_bits + top_shift + 4)
+        requantizes = hw.op != "pool"
+        if requantizes:
+            for b in bank.widths:
+                bd = bounds[b][hw.name]
+                acc_bits = max(acc_bits, bd.acc_bits + 1)
+                v_bits = max(v_bits, bd.product_bits + 1)
+                if hw.act_none:
+                    out_bits = max(out_bits, bd.out.bits + 1)
         lw_base = li * nw
         for b in bank.widths:
-            rq_row, rq_shift, wshift, terms = 0, 0, 0, 0
-            if hw.op == "conv":
+            rq_row, rq2_row, rq_shift, wshift, terms = 0, 0, 0, 0, 0
+            if requantizes:
                 rq = bank.requant[hw.name][b]
                 rq_row, rq_shift = rq_base + widx[b] * hw.cout, rq.shift
+                mul = rq.mul.reshape(-1, hw.cout).astype(np.int64)  # one row per input (an add: two)
+                for c in range(hw.cout):
+                    rq_words.append((int(mul[0, c]), int(rq.bias[c])))
+                    bias_bits = max(bias_bits, signed_bits(abs(int(rq.bias[c]))))
+                mul_bits = max(mul_bits, signed_bits(int(np.abs(mul).max())))
+                if hw.op == "add":
+                    rq2_row = rq2_base + widx[b] * hw.cout
+                    rq2_words += [int(m) for m in mul[1]]
+            if hw.op == "conv":
                 wshift = bank.weights[hw.name].shift[b]
                 for ci, k in enumerate(COMPONENTS):
                     t = bank.weights[hw.name].scales[b][k]
@@ -369,41 +510,47 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                     for ti, (sign, shift) in enumerate(t):
                         enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | shift
                         terms |= enc << ((ci * NT + ti) * TERM_W)
-                for c in range(hw.cout):
-                    rq_words.append((int(rq.mul[c]), int(rq.bias[c])))
-                    mul_bits = max(mul_bits, signed_bits(abs(int(rq.mul[c]))))
-                    bias_bits = max(bias_bits, signed_bits(abs(int(rq.bias[c]))))
             if wshift > 63 or rq_shift > 63:
                 raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
-            lw_words.append(_pack([(rq_row, 24), (rq_shift, 6), (wshift, 6), (terms, 4 * NT * TERM_W)]))
-        flags = int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2) | (int(hw.pack > 1) << 3)
+            lw_words.append(_pack([(rq_row, 24), (rq_shift, 6), (wshift, 6), (terms, 4 * NT * TERM_W), (rq2_row, 24)]))
+        flags = (int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2) | (int(hw.pack > 1) << 3)
+                 | (int(hw.in_signed) << 4) | (int(hw.depthwise or hw.op == "avgpool") << 5)
+                 | (int(hw.op == "avgpool") << 6) | (int(hw.in2_bipolar) << 7) | (int(hw.in2_signed) << 8)
+                 | (_LOG2[min(hw.out_bytes, 4)] << 9) | (_LOG2[hw.in_bytes] << 11) | (_LOG2[hw.in2_bytes] << 13))
         values = {
-            "OP": 0 if hw.op == "conv" else 1, "FLAGS": flags, "CIN": hw.cin, "HIN": hw.hin, "WIN": hw.win,
+            "OP": OP_CODES[hw.op], "FLAGS": flags, "CIN": cin_loop, "HIN": hw.hin, "WIN": hw.win,
             "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,
             "KH": hw.kh, "KW": hw.kw, "SH": hw.sh, "SW": hw.sw, "PH": hw.ph, "PW": hw.pw, "GROUPS": groups,
             "FANIN": units, "UNITS1": units, "WBASE": wbase, "WBASE1": wbase, "LWBASE": lw_base,
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
-            "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase,
+            "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase, "DST": hw.dst, "SRC2": hw.src2,
+            "INCW2": hw.incw2 if hw.op == "add" else 0, "CWN": cwn, "GLG": glg, "GWS": gws,
         }
         descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
         if hw.op == "conv":
             wbase += groups * units
-            rq_base += nw * hw.cout
             cbase = len(comp_records)
             xbase = len(edge_records)
             ebase = len(elem_words)
+        if requantizes:
+            rq_base += nw * hw.cout
+        if hw.op == "add":
+            rq2_base += nw * hw.cout
     mul_bits = max(mul_bits, 18)
+    acc_bits = max(acc_bits, 18)
     if acc_bits > 35 or mul_bits > 35:
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
                        f"bits exceed the RTL requant unit's 35")
-    lw_w = LW_TERMS + 4 * NT * TERM_W
+    lw_w = LW_TERMS + 4 * NT * TERM_W + 24
     rq_hex = _hex([_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words], mul_bits + bias_bits)
     files = {
         "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
         "mem/lw.hex": _hex(lw_words, lw_w),
         "mem/requant.hex": rq_hex,
     }
+    if rq2_words:
+        files["mem/requant2.hex"] = _hex(rq2_words, mul_bits)
     memory_bits: dict[str, int] = {}
     wdepth = max(wbase, 1)
     if weights == "banked":
@@ -421,7 +568,8 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         memory_bits["components"] = len(comp_records) * 4 * comp_bits + len(edge_records) * 2 * comp_bits
         memory_bits["element map"] = len(elem_words) * ELEM_W
         memory_bits["weight buffer (2 halves)"] = 2 * 64 * p * wdepth
-    memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits)
+    memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits) + len(rq2_words) * mul_bits
+    memory_bits[f"activations ({nbuf} buffers)"] = nbuf * 64 * act_depth
     cdepth = max(1, -(-len(comp_records) // q))
     xdepth = -(-len(edge_records) // q)
     in_shape = bank.shapes[INPUT]
@@ -435,15 +583,18 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         "INIT_BITS": max(bank.widths), "IN_C": in_c, "IN_HW": in_hw, "IN_CW": -(-in_c // 8), "IN_W": in_w,
         "PACK": first.pack, "PACK_PW": first.pack_pw,
         "PACK_WS": first.win if first.pack > 1 else in_w,
-        "ACC_W": acc_bits, "MUL_W": mul_bits, "BIAS_W": bias_bits, "V_W": max(v_bits, acc_bits + mul_bits + 1),
-        "OUT_W": out_bits, "ACT_DEPTH": act_depth, "ACT_AW": _bits_for(act_depth),
+        "ACC_W": acc_bits, "MUL_W": mul_bits, "BIAS_W": bias_bits,
+        "V_W": max(v_bits, acc_bits + mul_bits + 1 + int(bool(rq2_words))),
+        "OUT_W": out_bits, "ACT_DEPTH": act_depth, "ACT_AW": _bits_for(act_depth), "NBUF": nbuf,
         "WDEPTH": wdepth, "WAW": _bits_for(wdepth),
         "RQ_DEPTH": max(len(rq_words), 1), "RQ_AW": _bits_for(len(rq_words)),
+        "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ2_AW": _bits_for(len(rq2_words)),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),
         "EDEPTH": max(len(elem_words), 1), "EAW": _bits_for(len(elem_words)),
         "XDEPTH": xdepth, "XAW": _bits_for(xdepth),
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
+        "RQ2_FILE": "mem/requant2.hex" if rq2_words else "",
         "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
         "EDGE_PREFIX": "mem/edge",
     }
@@ -553,7 +704,8 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
         "outputs": output_count(bank), "params": design.params, "memory_bits": design.memory_bits,
         "weights_count": bank.weight_count(),
         "layers": [{"name": h.name, "op": h.op, "cout": h.cout, "hout": h.hout, "wout": h.wout,
-                    "outcw": h.outcw, "is_out": h.is_out} for h in design.layers]}))
+                    "outcw": h.outcw, "bytes": h.out_bytes, "signed": h.out_signed, "is_out": h.is_out}
+                   for h in design.layers]}))
     return files
 
 

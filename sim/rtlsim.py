@@ -283,25 +283,30 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
 
 def _decode_trace(meta: dict, bank, traces: dict[int, list[tuple[int, int, int]]], bits: int,
                   bipolar: dict[str, bool]) -> dict[str, np.ndarray]:
-    """Activation writes of one inference -> each layer's tensor (golden layout; missing values -2**40)."""
+    """Activation writes of one inference -> each layer's tensor (golden layout; missing values -2**40).
+
+    A layer's values take ``bytes`` bytes each (little endian, two's complement when ``signed``) from
+    byte ``c * bytes`` of the pixel's words; bipolar ones (width 1) are bits."""
     out: dict[str, np.ndarray] = {}
     for li, layer in enumerate(meta["layers"]):
         if layer["is_out"]:
             continue
         shape = bank.shapes[layer["name"]]
-        t = np.full(int(np.prod(shape)), -(1 << 40), dtype=np.int64)
-        hw_w, hw_h, cw = layer["wout"], layer["hout"], layer["outcw"]
+        c, pixels, cw, nb = layer["cout"], layer["hout"] * layer["wout"], layer["outcw"], layer.get("bytes", 1)
+        image = np.full(pixels * cw * 8, -1, dtype=np.int64)  # every byte written, -1 where none was
         for addr, mask, data in traces.get(li, []):
-            pix, word = divmod(addr, cw)
             for s in range(8):
-                c = word * 8 + s
-                if not (mask >> s) & 1 or c >= layer["cout"]:
-                    continue
-                v = (data >> (8 * s)) & 0xFF
-                if bits == 1 and bipolar[layer["name"]]:
-                    v = 1 if v & 1 else -1
-                t[c * hw_h * hw_w + pix] = v
-        out[layer["name"]] = t.reshape(shape)
+                if (mask >> s) & 1 and addr * 8 + s < image.size:
+                    image[addr * 8 + s] = (data >> (8 * s)) & 0xFF
+        pos = (np.arange(pixels)[:, None] * cw * 8 + np.arange(c)[None, :] * nb)[..., None] + np.arange(nb)
+        got = image[pos]  # (pixels, c, nb)
+        v = (got << (8 * np.arange(nb))).sum(axis=-1)
+        if bits == 1 and bipolar[layer["name"]]:
+            v = np.where(v & 1, 1, -1)
+        elif layer.get("signed", False):
+            v = np.where(v >= 1 << (8 * nb - 1), v - (1 << (8 * nb)), v)
+        v = np.where((got < 0).any(axis=-1), -(1 << 40), v)
+        out[layer["name"]] = v.T.reshape(shape)
     return out
 
 

@@ -1,7 +1,7 @@
 // The wavebits accelerator core: runs a network layer by layer from a descriptor memory at a
 // bit-width chosen at run time.
 //
-// Streams: `in` takes the input tensor one uint8 value per beat in (C, H, W) order (stored with
+// Streams: `in` takes the input tensor one byte per beat (uint8, or int8 two's complement) in (C, H, W) order (stored with
 // the first layer's kernel rows packed into the words when PACK > 1, see input loading); `out` gives the
 // output layer's values in (H, W, C) order, each tagged with the width it was computed at.
 // Width register: a `cfg_valid` beat writes `cfg_bits`; a width outside the bank raises
@@ -10,15 +10,26 @@
 // WEIGHTS = 1 (reconstruct): only wavelet components are stored; a write starts the Haar engine
 // into the idle half of a double-buffered weight memory while inference continues on the other.
 //
-// Activations live in two ping-pong buffers of 8-channel words (8 byte-wide RAMs each); a tensor
-// (C, H, W) is stored pixel-major, word = pixel * ceil(C/8) + c/8, byte = c % 8. Unsigned values
-// are stored as they are, bipolar ones as bits (1 = +1, 0 = -1); padding reads as 0 in both.
+// Activations live in NBUF buffers of 8-slot words (8 byte-wide RAMs each); each layer names the
+// buffers it reads (SRC, and SRC2 for an add) and writes (DST), chosen by codegen from the tensors'
+// lifetimes (a residual block's skip tensor stays in its buffer while the branch runs). A tensor
+// (C, H, W) of NB bytes per value is stored pixel-major: word = pixel * ceil(C * NB / 8) +
+// (c * NB) / 8, first byte at slot (c * NB) % 8, little endian. Unsigned values are stored as they
+// are, int8 and wider signed ones (act none: a residual branch) in two's complement, bipolar ones as
+// bits (1 = +1, 0 = -1); padding reads as 0 in all of them (-1 bipolar).
 // Weighted layers run on P MAC lanes (P output channels at once), each taking a whole channel word
 // (8 input channels) per cycle: bit-serial over the weight's bit planes at width >= 2, +-x or
 // XNOR-popcount at width 1. Weights are stored per unit (one kernel tap, one channel word) and
 // group of P output channels: a 64P-bit row holds slot s, bit plane j, lane l at bit
 // s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P accumulators is copied to shadow registers and requantized one channel per cycle while the
 // lanes go on with the next group. Every memory output is registered before logic (ECP5 timing).
+// Grouped convolutions whose groups are whole channel words and whole lane groups read their
+// group's words (GLG, GWS). A depthwise convolution gives each lane one slot: lane l (channel
+// gp + l) takes slot (gp + l) % 8 of the word its channel lies in, with the weight stored in slot 0
+// of a unit (one unit per kernel tap), so the P lanes read ceil(P / 8) words per tap. A window sum
+// (average and global average pooling) runs the same way with unit weights, then the requant
+// multiplies by 1/n. An add reads one value of each input per cycle (two buffers at once) and
+// requantizes x_a * mul + x_b * mul2 + bias (TWO = 1: the requant unit's second product).
 module wb_core #(
     parameter WEIGHTS = 0,
     parameter P = 8,
@@ -32,13 +43,13 @@ module wb_core #(
     // PACK > 1: the first layer's kernel rows (PACK taps) are packed into the input's channel words
     parameter PACK = 1, PACK_PW = 0, PACK_WS = 8,
     parameter ACC_W = 32, MUL_W = 25, BIAS_W = 40, V_W = 64, OUT_W = 32,
-    parameter ACT_DEPTH = 1024, ACT_AW = 10,
+    parameter ACT_DEPTH = 1024, ACT_AW = 10, NBUF = 2,
     parameter WDEPTH = 1024, WAW = 10,
-    parameter RQ_DEPTH = 1024, RQ_AW = 10,
+    parameter RQ_DEPTH = 1024, RQ_AW = 10, TWO = 0, RQ2_DEPTH = 1, RQ2_AW = 1,
     parameter LW_W = 120, LW_DEPTH = 64, LW_AW = 6,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10, XDEPTH = 0, XAW = 1,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
-    parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "",
+    parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "", RQ2_FILE = "",
     parameter WEIGHT_PREFIX = "", ELEM_FILE = "", COMP_PREFIX = "", EDGE_PREFIX = ""
 ) (
     input  wire                     clk,
@@ -93,34 +104,47 @@ module wb_core #(
         .clk(clk), .we(1'b0), .waddr({LW_AW{1'b0}}), .wdata({LW_W{1'b0}}), .re(1'b1), .raddr(lw_raddr), .rdata(lw_q));
     `define F(f) d[(f)*FIELD_W +: FIELD_W]
     // the layer's decoded descriptor flags, registered at setup
-    reg         is_pool, is_out, act_none, src, row_packed;
+    reg         is_pool, is_out, act_none, row_packed;
+    reg         is_add, is_conv;              // add; conv path (conv, linear and window sums)
+    reg         in_sgn, dw, unitw, bip2;      // FLAGS bits 4, 5, 6, and 7 at width 1
+    reg         in2_sgn;                      // FLAGS bit 8
+    reg         bip1;                         // FLAGS bit 2 at width 1
+    reg  [1:0]  nbo, nba, nbb;                // log2 bytes per value: output, input, second input
+    reg  [1:0]  src, src2, dst;
     reg  [1:0]  mode;
     wire        xnor_layer = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
     wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
     // the plane loop's "last" flag at the start of each pass (one pass: pool, width 1)
     wire        j_first_last = (nplanes == 4'd1) || (`F(F_OP) != 0);
+    wire [23:0] fl = `F(F_FLAGS);
 
     // activation and weight memories: block outputs registered, then the selected block once more
     // (wb_ram OREG = 2), since the block RAMs lie far apart on the die
     localparam MEM_OREG = 2;
 
     // ---------------------------------------------------------------- activation buffers
-    wire [ACT_AW-1:0] act_raddr;
-    wire [63:0]       act_q [0:1];
+    wire [ACT_AW-1:0] act_raddr, act_raddr2;
+    wire [63:0]       act_q [0:3];
     reg  [ACT_AW-1:0] act_waddr;
     reg  [7:0]        ld_we;              // the input loader's writes, each slot at its own address
     reg  [ACT_AW-1:0] ld_waddr [0:7];
     reg  [7:0]        act_wmask;
     reg  [63:0]       act_wdata;
-    reg               act_wbuf;
+    reg  [1:0]        act_wbuf;
     genvar gb, gs;
     generate
-        for (gb = 0; gb < 2; gb = gb + 1) begin : g_buf
-            for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
-                    .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
-                    .waddr(ld_we[gs] ? ld_waddr[gs] : act_waddr),
-                    .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(act_raddr), .rdata(act_q[gb][gs*8 +: 8]));
+        for (gb = 0; gb < 4; gb = gb + 1) begin : g_buf
+            if (gb < NBUF) begin : g_have
+                // an add's second input is read at its own address
+                wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : act_raddr;
+                for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
+                    wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
+                        .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
+                        .waddr(ld_we[gs] ? ld_waddr[gs] : act_waddr),
+                        .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(ra), .rdata(act_q[gb][gs*8 +: 8]));
+                end
+            end else begin : g_none
+                assign act_q[gb] = 64'd0;
             end
         end
     endgenerate
@@ -212,9 +236,25 @@ module wb_core #(
     wire [RQ_W-1:0]  rq_q;
     wb_ram #(.W(RQ_W), .DEPTH(RQ_DEPTH), .AW(RQ_AW), .INIT(RQ_FILE)) u_rq (
         .clk(clk), .we(1'b0), .waddr({RQ_AW{1'b0}}), .wdata({RQ_W{1'b0}}), .re(den), .raddr(rq_raddr), .rdata(rq_q));
+    // an add's second multiplier per channel (requant2 memory: add layers only)
+    reg  [RQ2_AW-1:0] rq2_raddr;
+    wire [MUL_W-1:0]  rq2_q;
+    generate
+        if (TWO != 0) begin : g_rq2
+            wb_ram #(.W(MUL_W), .DEPTH(RQ2_DEPTH), .AW(RQ2_AW), .INIT(RQ2_FILE)) u_rq2 (
+                .clk(clk), .we(1'b0), .waddr({RQ2_AW{1'b0}}), .wdata({MUL_W{1'b0}}), .re(den), .raddr(rq2_raddr),
+                .rdata(rq2_q));
+        end else begin : g_no_rq2
+            assign rq2_q = {MUL_W{1'b0}};
+        end
+    endgenerate
 
     // ---------------------------------------------------------------- loop counters (issue stage)
     reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase, wptr;
+    reg [23:0] gwo, gcnt, glg_m1;          // grouped: the group's first input word, lane groups into it
+    reg        gcnt_last;
+    reg [23:0] ac, ba, bb, bo, pb2, cout_m1;  // add: channel, byte positions in a, b, out; b's pixel base
+    reg        ac_last;
     reg [3:0]  j;
     reg signed [24:0] iy0, ix0, prow, pbase;
     reg        issuing;      // the layer's items are not all issued yet
@@ -256,14 +296,18 @@ module wb_core #(
     wire signed [24:0] iy = iy0 + $signed({1'b0, ky});
     wire signed [24:0] ix = ix0 + $signed({1'b0, kx});
     wire        pad = (iy < 0) || (iy >= $signed({1'b0, `F(F_HIN)})) || (ix < 0) || (ix >= $signed({1'b0, `F(F_WIN)}));
-    wire signed [24:0] addr = pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs}) + $signed({1'b0, cw});
+    wire signed [24:0] addr = is_add ? pbase + $signed({1'b0, ba >> 3})
+                              : pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs}) + $signed({1'b0, gwo})
+                                + $signed({1'b0, cw});
     assign act_raddr = i_addr;
+    assign act_raddr2 = i_addr2;
     assign w_raddr = i_wptr;
 
     // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data
     // valid), operands (a: the row's plane selected), the lanes' LANE_LAT stages (y_pipe; its last:
     // acc_next holds the item), then the drain
-    reg        i_valid, i_first, i_last, i_pad, i_src;
+    reg        i_valid, i_first, i_last, i_pad;
+    reg [2:0]  i_offa, i_offb;           // add: the values' first slots in their words
     reg [2:0]  i_plane;
     reg [1:0]  i_mode;
     reg        i_sign;
@@ -271,18 +315,19 @@ module wb_core #(
     reg [23:0] i_gp, i_obase, i_cw;
     // the item travels beside its memory reads: MEM_LAT stages, the activation and weight memories'
     // read latency
-    localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 90;
+    localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 95;
     reg  [MEM_LAT:1]  x_valids;
     reg  [ITEM_W-1:0] x_pipe [1:MEM_LAT];
     wire              x_valid = x_valids[MEM_LAT];
-    wire              x_first, x_last, x_pad, x_src, x_sign;
+    wire              x_first, x_last, x_pad, x_sign;
+    wire [2:0]        x_offa, x_offb;
     wire [2:0]        x_plane;
     wire [1:0]        x_mode;
     wire [7:0]        x_vmask;
     wire [23:0]       x_gp, x_obase, x_cw;
-    assign {x_first, x_last, x_pad, x_src, x_plane, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw}
+    assign {x_first, x_last, x_pad, x_plane, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw, x_offa, x_offb}
         = x_pipe[MEM_LAT];
-    reg [ACT_AW-1:0] i_addr;
+    reg [ACT_AW-1:0] i_addr, i_addr2;
     reg [WAW-1:0] i_wptr;
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
@@ -291,7 +336,8 @@ module wb_core #(
     reg        a_sign;
     reg [7:0]  a_vmask;
     reg [23:0] a_gp, a_obase, a_cw;
-    reg [63:0] a_word;
+    reg [63:0] a_word, a_word2;
+    reg [2:0]  a_offa, a_offb;
     reg [8*P-1:0] a_wrow;                 // slot s of lane l at bit s * P + l
     // the item beside the lanes (wb_mac_lane's LAT stages); the last stage's acc_next holds it
     localparam LANE_LAT = 3, YITEM_W = 49;
@@ -301,9 +347,6 @@ module wb_core #(
     wire       y_last;
     wire [23:0] y_gp, y_obase;
     assign {y_last, y_gp, y_obase} = y_pipe[LANE_LAT];
-    // the word's valid slots summed (width 1, unsigned input: 2 * S - sumx), one lane stage late
-    reg  [8:0]  sx_pair [0:3];
-    reg  [10:0] sumx;
 
     // drain: requantize a finished group's accumulators, one channel per cycle
     reg               d_busy;
@@ -316,7 +359,7 @@ module wb_core #(
     reg  [RQ_LAT:0]   t_valid;
     reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
     reg  [2:0]        t_slot [0:RQ_LAT];
-    reg signed [ACC_W-1:0] r1_acc;
+    reg signed [ACC_W-1:0] r1_acc, r1_acc2;
     wire signed [OUT_W-1:0] rq_out;
     // output FIFO (4 entries): the drain runs while at most one entry is taken, so its enable is a
     // register and out_ready fans out to nothing but the FIFO
@@ -330,26 +373,52 @@ module wb_core #(
     assign out_valid = o_count != 0;
     assign out_data = ofifo[o_rd][OUT_W-1:0];
     assign out_bits = ofifo[o_rd][OUT_W+3:OUT_W];
-    wire drain_issue = den && d_busy && !(y_valid && !is_pool && y_last);
+    wire drain_issue = den && d_busy && !(y_valid && y_last);
+    // the value written: 1 << nbo bytes from slot t_slot (wider values are act none, so signed)
+    wire signed [63:0] rq_ext = rq_out;
+    wire [7:0]  o_mask = (nbo == 2'd0 ? 8'h01 : nbo == 2'd1 ? 8'h03 : 8'h0F) << t_slot[RQ_LAT];
+    wire [63:0] o_data = nbo == 2'd0 ? {8{rq_ext[7:0]}} : nbo == 2'd1 ? {4{rq_ext[15:0]}} : {2{rq_ext[31:0]}};
+    // a value of an add's input: 1 << nbl bytes from slot `off` (sign-extended where wider than a byte
+    // or `sgn`); bipolar (width 1) values are bits
+    function signed [ACC_W-1:0] unpack(input [63:0] w, input [2:0] off, input [1:0] nbl, input sgn, input bip);
+        reg [63:0] v, e;
+        begin
+            v = w >> {off, 3'b000};
+            case (nbl)
+                2'd0: e = bip ? (v[0] ? 64'd1 : {64{1'b1}}) : sgn ? {{56{v[7]}}, v[7:0]} : {56'd0, v[7:0]};
+                2'd1: e = {{48{v[15]}}, v[15:0]};
+                default: e = {{32{v[31]}}, v[31:0]};
+            endcase
+            unpack = e[ACC_W-1:0];
+        end
+    endfunction
+    // an add's values enter the requant pipeline straight from the operand stage, one per cycle (its
+    // items are issued only while den is high, which it stays for the rest of a layer that is not
+    // the output layer: nothing is pushed into the output FIFO then)
+    wire add_issue = a_valid && is_add;
     wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && y_valids == 0 && !d_busy && t_valid == 0;
 
     // a group's last item waits while the previous group is still on its way to, or in, the drain
-    // (only conv layers set grp_pending)
+    // (only conv layers set grp_pending); an add issues while the requant pipeline runs
     reg  grp_pending;
-    wire can_issue = issuing && !(grp_last && grp_pending);
+    wire can_issue = issuing && !(is_conv && grp_last && grp_pending) && !(is_add && !den);
 
     // ---------------------------------------------------------------- MAC lanes
     genvar gl;
     generate
         for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
-            wire [7:0] wbits;
+            wire [7:0] wslots, wbits, lmask;
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
-                assign wbits[gs] = a_wrow[gs*P + gl];
+                assign wslots[gs] = a_wrow[gs*P + gl];
             end
+            // depthwise and window sums: the lane's channel gp + l lies in word (gp % 8 + l) / 8 of the
+            // group's words (the channel-word loop), slot (gp + l) % 8; its weight is slot 0's
+            wire [5:0] rel = {3'd0, a_gp[2:0]} + gl;
+            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wslots;
+            assign lmask = !dw ? a_vmask : (a_cw == rel[5:3]) ? 8'd1 << rel[2:0] : 8'd0;
             wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
-                .clk(clk), .valid(a_valid && !is_pool), .first(a_first), .mode(a_mode), .x(a_word),
-                .plane(a_plane), .sign_plane(a_sign), .wbits(wbits), .vmask(a_vmask), .sumx(sumx),
-                .acc_next(acc_next[gl]));
+                .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .x(a_word), .xsigned(in_sgn),
+                .plane(a_plane), .sign_plane(a_sign), .wbits(wbits), .vmask(lmask), .acc_next(acc_next[gl]));
         end
     endgenerate
 
@@ -359,12 +428,14 @@ module wb_core #(
     generate
         for (gs = 0; gs < 8; gs = gs + 1) begin : g_max
             wire [7:0] v = a_word[gs*8 +: 8];
-            assign pool_next[gs*8 +: 8] = (a_first || v > pool_max[gs*8 +: 8]) ? v : pool_max[gs*8 +: 8];
+            wire [7:0] m = pool_max[gs*8 +: 8];
+            wire       gt = in_sgn ? $signed(v) > $signed(m) : v > m;   // int8 inputs compare signed
+            assign pool_next[gs*8 +: 8] = (a_first || gt) ? v : m;
         end
     endgenerate
 
-    wb_requant #(.ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W)) u_requant (
-        .clk(clk), .en(den), .acc(r1_acc), .mul(rq_q[MUL_W-1:0]), .bias(rq_q[RQ_W-1:MUL_W]),
+    wb_requant #(.ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO)) u_requant (
+        .clk(clk), .en(den), .acc(r1_acc), .mul(rq_q[MUL_W-1:0]), .acc2(r1_acc2), .mul2(rq2_q), .bias(rq_q[RQ_W-1:MUL_W]),
         .shift(lw[LW_RQSHIFT +: 6]), .act_none(act_none), .bits(cur_bits), .out(rq_out));
 
     // ---------------------------------------------------------------- input loading
@@ -435,7 +506,7 @@ module wb_core #(
 
             case (state)
                 S_LOAD: if (in_valid) begin
-                    act_wbuf <= 1'b0;
+                    act_wbuf <= 2'd0;
                     act_wdata <= {8{in_data}};
                     if (!in_pix_last) begin
                         in_pix <= in_pix + 1; in_pix_last <= (in_pix + 2 == IN_HW); in_paddr <= in_paddr + IN_CW;
@@ -468,20 +539,27 @@ module wb_core #(
                 S_LWB: state <= S_SETUP;          // per-width record read in flight
                 S_SETUP: begin
                     lw <= lw_q;
-                    is_pool <= `F(F_OP) != 0;
-                    is_out <= `F(F_FLAGS) & 1;
-                    act_none <= (`F(F_FLAGS) >> 1) & 1;
-                    src <= `F(F_SRC) & 1;
-                    row_packed <= (`F(F_FLAGS) >> 3) & 1;
+                    is_pool <= `F(F_OP) == 1;
+                    is_add <= `F(F_OP) == 3;
+                    is_conv <= `F(F_OP) == 0 || `F(F_OP) == 2;
+                    is_out <= fl[0];
+                    act_none <= fl[1];
+                    row_packed <= fl[3];
+                    in_sgn <= fl[4]; dw <= fl[5]; unitw <= fl[6]; in2_sgn <= fl[8];
+                    bip1 <= fl[2] && cur_bits == 4'd1; bip2 <= fl[7] && cur_bits == 4'd1;
+                    nbo <= fl[10:9]; nba <= fl[12:11]; nbb <= fl[14:13];
+                    src <= `F(F_SRC); src2 <= `F(F_SRC2); dst <= `F(F_DST);
                     mode <= (cur_bits != 4'd1) ? 2'd0 : (xnor_layer ? 2'd2 : 2'd1);
                     issuing <= 1'b1;
                     grp_pending <= 1'b0;
                     oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
                     crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
-                    kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_INCW) - 1;
+                    kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
+                    gwo <= 0; gcnt <= 0; glg_m1 <= `F(F_GLG) - 1; gcnt_last <= (`F(F_GLG) == 1);
+                    ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
                     groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                     planes_m1 <= nplanes - 4'd1;
-                    j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_INCW) == 1);
+                    j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
                     kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
                     ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
                     wptr <= `F(F_WBASE);
@@ -502,20 +580,31 @@ module wb_core #(
             if (can_issue) begin
                 i_valid <= 1'b1;
                 i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
+                i_addr2 <= pb2 + (bb >> 3);
                 i_wptr <= wptr[WAW-1:0];
-                i_src <= src;
-                i_pad <= !is_pool && pad;
+                i_pad <= is_conv && pad;
                 i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
                 i_last <= is_pool ? tap_last : grp_last;
-                if (!is_pool && grp_last) grp_pending <= 1'b1;
+                if (is_conv && grp_last) grp_pending <= 1'b1;
                 i_mode <= mode;
                 i_plane <= j[2:0];
-                i_sign <= (j == planes_m1);
+                i_sign <= (j == planes_m1) && !unitw;
                 i_vmask <= row_packed ? vmask & pack_mask : vmask;
-                i_gp <= gp;
-                i_obase <= obase;
-                i_cw <= cw;
-                if (is_pool) begin
+                i_gp <= is_add ? ac : gp;
+                i_obase <= is_add ? obase + (bo >> 3) : obase;
+                i_cw <= is_add ? {21'd0, bo[2:0]} : cw;
+                i_offa <= ba[2:0]; i_offb <= bb[2:0];
+                if (is_add) begin
+                    // add order: per output pixel, per channel (one value of each input per item)
+                    if (!ac_last) begin
+                        ac <= ac + 1; ac_last <= (ac + 1 == cout_m1);
+                        ba <= ba + (24'd1 << nba); bb <= bb + (24'd1 << nbb); bo <= bo + (24'd1 << nbo);
+                    end else begin
+                        ac <= 0; ac_last <= (cout_m1 == 0); ba <= 0; bb <= 0; bo <= 0;
+                        pb2 <= pb2 + `F(F_INCW2);
+                        next_output_pixel;
+                    end
+                end else if (is_pool) begin
                     // pool order: per output pixel, per channel word, the window's taps
                     if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
                     else begin
@@ -533,7 +622,7 @@ module wb_core #(
                 end else begin
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
                     // words (one weight unit each), weight bit planes
-                    if (j_last) wptr <= wptr + 1;   // next unit
+                    if (j_last && (cw_last || !dw)) wptr <= wptr + 1;   // next unit (depthwise: one per tap)
                     if (!j_last) begin j <= j + 1; j_last <= (j + 1 == planes_m1); end
                     else begin
                         j <= 0; j_last <= j_wrap;
@@ -547,9 +636,17 @@ module wb_core #(
                                 if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
                                 else begin
                                     ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0;
-                                    if (!g_last) begin g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P; end
-                                    else begin
+                                    if (!g_last) begin
+                                        g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P;
+                                        // the next lane group's input words: depthwise, where its
+                                        // channels lie; grouped, its convolution group's
+                                        if (dw) gwo <= (gp + P) >> 3;
+                                        else if (gcnt_last) begin
+                                            gcnt <= 0; gcnt_last <= (glg_m1 == 0); gwo <= gwo + `F(F_GWS);
+                                        end else begin gcnt <= gcnt + 1; gcnt_last <= (gcnt + 1 == glg_m1); end
+                                    end else begin
                                         g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
+                                        gwo <= 0; gcnt <= 0; gcnt_last <= (glg_m1 == 0);
                                         wptr <= `F(F_WBASE);
                                         next_output_pixel;
                                     end
@@ -562,27 +659,30 @@ module wb_core #(
 
             // ---- memory read stages
             x_valids <= {x_valids[MEM_LAT-1:1], i_valid};
-            x_pipe[1] <= {i_first, i_last, i_pad, i_src, i_plane, i_mode, i_sign, i_vmask, i_gp, i_obase, i_cw};
+            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_mode, i_sign, i_vmask, i_gp, i_obase, i_cw, i_offa, i_offb};
             for (l = 2; l <= MEM_LAT; l = l + 1) x_pipe[l] <= x_pipe[l-1];
 
             // ---- operand stage
             a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_plane <= x_plane;
             a_mode <= x_mode; a_sign <= x_sign; a_vmask <= x_vmask; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
-            a_word <= x_pad ? 64'd0 : act_q[x_src];
+            a_word <= x_pad ? 64'd0 : act_q[src];
+            a_word2 <= act_q[src2];
+            a_offa <= x_offa; a_offb <= x_offb;
+            // an add's requant rows are read as its values reach the operand stage
+            if (x_valid && is_add) begin
+                rq_raddr <= lw[LW_RQROW +: 24] + x_gp;
+                rq2_raddr <= lw[LW_RQ2ROW +: 24] + x_gp;
+            end
             for (l = 0; l < 8; l = l + 1) a_wrow[l*P +: P] <= wrow[l*8*P + x_plane*P +: P];
-            y_valids <= {y_valids[LANE_LAT-1:1], a_valid && !is_pool};
+            y_valids <= {y_valids[LANE_LAT-1:1], a_valid && is_conv};
             y_pipe[1] <= {a_last, a_gp, a_obase};
             for (l = 2; l <= LANE_LAT; l = l + 1) y_pipe[l] <= y_pipe[l-1];
-            for (l = 0; l < 4; l = l + 1)
-                sx_pair[l] <= (a_vmask[2*l] ? {1'b0, a_word[16*l +: 8]} : 9'd0)
-                              + (a_vmask[2*l+1] ? {1'b0, a_word[16*l+8 +: 8]} : 9'd0);
-            sumx <= sx_pair[0] + sx_pair[1] + sx_pair[2] + sx_pair[3];
 
             // ---- execute: pool writes a word per window; conv hands a finished group to the drain
             if (a_valid && is_pool) begin
                 pool_max <= pool_next;
                 if (a_last) begin
-                    act_wbuf <= !src;
+                    act_wbuf <= dst;
                     act_waddr <= a_obase + a_cw;
                     act_wmask <= 8'hFF;
                     act_wdata <= pool_next;
@@ -600,7 +700,7 @@ module wb_core #(
 
             // ---- drain and requant pipeline (frozen while the output register is full)
             if (den) begin
-                t_valid <= {t_valid[RQ_LAT-1:0], drain_issue};
+                t_valid <= {t_valid[RQ_LAT-1:0], drain_issue || add_issue};
                 for (l = RQ_LAT; l > 0; l = l - 1) begin
                     t_addr[l] <= t_addr[l-1];
                     t_slot[l] <= t_slot[l-1];
@@ -608,18 +708,25 @@ module wb_core #(
                 if (drain_issue) begin
                     rq_raddr <= rq_raddr + 1;
                     r1_acc <= shadow[d_l];
-                    t_addr[0] <= d_obase + (d_c >> 3);
-                    t_slot[0] <= d_c[2:0];
+                    r1_acc2 <= 0;
+                    t_addr[0] <= d_obase + ((d_c << nbo) >> 3);
+                    t_slot[0] <= (d_c << nbo) & 7;
                     d_c <= d_c + 1; d_l <= d_l + 1;
                     if (d_c + 1 >= d_cend) begin d_busy <= 1'b0; grp_pending <= 1'b0; end
                 end
+                if (add_issue) begin
+                    r1_acc <= unpack(a_word, a_offa, nba, in_sgn, bip1);
+                    r1_acc2 <= unpack(a_word2, a_offb, nbb, in2_sgn, bip2);
+                    t_addr[0] <= a_obase;
+                    t_slot[0] <= a_cw[2:0];
+                end
                 if (t_valid[RQ_LAT] && !is_out) begin  // the output layer's values go to the FIFO (o_push)
-                    act_wbuf <= !src;
+                    act_wbuf <= dst;
                     act_waddr <= t_addr[RQ_LAT];
-                    act_wmask <= 8'd1 << t_slot[RQ_LAT];
-                    act_wdata <= {8{rq_out[7:0]}};
+                    act_wmask <= o_mask;
+                    act_wdata <= o_data;
                     trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= t_addr[RQ_LAT];
-                    trace_mask <= 8'd1 << t_slot[RQ_LAT]; trace_data <= {8{rq_out[7:0]}};
+                    trace_mask <= o_mask; trace_data <= o_data;
                 end
             end
         end

@@ -2,11 +2,12 @@
 //   mode 0, width b >= 2: one weight bit plane, S = sum of the slots whose weight bit is set,
 //           added as (S << plane), subtracted on the sign plane (two's complement): bit-serial
 //           over the weight, parallel over the word;
-//   mode 1, width 1, unsigned input (the network input): +x or -x per slot by the bipolar weight
-//           bit, 2 * S - sumx, where `sumx` (the word's valid slots summed, shared by every lane)
-//           arrives one stage after the item;
+//   mode 1, width 1, input not bipolar (the network input, a window sum's unsigned input): +x or -x
+//           per slot by the bipolar weight bit;
 //   mode 2, width 1, bipolar input: 2 * popcount(XNOR & valid) - popcount(valid).
-// Bipolar values are stored as bits (1 = +1, 0 = -1); `vmask` marks the word's valid slots.
+// Slot values are unsigned bytes, or two's complement when `xsigned` (an int8 network input); they
+// enter the sums sign-extended to 9 bits. Bipolar values are stored as bits (1 = +1, 0 = -1); `vmask`
+// marks the word's valid slots (the core gives each lane its own: a depthwise lane takes one slot).
 // LAT = 3 stages: pair sums and popcounts, the word sum, the addend; `acc_next`, the accumulator
 // including the addend, shows an item LAT cycles after it is presented.
 module wb_mac_lane #(
@@ -17,20 +18,28 @@ module wb_mac_lane #(
     input  wire                     first,
     input  wire [1:0]               mode,
     input  wire [63:0]              x,          // slot s: x[8s +: 8]
+    input  wire                     xsigned,
     input  wire [2:0]               plane,
     input  wire                     sign_plane,
     input  wire [7:0]               wbits,      // slot s: this lane's weight bit
     input  wire [7:0]               vmask,
-    input  wire [10:0]              sumx,       // one stage late: sum of the valid slots
     output wire signed [ACC_W-1:0]  acc_next
 );
     localparam AD_W = 20;                       // 8 * 255 << 7, signed
     localparam EXT_W = ACC_W > AD_W ? ACC_W : AD_W;
-    wire [7:0] take = wbits & vmask;
     wire [7:0] match = ~(wbits ^ {x[56], x[48], x[40], x[32], x[24], x[16], x[8], x[0]}) & vmask;
-    reg  [8:0]  pair [0:3];
+    // a slot's term: +x where the weight bit is set, -x where it is clear at width 1 (mode 1), else 0
+    function signed [9:0] term(input [7:0] v, input w, input ok, input neg, input sgn);
+        reg signed [9:0] xv;
+        begin
+            xv = sgn ? {{2{v[7]}}, v} : {2'b00, v};
+            term = !ok ? 10'sd0 : w ? xv : neg ? -xv : 10'sd0;
+        end
+    endfunction
+    wire       neg = mode == 2'd1;
+    reg  signed [10:0] pair [0:3];
     reg  [3:0]  popcount, nvalid;
-    reg  [10:0] sum2;
+    reg  signed [11:0] sum2;
     reg  signed [5:0] pop2;
     reg  signed [AD_W-1:0] addend_r;
     reg  signed [ACC_W-1:0] acc;
@@ -40,7 +49,8 @@ module wb_mac_lane #(
     integer k;
     always @(posedge clk) begin
         for (k = 0; k < 4; k = k + 1)
-            pair[k] <= (take[2*k] ? {1'b0, x[16*k +: 8]} : 9'd0) + (take[2*k+1] ? {1'b0, x[16*k+8 +: 8]} : 9'd0);
+            pair[k] <= term(x[16*k +: 8], wbits[2*k], vmask[2*k], neg, xsigned)
+                       + term(x[16*k+8 +: 8], wbits[2*k+1], vmask[2*k+1], neg, xsigned);
         popcount <= match[0] + match[1] + match[2] + match[3] + match[4] + match[5] + match[6] + match[7];
         nvalid <= vmask[0] + vmask[1] + vmask[2] + vmask[3] + vmask[4] + vmask[5] + vmask[6] + vmask[7];
         {plane1, mode1, sign1, valid1, first1} <= {plane, mode, sign_plane, valid, first};
@@ -50,9 +60,9 @@ module wb_mac_lane #(
         {plane2, mode2, sign2, valid2, first2} <= {plane1, mode1, sign1, valid1, first1};
 
         case (mode2)
-            2'd0: addend_r <= sign2 ? -$signed({9'd0, sum2} << plane2) : $signed({9'd0, sum2} << plane2);
-            2'd1: addend_r <= $signed({8'd0, sum2, 1'b0}) - $signed({9'd0, sumx});
-            default: addend_r <= {{(AD_W-6){pop2[5]}}, pop2};
+            2'd0: addend_r <= sign2 ? -($signed(sum2) <<< plane2) : ($signed(sum2) <<< plane2);
+            2'd1: addend_r <= sum2;
+            default: addend_r <= pop2;
         endcase
         valid_r <= valid2;
         first_r <= first2;
