@@ -165,8 +165,10 @@ def test_mixed_graph_csim_is_bit_exact(tmp_path, mixed_bank, weights):
 def test_rtl_refuses_what_it_does_not_run_by_name(mixed_bank):
     from wavebits.codegen.rtl import RtlError, hardware_layers
 
-    with pytest.raises(RtlError, match="signed"):
+    # signed input, depthwise convolution, adds and pools run; two input channels per group do not
+    with pytest.raises(RtlError, match=r"layer 'c1': grouped convolution with 2 input channels per group"):
         hardware_layers(mixed_bank)
-    unsigned = synth_bank(mixed_graph(), seed=1, calib=8)
-    with pytest.raises(RtlError, match=r"layer 'c1': grouped convolution \(groups=2\)"):
-        hardware_layers(unsigned)
+    nodes, shape = mixed_graph()
+    nodes[0] = Node("c1", "conv2d", (INPUT,), out_channels=8, kernel=(3, 3), padding=(1, 1))
+    with pytest.raises(RtlError, match=r"layer 'ap': avgpool reads 'pw', an act none tensor"):
+        hardware_layers(synth_bank((nodes, shape), seed=1, calib=8, input_signed=True))

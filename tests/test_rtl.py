@@ -101,23 +101,139 @@ def test_generation_is_deterministic(digits_bank):
     assert a == b
 
 
-def test_unsupported_layers_are_named(resnet_bank):
-    with pytest.raises(RtlError, match=r"layer 'b1c2': act 'none' inside the network is not supported"):
-        hardware_layers(resnet_bank)
-    bank = synth_bank("resnet8", calib=4)
-    bank.nodes = [n if n.op != "conv2d" else Node(n.name, n.op, n.inputs, n.out_channels, n.kernel, n.stride,
-                                                   n.padding, "relu") for n in bank.nodes]
-    with pytest.raises(RtlError, match=r"layer 'add': add is not supported"):
-        hardware_layers(bank)
+def test_residual_blocks_keep_their_skip_tensor_in_its_own_buffer(resnet_bank):
+    """ResNet-8 as hardware layers: adds, act none branches of 4-byte values, a window sum for the global
+    pooling, and three activation buffers: no layer between a skip tensor's writer and its add
+    overwrites it."""
+    layers = hardware_layers(resnet_bank)
+    assert [h.op for h in layers].count("add") == 3 and layers[-2].op == "avgpool" and layers[-2].kh == 8
+    assert {h.dst for h in layers} == {0, 1, 2}
+    index = {h.name: i for i, h in enumerate(layers)}
+    for i, h in enumerate(layers):
+        if h.op == "add":
+            assert h.out_bytes == 1 and 4 in (h.in_bytes, h.in2_bytes)
+            for t, buf in zip(h.inputs, (h.src, h.src2), strict=True):
+                writer = index[t]
+                assert layers[writer].dst == buf
+                assert all(layers[k].dst != buf for k in range(writer + 1, i))
+    assert layers[index["b1c2"]].out_bytes == 4 and layers[index["b1c2"]].out_signed
 
 
-def test_intermediate_act_none_is_rejected(digits_bank):
+def test_what_the_rtl_does_not_run_is_named(digits_bank):
+    """A convolution or pool reading an act none tensor (wide signed values), and grouped convolutions
+    whose groups are not whole channel words."""
     nodes = list(digits_bank.nodes)
     nodes[0] = Node("conv1", "conv2d", (INPUT,), out_channels=16, kernel=(3, 3), padding=(1, 1), act="none")
     bank = synth_bank("cnn-digits")
     bank.nodes = nodes
-    with pytest.raises(RtlError, match=r"layer 'conv1': act 'none' inside the network"):
+    with pytest.raises(RtlError, match=r"layer 'pool1': maxpool reads 'conv1', an act none tensor"):
         hardware_layers(bank)
+    grouped = synth_bank(([Node("c", "conv2d", (INPUT,), out_channels=8, kernel=(3, 3), groups=2),
+                           Node("f", "flatten", ("c",)), Node("fc", "linear", ("f",), out_channels=3, act="none")],
+                          (4, 5, 5)), calib=4)
+    with pytest.raises(RtlError, match=r"layer 'c': grouped convolution with 2 input channels per group"):
+        hardware_layers(grouped)
+    wide = synth_bank(([Node("c", "conv2d", (INPUT,), out_channels=16, kernel=(1, 1)),
+                        Node("g", "conv2d", ("c",), out_channels=16, kernel=(1, 1), groups=2),
+                        Node("f", "flatten", ("g",)), Node("fc", "linear", ("f",), out_channels=3, act="none")],
+                       (4, 3, 3)), calib=4)
+    assert hardware_layers(wide)[1].unit_words == 1  # 8 input channels per group: one word
+    with pytest.raises(RtlError, match=r"layer 'g': grouped convolution with 8 output channels per group "
+                                       r"\(groups=2\) needs a multiple of the 16 lanes"):
+        generate_rtl(wide, "banked", 16)
+
+
+def resnet8_like(c: tuple[int, int, int] = (8, 16, 16), shape: tuple[int, int, int] = (3, 8, 8)):
+    """ResNet-8's graph (``wavebits.archs.resnet8``: stem, three residual stages, the second and third
+    strided with a 1x1 shortcut, global pooling, linear) with fewer channels and a smaller input."""
+    nodes = [Node("stem", "conv2d", (INPUT,), out_channels=c[0], kernel=(3, 3), padding=(1, 1))]
+    x, cin = "stem", c[0]
+    for i, (cout, stride) in enumerate(zip(c, (1, 2, 2), strict=True), start=1):
+        nodes += [Node(f"b{i}c1", "conv2d", (x,), out_channels=cout, kernel=(3, 3), stride=(stride, stride),
+                       padding=(1, 1)),
+                  Node(f"b{i}c2", "conv2d", (f"b{i}c1",), out_channels=cout, kernel=(3, 3), padding=(1, 1),
+                       act="none")]
+        short = x
+        if stride != 1:
+            short = f"b{i}sc"
+            nodes.append(Node(short, "conv2d", (x,), out_channels=cout, kernel=(1, 1), stride=(stride, stride),
+                              act="none"))
+        x = f"add{i}"
+        nodes.append(Node(x, "add", (f"b{i}c2", short)))
+        cin = cout
+    nodes += [Node("gap", "gap", (x,)), Node("flatten", "flatten", ("gap",)),
+              Node("fc", "linear", ("flatten",), out_channels=10, act="none")]
+    assert cin == c[-1]
+    return nodes, shape
+
+
+def ds_cnn_like(filters: int = 16, blocks: int = 2, shape: tuple[int, int, int] = (1, 14, 6)):
+    """DS-CNN's graph (``examples/ds_cnn.py``: a strided 10x4 conv on int8 features, depthwise-separable
+    blocks, global pooling, linear) with fewer filters and blocks, a 4x2 first kernel and a smaller input."""
+    nodes = [Node("conv1", "conv2d", (INPUT,), out_channels=filters, kernel=(4, 2), stride=(2, 2), padding=(2, 1))]
+    x = "conv1"
+    for i in range(1, blocks + 1):
+        nodes += [Node(f"dw{i}", "conv2d", (x,), out_channels=filters, kernel=(3, 3), padding=(1, 1), groups=filters),
+                  Node(f"pw{i}", "conv2d", (f"dw{i}",), out_channels=filters, kernel=(1, 1))]
+        x = f"pw{i}"
+    return [*nodes, Node("pool", "gap", (x,)), Node("flatten", "flatten", ("pool",)),
+            Node("fc", "linear", ("flatten",), out_channels=12, act="none")], shape
+
+
+def _every_width_and_switches(bank, project):
+    plan = list(bank.widths) + SCHEDULE
+    report = check_rtl(project, plan, per_segment=1)
+    assert report.ok, report.text()
+    assert report.compared == len(plan) and report.mismatches == 0
+    cycles = report.cycles_per_width()
+    assert cycles[1] < cycles[2] < cycles[4] < cycles[8]
+    return report
+
+
+@pytest.mark.verilator
+def test_resnet8_like_network_is_bit_exact(tmp_path):
+    """Residual adds (two buffers read at once, two requant multipliers), act none branches stored as
+    4-byte signed values, a 1x1 strided shortcut, global average pooling: every width and switches."""
+    bank = synth_bank(resnet8_like(), calib=16)
+    _every_width_and_switches(bank, write_rtl_project(bank, tmp_path / "p", "banked", lanes=8))
+
+
+@pytest.mark.verilator
+def test_ds_cnn_like_network_is_bit_exact(tmp_path):
+    """int8 input (its first kernel rows packed into words), depthwise convolutions on 16 lanes (each
+    lane one slot, two words per tap), global average pooling, reconstruct mode: every width and
+    switches."""
+    bank = synth_bank(ds_cnn_like(), calib=16, input_signed=True)
+    _every_width_and_switches(bank, write_rtl_project(bank, tmp_path / "p", "reconstruct", lanes=16))
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.parametrize("lanes", [4, 32])
+def test_every_op_in_both_weight_modes(tmp_path, lanes):
+    """The ops on 4 lanes (a depthwise lane group half a word) and 32 (four words): ResNet-8- and
+    DS-CNN-like networks, and one with a max pool over int8 inputs (signed compare), a grouped
+    convolution of whole channel words, an average pool and an act none layer read by an add."""
+    c = 16 if lanes < 32 else 64  # groups of whole channel words and whole lane groups
+    mixed = [
+        Node("mp", "maxpool", (INPUT,), kernel=(2, 2), stride=(1, 1)),
+        Node("c1", "conv2d", ("mp",), out_channels=c, kernel=(3, 3), padding=(1, 1)),
+        Node("g", "conv2d", ("c1",), out_channels=c, kernel=(3, 3), padding=(1, 1), groups=2),
+        Node("ap", "avgpool", ("g",), kernel=(2, 2), stride=(1, 1)),
+        Node("pw", "conv2d", ("ap",), out_channels=c, kernel=(1, 1), act="none"),
+        Node("s1", "add", ("pw", "ap"), act="none"),
+        Node("s2", "add", ("s1", "ap")),
+        Node("gap", "gap", ("s2",)),
+        Node("f", "flatten", ("gap",)),
+        Node("fc", "linear", ("f",), out_channels=5, act="none"),
+    ]
+    banks = [synth_bank(resnet8_like(), calib=16), synth_bank(ds_cnn_like(), calib=16, input_signed=True),
+             synth_bank((mixed, (3, 6, 5)), calib=16, input_signed=True)]
+    for k, bank in enumerate(banks):
+        for mode in ("banked", "reconstruct"):
+            report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes), [8, 5, 1, 2, 8],
+                               per_segment=1)
+            assert report.ok, report.text()
 
 
 def test_bad_lanes_and_widths_are_clear_errors(tmp_path, digits_bank):
