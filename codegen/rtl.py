@@ -212,6 +212,9 @@ def _value_formats(bank: Bank) -> dict[str, tuple[int, bool]]:
     per_width = [bank.bounds(b) for b in bank.widths]
     out = {INPUT: (1, bank.input_signed)}
     for n in bank.nodes:
+        if not n.requantizes:  # max pool, flatten: their input's values
+            out[n.name] = out[n.inputs[0]]
+            continue
         doms = [bd[n.name].out for bd in per_width]
         signed = any(d.kind == "signed" for d in doms)
         bits = max(d.bits for d in doms)

@@ -365,3 +365,37 @@ def test_board_top_level_clocks_the_core_from_its_pll(tmp_path):
     assert json.loads((project / "project.json").read_text())["clock_mhz"] == 75.0
     with pytest.raises(WavebitsError, match="--clock-mhz"):
         write_rtl_project(bank, tmp_path / "q", "banked", lanes=4, clock_mhz=5.0)
+
+
+def _ds_cnn_bank():
+    """DS-CNN (``examples/ds_cnn.py``, full size, int8 input) as a synthetic bank.
+
+    At 1 bit the global pooling of bipolar values gives every calibration input the same signs, so
+    the synthesizer's statistics for the classifier have no variance and fold into multipliers
+    beyond 2**56; that width takes the classifier requant of width 2 instead (any requant is a
+    valid bank: the golden model and the RTL both follow it)."""
+    import copy
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from catalog import NETWORKS, module
+
+    from wavebits.importer import import_module
+
+    example = next(e for e in NETWORKS if e.file == "ds_cnn")
+    bank = synth_bank((import_module(module(example), example.shape).nodes, example.shape), calib=16,
+                      input_signed=True)
+    bank.requant["fc"][1] = copy.deepcopy(bank.requant["fc"][2])
+    return bank
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.parametrize("weights", ["banked", "reconstruct"])
+@pytest.mark.parametrize("network", ["resnet8", "ds_cnn"])
+def test_mlperf_tiny_networks_are_bit_exact_in_rtl(tmp_path, resnet_bank, network, weights):
+    """Full-size ResNet-8 (CIFAR-10 shape) and DS-CNN (49x10 int8 MFCCs, 64 filters, four depthwise
+    blocks): every layer bit-exact at every width and along a switch schedule."""
+    bank = resnet_bank if network == "resnet8" else _ds_cnn_bank()
+    _every_width_and_switches(bank, write_rtl_project(bank, tmp_path / "p", weights, lanes=8))
