@@ -75,7 +75,7 @@ IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 # the descriptor layout of hw/rtl/wb_fields.vh, in field order (a test holds the two equal)
 DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT", "OUTCW", "KH", "KW", "SH",
                "SW", "PH", "PW", "GROUPS", "FANIN", "UNITS1", "WBASE", "WBASE1", "LWBASE", "DKY", "DOX", "DOY",
-               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE", "DST", "SRC2", "INCW2", "CWN", "GLG", "GWS")
+               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE", "DST", "SRC2", "INCW2", "CWN", "COUTG", "CINB")
 NT = 3
 TERM_W = 7
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
@@ -177,7 +177,13 @@ class HwLayer:
         of one unit per tap; a grouped one's covers its group's channels)."""
         if self.depthwise:
             return 1
-        return -(-(self.cin // self.groups) // 8)
+        return -(-(self.cin // self.groups) // self.per_word)
+
+    @property
+    def per_word(self) -> int:
+        """Input channels per word (8, or 4 / 2 for a wide input); a unit's weight slot i is the
+        channel whose bytes start at slot i * in_bytes."""
+        return 8 // self.in_bytes
 
     @property
     def units(self) -> int:
@@ -191,14 +197,14 @@ class HwLayer:
         """Fan-in elements in consumption order: (ky, kx, channel word, slot, weight column)."""
         if self.depthwise:
             return [(ky, kx, 0, 0, ky * self.kw + kx) for ky in range(self.kh) for kx in range(self.kw)]
-        cin = self.cin // self.groups  # a group's channels (the weight matrix's)
+        cin, per = self.cin // self.groups, self.per_word  # a group's channels (the weight matrix's)
         cin_own, kw = cin // self.pack, self.kw * self.pack  # the layer's own geometry
         out = []
         for ky in range(self.kh):
             for kx in range(self.kw):
                 for cw in range(self.unit_words):
-                    for s in range(min(8, cin - 8 * cw)):
-                        c, tap = (8 * cw + s) % cin_own, (8 * cw + s) // cin_own
+                    for s in range(min(per, cin - per * cw)):
+                        c, tap = (per * cw + s) % cin_own, (per * cw + s) // cin_own
                         out.append((ky, kx, cw, s, c * self.kh * kw + ky * kw + kx * self.pack + tap))
         return out
 
@@ -270,10 +276,6 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
             alias[n.name] = ins[0]
             continue
         nbytes, signed = formats[ins[0]]
-        if n.op != "add" and nbytes > 1:
-            raise RtlError(f"{where}: {n.op} reads {ins[0]!r}, an act none tensor whose values need up to "
-                           f"{8 * nbytes} bits: the RTL backend's convolutions and pools read values of at most "
-                           "8 bits (only add reads wider ones)")
         c, h, w = src
         if n.op == "maxpool":
             (kh, kw), (sh, sw) = n.kernel, n.stride
@@ -289,11 +291,6 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
             cout, ho, wo = shapes[n.name]
             (kh, kw), (ph, pw) = n.kernel, n.padding
             g = n.groups
-            if g != 1 and not (g == c == cout) and (c // g) % 8:
-                raise RtlError(f"{where}: grouped convolution with {c // g} input channels per group (groups={g}) "
-                               "is not supported by the RTL backend: it runs depthwise convolutions (groups equal "
-                               "to the input and output channels) and groups of whole channel words (input "
-                               "channels per group a multiple of 8)")
             if g == 1 and not layers and n.inputs[0] == INPUT and kw > 1 and c * kw <= 8:
                 hw = HwLayer(n.name, "conv", c * kw, h, w + 2 * pw - kw + 1, cout, ho, wo, kh, 1, *n.stride, ph, 0,
                              pack=kw, pack_pw=pw)
@@ -439,7 +436,6 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     r_bits = 2
     out_bits = 9
     act_depth = layers[0].hin * layers[0].win * layers[0].incw  # the input; each stored output below
-    lane_words = max(1, p // 8)  # the words a group of P channels spans (one slot per lane)
     for li, hw in enumerate(layers):
         groups = -(-hw.cout // p)
         elems = hw.elements() if hw.op == "conv" else []
@@ -447,15 +443,14 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         if not hw.is_out:
             act_depth = max(act_depth, hw.hout * hw.wout * hw.outcw)
         rows2 = cols2 = 0
-        glg, gws, cwn, cin_loop = 1, 0, hw.incw, hw.cin
-        if hw.op == "conv" and hw.groups > 1 and not hw.depthwise:
-            cout_g = hw.cout // hw.groups
-            if cout_g % p:
-                raise RtlError(f"layer {hw.name!r}: grouped convolution with {cout_g} output channels per group "
-                               f"(groups={hw.groups}) needs a multiple of the {p} lanes per group")
-            glg, gws, cwn, cin_loop = cout_g // p, hw.unit_words, hw.unit_words, hw.cin // hw.groups
+        # the channel-word loop: its words, and the bytes it covers (CIN); a grouped layer's passes
+        grouped = hw.op == "conv" and hw.groups > 1 and not hw.depthwise
+        coutg, cinb, cwn, cin_loop = hw.cout, 0, hw.incw, hw.cin * hw.in_bytes
+        if grouped:
+            cinb = hw.cin // hw.groups * hw.in_bytes
+            coutg, cwn, cin_loop = hw.cout // hw.groups, hw.unit_words, cinb
         elif hw.depthwise or hw.op == "avgpool":
-            cwn = lane_words
+            cwn = max(1, p * hw.in_bytes // 8)  # the words a group of P channels spans (one value per lane)
         if hw.op == "conv":
             lwts = bank.weights[hw.name]
             rows2, cols2 = lwts.components["LL"].shape
@@ -519,7 +514,8 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         flags = (int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2) | (int(hw.pack > 1) << 3)
                  | (int(hw.in_signed) << 4) | (int(hw.depthwise or hw.op == "avgpool") << 5)
                  | (int(hw.op == "avgpool") << 6) | (int(hw.in2_bipolar) << 7) | (int(hw.in2_signed) << 8)
-                 | (_LOG2[min(hw.out_bytes, 4)] << 9) | (_LOG2[hw.in_bytes] << 11) | (_LOG2[hw.in2_bytes] << 13))
+                 | (_LOG2[min(hw.out_bytes, 4)] << 9) | (_LOG2[hw.in_bytes] << 11) | (_LOG2[hw.in2_bytes] << 13)
+                 | (int(grouped) << 15))
         values = {
             "OP": OP_CODES[hw.op], "FLAGS": flags, "CIN": cin_loop, "HIN": hw.hin, "WIN": hw.win,
             "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,
@@ -528,7 +524,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
             "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase, "DST": hw.dst, "SRC2": hw.src2,
-            "INCW2": hw.incw2 if hw.op == "add" else 0, "CWN": cwn, "GLG": glg, "GWS": gws,
+            "INCW2": hw.incw2 if hw.op == "add" else 0, "CWN": cwn, "COUTG": coutg, "CINB": cinb,
         }
         descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
         if hw.op == "conv":

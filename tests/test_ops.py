@@ -162,13 +162,16 @@ def test_mixed_graph_csim_is_bit_exact(tmp_path, mixed_bank, weights):
     assert report.inferences == 8 * 4 + 6
 
 
-def test_rtl_refuses_what_it_does_not_run_by_name(mixed_bank):
-    from wavebits.codegen.rtl import RtlError, hardware_layers
+@pytest.mark.verilator
+def test_mixed_graph_rtl_is_bit_exact(tmp_path, mixed_bank):
+    """The RTL runs every op of the graph: a grouped convolution of two input channels per group on 8
+    lanes (two groups per lane group, one pass each), depthwise, an average pool of act none values,
+    the add of two act none tensors, global pooling, int8 input."""
+    from wavebits.codegen.rtl import hardware_layers, write_rtl_project
+    from wavebits.sim.rtlsim import check_rtl
 
-    # signed input, depthwise convolution, adds and pools run; two input channels per group do not
-    with pytest.raises(RtlError, match=r"layer 'c1': grouped convolution with 2 input channels per group"):
-        hardware_layers(mixed_bank)
-    nodes, shape = mixed_graph()
-    nodes[0] = Node("c1", "conv2d", (INPUT,), out_channels=8, kernel=(3, 3), padding=(1, 1))
-    with pytest.raises(RtlError, match=r"layer 'ap': avgpool reads 'pw', an act none tensor"):
-        hardware_layers(synth_bank((nodes, shape), seed=1, calib=8, input_signed=True))
+    assert [h.op for h in hardware_layers(mixed_bank)] == ["conv", "conv", "conv", "avgpool", "conv", "add",
+                                                            "avgpool", "conv"]
+    project = write_rtl_project(mixed_bank, tmp_path / "p", "reconstruct", 8, vectors=default_vectors(mixed_bank, 2))
+    report = check_rtl(project, [8, 3, 1, 8, 2, 5], per_segment=1)
+    assert report.ok, report.text()

@@ -119,28 +119,17 @@ def test_residual_blocks_keep_their_skip_tensor_in_its_own_buffer(resnet_bank):
     assert layers[index["b1c2"]].out_bytes == 4 and layers[index["b1c2"]].out_signed
 
 
-def test_what_the_rtl_does_not_run_is_named(digits_bank):
-    """A convolution or pool reading an act none tensor (wide signed values), and grouped convolutions
-    whose groups are not whole channel words."""
-    nodes = list(digits_bank.nodes)
-    nodes[0] = Node("conv1", "conv2d", (INPUT,), out_channels=16, kernel=(3, 3), padding=(1, 1), act="none")
-    bank = synth_bank("cnn-digits")
-    bank.nodes = nodes
-    with pytest.raises(RtlError, match=r"layer 'pool1': maxpool reads 'conv1', an act none tensor"):
-        hardware_layers(bank)
-    grouped = synth_bank(([Node("c", "conv2d", (INPUT,), out_channels=8, kernel=(3, 3), groups=2),
-                           Node("f", "flatten", ("c",)), Node("fc", "linear", ("f",), out_channels=3, act="none")],
-                          (4, 5, 5)), calib=4)
-    with pytest.raises(RtlError, match=r"layer 'c': grouped convolution with 2 input channels per group"):
-        hardware_layers(grouped)
-    wide = synth_bank(([Node("c", "conv2d", (INPUT,), out_channels=16, kernel=(1, 1)),
-                        Node("g", "conv2d", ("c",), out_channels=16, kernel=(1, 1), groups=2),
-                        Node("f", "flatten", ("g",)), Node("fc", "linear", ("f",), out_channels=3, act="none")],
-                       (4, 3, 3)), calib=4)
-    assert hardware_layers(wide)[1].unit_words == 1  # 8 input channels per group: one word
-    with pytest.raises(RtlError, match=r"layer 'g': grouped convolution with 8 output channels per group "
-                                       r"\(groups=2\) needs a multiple of the 16 lanes"):
-        generate_rtl(wide, "banked", 16)
+def test_what_the_rtl_does_not_run_is_named():
+    """Act none values wider than 32 bits (a chain of act none layers), a graph that does not end in a
+    weighted layer."""
+    chain = [Node(f"c{i}", "conv2d", (f"c{i - 1}" if i > 1 else INPUT,), out_channels=8, kernel=(3, 3),
+                  padding=(1, 1), act="none") for i in (1, 2, 3)]
+    chain += [Node("f", "flatten", ("c3",)), Node("fc", "linear", ("f",), out_channels=3, act="none")]
+    with pytest.raises(RtlError, match=r"layer 'c3': its act none values need more than 32 bits"):
+        hardware_layers(synth_bank((chain, (3, 5, 5)), calib=4))
+    pooled = [Node("c", "conv2d", (INPUT,), out_channels=4, kernel=(3, 3)), Node("g", "gap", ("c",))]
+    with pytest.raises(RtlError, match=r"the last layer 'g' must be conv2d or linear"):
+        hardware_layers(synth_bank((pooled, (1, 5, 5)), calib=4))
 
 
 def resnet8_like(c: tuple[int, int, int] = (8, 16, 16), shape: tuple[int, int, int] = (3, 8, 8)):
@@ -212,23 +201,27 @@ def test_ds_cnn_like_network_is_bit_exact(tmp_path):
 @pytest.mark.parametrize("lanes", [4, 32])
 def test_every_op_in_both_weight_modes(tmp_path, lanes):
     """The ops on 4 lanes (a depthwise lane group half a word) and 32 (four words): ResNet-8- and
-    DS-CNN-like networks, and one with a max pool over int8 inputs (signed compare), a grouped
-    convolution of whole channel words, an average pool and an act none layer read by an add."""
-    c = 16 if lanes < 32 else 64  # groups of whole channel words and whole lane groups
+    DS-CNN-like networks, and one with max pools over int8 and over 4-byte act none values, grouped
+    convolutions of 1 input channel (4 outputs) and 6 input channels (on 4-byte values) per group,
+    an average pool, an add with an act none output, a depthwise convolution of act none values and
+    an average pool of its output."""
     mixed = [
         Node("mp", "maxpool", (INPUT,), kernel=(2, 2), stride=(1, 1)),
-        Node("c1", "conv2d", ("mp",), out_channels=c, kernel=(3, 3), padding=(1, 1)),
-        Node("g", "conv2d", ("c1",), out_channels=c, kernel=(3, 3), padding=(1, 1), groups=2),
+        Node("c1", "conv2d", ("mp",), out_channels=12, kernel=(3, 3), padding=(1, 1), groups=3),
+        Node("c2", "conv2d", ("c1",), out_channels=24, kernel=(1, 1), act="none"),
+        Node("mp2", "maxpool", ("c2",), kernel=(2, 2), stride=(1, 1)),
+        Node("g", "conv2d", ("mp2",), out_channels=20, kernel=(3, 3), padding=(1, 1), groups=4),
         Node("ap", "avgpool", ("g",), kernel=(2, 2), stride=(1, 1)),
-        Node("pw", "conv2d", ("ap",), out_channels=c, kernel=(1, 1), act="none"),
-        Node("s1", "add", ("pw", "ap"), act="none"),
-        Node("s2", "add", ("s1", "ap")),
-        Node("gap", "gap", ("s2",)),
-        Node("f", "flatten", ("gap",)),
+        Node("pw", "conv2d", ("ap",), out_channels=20, kernel=(1, 1), act="none"),
+        Node("s1", "add", ("pw", "ap")),
+        Node("s2", "add", ("s1", "ap"), act="none"),
+        Node("dw", "conv2d", ("s2",), out_channels=20, kernel=(3, 3), padding=(1, 1), groups=20, act="none"),
+        Node("ap2", "avgpool", ("dw",), kernel=(2, 2), stride=(1, 1)),
+        Node("f", "flatten", ("ap2",)),
         Node("fc", "linear", ("f",), out_channels=5, act="none"),
     ]
     banks = [synth_bank(resnet8_like(), calib=16), synth_bank(ds_cnn_like(), calib=16, input_signed=True),
-             synth_bank((mixed, (3, 6, 5)), calib=16, input_signed=True)]
+             synth_bank((mixed, (3, 7, 6)), calib=16, input_signed=True)]
     for k, bank in enumerate(banks):
         for mode in ("banked", "reconstruct"):
             report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes), [8, 5, 1, 2, 8],

@@ -23,8 +23,11 @@
 // group of P output channels: a 64P-bit row holds slot s, bit plane j, lane l at bit
 // s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P accumulators is copied to shadow registers and requantized one channel per cycle while the
 // lanes go on with the next group. Every memory output is registered before logic (ECP5 timing).
-// Grouped convolutions whose groups are whole channel words and whole lane groups read their
-// group's words (GLG, GWS). A depthwise convolution gives each lane one slot: lane l (channel
+// A grouped convolution runs a lane group once per convolution group its channels meet (a pass),
+// only the lanes of that group enabled; a pass reads its group's input channels as words rotated
+// to start at the group's first byte (each slot RAM at its own address: the next word for the
+// slots before the rotation), so every lane group shares one weight layout, the group's channels
+// from slot 0. A depthwise convolution gives each lane one slot: lane l (channel
 // gp + l) takes slot (gp + l) % 8 of the word its channel lies in, with the weight stored in slot 0
 // of a unit (one unit per kernel tap), so the P lanes read ceil(P / 8) words per tap. A window sum
 // (average and global average pooling) runs the same way with unit weights, then the requant
@@ -115,8 +118,11 @@ module wb_core #(
     wire        xnor_layer = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
     wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
     // the plane loop's "last" flag at the start of each pass (one pass: pool, width 1)
-    wire        j_first_last = (nplanes == 4'd1) || (`F(F_OP) != 0);
     wire [23:0] fl = `F(F_FLAGS);
+    // passes per unit: weight bit planes (one for pools and at width 1), times the bytes per value of
+    // a wide (act none) input, whose bytes are taken one per pass (a max pool compares whole values)
+    wire [5:0]  passes = (`F(F_OP) == 1) ? 6'd1 : ((`F(F_OP) == 0) ? {2'd0, nplanes} : 6'd1) << fl[12:11];
+    wire        j_first_last = passes == 6'd1;
 
     // activation and weight memories: block outputs registered, then the selected block once more
     // (wb_ram OREG = 2), since the block RAMs lie far apart on the die
@@ -124,6 +130,8 @@ module wb_core #(
 
     // ---------------------------------------------------------------- activation buffers
     wire [ACT_AW-1:0] act_raddr, act_raddr2;
+    reg  [ACT_AW-1:0] i_addr1;            // the issued item's address + 1
+    reg  [2:0]        i_rot;              // grouped: the first slot of the pass's group's channels
     wire [63:0]       act_q [0:3];
     reg  [ACT_AW-1:0] act_waddr;
     reg  [7:0]        ld_we;              // the input loader's writes, each slot at its own address
@@ -135,9 +143,10 @@ module wb_core #(
     generate
         for (gb = 0; gb < 4; gb = gb + 1) begin : g_buf
             if (gb < NBUF) begin : g_have
-                // an add's second input is read at its own address
-                wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : act_raddr;
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
+                    // an add's second input is read at its own address; a grouped pass reads the next
+                    // word in the slots before its rotation
+                    wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < i_rot) ? i_addr1 : act_raddr;
                     wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
                         .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
                         .waddr(ld_we[gs] ? ld_waddr[gs] : act_waddr),
@@ -251,17 +260,21 @@ module wb_core #(
 
     // ---------------------------------------------------------------- loop counters (issue stage)
     reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase, wptr;
-    reg [23:0] gwo, gcnt, glg_m1;          // grouped: the group's first input word, lane groups into it
-    reg        gcnt_last;
+    reg [23:0] gwo;                       // depthwise: the lane group's first input word
+    // grouped: the pass's convolution group, by its first output channel and first input byte; the
+    // lane group's first weight unit; whether this pass is the lane group's first
+    reg [23:0] cg_base, cg_inb, wbase_g;
+    reg        pass_first, grouped;
     reg [23:0] ac, ba, bb, bo, pb2, cout_m1;  // add: channel, byte positions in a, b, out; b's pixel base
     reg        ac_last;
-    reg [3:0]  j;
+    reg [5:0]  j;
     reg signed [24:0] iy0, ix0, prow, pbase;
     reg        issuing;      // the layer's items are not all issued yet
     // loop bounds minus one, and the current channel word's valid slots, held in registers so that
     // the loop-end tests are plain equalities
     reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1;
-    reg [3:0]  planes_m1;
+    reg [5:0]  planes_m1;
+    reg [3:0]  lastplane;
     reg [7:0]  vmask, vmask_first;
     // each counter's "at its last value" flag, updated with the counter; the plane loop has one
     // pass in pool layers and at width 1, so j_last holds there (j_wrap: its value as the loop
@@ -290,14 +303,25 @@ module wb_core #(
     endfunction
     // the next channel word's slots, slot_mask(crem - 8), without a subtraction (crem > 8 there)
     wire [7:0]  vmask_next = (|crem[23:4]) ? 8'hFF : ((8'd1 << crem[2:0]) - 8'd1);
-    wire        grp_last = j_last && cw_last && kx_last && ky_last;   // conv: last item of a group
+    // grouped: the pass's group ends at cg_end; another pass follows while the lane group's channels
+    // go on past it
+    wire [23:0] cg_end = cg_base + `F(F_COUTG);
+    wire        more_pass = grouped && cg_end < gp + P && cg_end < `F(F_COUT);
+    wire        pass_end = j_last && cw_last && kx_last && ky_last;
+    wire        grp_last = pass_end && !more_pass;                   // conv: last item of a group
     wire        tap_last = kx_last && ky_last;                       // pool: last tap of a window
-    wire        first_item = (j == 0) && (cw == 0) && (kx == 0) && (ky == 0);
+    wire        first_item = (j == 0) && (cw == 0) && (kx == 0) && (ky == 0) && pass_first;
+    // the pass's lanes: lo <= l < hi (all of them but in grouped layers)
+    wire signed [25:0] lo_s = $signed({2'b0, cg_base}) - $signed({2'b0, gp});
+    wire signed [25:0] hi_s = $signed({2'b0, cg_end}) - $signed({2'b0, gp});
+    wire [6:0]  lane_lo = !grouped ? 7'd0 : lo_s < 0 ? 7'd0 : lo_s[6:0];
+    wire [6:0]  lane_hi = !grouped || hi_s > P ? P : hi_s[6:0];
     wire signed [24:0] iy = iy0 + $signed({1'b0, ky});
     wire signed [24:0] ix = ix0 + $signed({1'b0, kx});
     wire        pad = (iy < 0) || (iy >= $signed({1'b0, `F(F_HIN)})) || (ix < 0) || (ix >= $signed({1'b0, `F(F_WIN)}));
     wire signed [24:0] addr = is_add ? pbase + $signed({1'b0, ba >> 3})
-                              : pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs}) + $signed({1'b0, gwo})
+                              : pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs})
+                                + $signed({1'b0, dw ? gwo : cg_inb >> 3})
                                 + $signed({1'b0, cw});
     assign act_raddr = i_addr;
     assign act_raddr2 = i_addr2;
@@ -309,29 +333,37 @@ module wb_core #(
     reg        i_valid, i_first, i_last, i_pad;
     reg [2:0]  i_offa, i_offb;           // add: the values' first slots in their words
     reg [2:0]  i_plane;
+    reg [1:0]  i_kb;                     // the byte of a wide input's values this pass takes
+    reg [6:0]  i_lo, i_hi;               // the lanes enabled
     reg [1:0]  i_mode;
     reg        i_sign;
     reg [7:0]  i_vmask;
     reg [23:0] i_gp, i_obase, i_cw;
     // the item travels beside its memory reads: MEM_LAT stages, the activation and weight memories'
     // read latency
-    localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 95;
+    localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 114;
     reg  [MEM_LAT:1]  x_valids;
     reg  [ITEM_W-1:0] x_pipe [1:MEM_LAT];
     wire              x_valid = x_valids[MEM_LAT];
     wire              x_first, x_last, x_pad, x_sign;
     wire [2:0]        x_offa, x_offb;
     wire [2:0]        x_plane;
+    wire [1:0]        x_kb;
+    wire [2:0]        x_rot;
+    wire [6:0]        x_lo, x_hi;
     wire [1:0]        x_mode;
     wire [7:0]        x_vmask;
     wire [23:0]       x_gp, x_obase, x_cw;
-    assign {x_first, x_last, x_pad, x_plane, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw, x_offa, x_offb}
+    assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_lo, x_hi, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw,
+            x_offa, x_offb}
         = x_pipe[MEM_LAT];
     reg [ACT_AW-1:0] i_addr, i_addr2;
     reg [WAW-1:0] i_wptr;
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_plane;
+    reg [1:0]  a_kb;
+    reg [6:0]  a_lo, a_hi;
     reg [1:0]  a_mode;
     reg        a_sign;
     reg [7:0]  a_vmask;
@@ -411,26 +443,47 @@ module wb_core #(
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
                 assign wslots[gs] = a_wrow[gs*P + gl];
             end
-            // depthwise and window sums: the lane's channel gp + l lies in word (gp % 8 + l) / 8 of the
-            // group's words (the channel-word loop), slot (gp + l) % 8; its weight is slot 0's
-            wire [5:0] rel = {3'd0, a_gp[2:0]} + gl;
-            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wslots;
-            assign lmask = !dw ? a_vmask : (a_cw == rel[5:3]) ? 8'd1 << rel[2:0] : 8'd0;
+            // depthwise and window sums: the lane's channel gp + l lies in word rel / 8 of the group's
+            // words (the channel-word loop), from slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB bytes per
+            // value); its weight is slot 0's. A wide input's word holds 8 / NB channels: the channel in
+            // slots [i * NB, (i + 1) * NB) takes weight slot i
+            wire [7:0] gbyte = a_gp[7:0] << nba;
+            wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nba);
+            wire [7:0] wwide;
+            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wide
+                assign wwide[gs] = wslots[gs >> nba];
+            end
+            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
+            wire       en = gl >= a_lo && gl < a_hi;   // the lane's convolution group is the pass's
+            assign lmask = !en ? 8'd0 : !dw ? a_vmask
+                           : (a_cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nba) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
             wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
                 .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .x(a_word), .xsigned(in_sgn),
-                .plane(a_plane), .sign_plane(a_sign), .wbits(wbits), .vmask(lmask), .acc_next(acc_next[gl]));
+                .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wbits(wbits), .vmask(lmask),
+                .acc_next(acc_next[gl]));
         end
     endgenerate
 
-    // pool: running byte-wise maximum of the window's words
+    // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
+    // values of a wide input)
     reg  [63:0] pool_max;
     wire [63:0] pool_next;
+    wire [7:0]  gt1;
+    wire [3:0]  gt2;
+    wire [1:0]  gt4;
     generate
         for (gs = 0; gs < 8; gs = gs + 1) begin : g_max
             wire [7:0] v = a_word[gs*8 +: 8];
             wire [7:0] m = pool_max[gs*8 +: 8];
-            wire       gt = in_sgn ? $signed(v) > $signed(m) : v > m;   // int8 inputs compare signed
-            assign pool_next[gs*8 +: 8] = (a_first || gt) ? v : m;
+            assign gt1[gs] = in_sgn ? $signed(v) > $signed(m) : v > m;   // int8 inputs compare signed
+            if (gs < 4) begin : g_16
+                assign gt2[gs] = $signed(a_word[gs*16 +: 16]) > $signed(pool_max[gs*16 +: 16]);
+            end
+            if (gs < 2) begin : g_32
+                assign gt4[gs] = $signed(a_word[gs*32 +: 32]) > $signed(pool_max[gs*32 +: 32]);
+            end
+            wire take = a_first || (nba == 2'd0 ? gt1[gs] : nba == 2'd1 ? gt2[gs/2] : gt4[gs/4]);
+            assign pool_next[gs*8 +: 8] = take ? v : m;
         end
     endgenerate
 
@@ -555,10 +608,11 @@ module wb_core #(
                     oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
                     crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                     kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
-                    gwo <= 0; gcnt <= 0; glg_m1 <= `F(F_GLG) - 1; gcnt_last <= (`F(F_GLG) == 1);
+                    gwo <= 0; cg_base <= 0; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
+                    grouped <= fl[15];
                     ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
                     groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
-                    planes_m1 <= nplanes - 4'd1;
+                    planes_m1 <= passes - 6'd1; lastplane <= nplanes - 4'd1;
                     j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
                     kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
                     ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
@@ -587,8 +641,12 @@ module wb_core #(
                 i_last <= is_pool ? tap_last : grp_last;
                 if (is_conv && grp_last) grp_pending <= 1'b1;
                 i_mode <= mode;
-                i_plane <= j[2:0];
-                i_sign <= (j == planes_m1) && !unitw;
+                i_plane <= j >> nba;
+                i_kb <= j[1:0] & {nba == 2'd2, nba != 2'd0};
+                i_rot <= grouped ? cg_inb[2:0] : 3'd0;
+                i_lo <= lane_lo; i_hi <= lane_hi;
+                i_addr1 <= addr[ACT_AW-1:0] + 1'b1;
+                i_sign <= ((j >> nba) == lastplane) && !unitw;
                 i_vmask <= row_packed ? vmask & pack_mask : vmask;
                 i_gp <= is_add ? ac : gp;
                 i_obase <= is_add ? obase + (bo >> 3) : obase;
@@ -636,18 +694,23 @@ module wb_core #(
                                 if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
                                 else begin
                                     ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0;
-                                    if (!g_last) begin
+                                    if (more_pass) begin
+                                        // the lane group's next convolution group: the same weights
+                                        wptr <= wbase_g; pass_first <= 1'b0;
+                                        cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
+                                    end else if (!g_last) begin
                                         g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P;
+                                        wbase_g <= wptr + 1; pass_first <= 1'b1;
                                         // the next lane group's input words: depthwise, where its
-                                        // channels lie; grouped, its convolution group's
-                                        if (dw) gwo <= (gp + P) >> 3;
-                                        else if (gcnt_last) begin
-                                            gcnt <= 0; gcnt_last <= (glg_m1 == 0); gwo <= gwo + `F(F_GWS);
-                                        end else begin gcnt <= gcnt + 1; gcnt_last <= (gcnt + 1 == glg_m1); end
+                                        // channels lie; grouped, the group of its first channel
+                                        if (dw) gwo <= ((gp + P) << nba) >> 3;
+                                        if (grouped && cg_end <= gp + P) begin
+                                            cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
+                                        end
                                     end else begin
                                         g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
-                                        gwo <= 0; gcnt <= 0; gcnt_last <= (glg_m1 == 0);
-                                        wptr <= `F(F_WBASE);
+                                        gwo <= 0; cg_base <= 0; cg_inb <= 0; pass_first <= 1'b1;
+                                        wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);
                                         next_output_pixel;
                                     end
                                 end
@@ -659,13 +722,16 @@ module wb_core #(
 
             // ---- memory read stages
             x_valids <= {x_valids[MEM_LAT-1:1], i_valid};
-            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_mode, i_sign, i_vmask, i_gp, i_obase, i_cw, i_offa, i_offb};
+            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_kb, i_rot, i_lo, i_hi, i_mode, i_sign, i_vmask, i_gp,
+                          i_obase, i_cw, i_offa, i_offb};
             for (l = 2; l <= MEM_LAT; l = l + 1) x_pipe[l] <= x_pipe[l-1];
 
             // ---- operand stage
-            a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_plane <= x_plane;
+            a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_plane <= x_plane; a_kb <= x_kb;
+            a_lo <= x_lo; a_hi <= x_hi;
             a_mode <= x_mode; a_sign <= x_sign; a_vmask <= x_vmask; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
-            a_word <= x_pad ? 64'd0 : act_q[src];
+            // grouped: the slots from the group's first byte on come first (the words were read so)
+            a_word <= x_pad ? 64'd0 : ({act_q[src], act_q[src]} >> {x_rot, 3'b000});
             a_word2 <= act_q[src2];
             a_offa <= x_offa; a_offb <= x_offb;
             // an add's requant rows are read as its values reach the operand stage

@@ -4,7 +4,7 @@ localparam F_OP = 0;        // 0 conv/linear, 1 maxpool, 2 window sum (avgpool, 
 // FLAGS: bit0 output layer, bit1 act none, bit2 input bipolar at 1 bit, bit3 packed kernel rows,
 // bit4 input signed, bit5 one slot per lane (depthwise, window sum), bit6 unit weights (window sum),
 // bit7 second input bipolar at 1 bit, bit8 second input signed, bits 9-10 / 11-12 / 13-14: log2 of
-// the bytes per value of the output / input / second input
+// the bytes per value of the output / input / second input, bit15 grouped (not depthwise)
 localparam F_FLAGS = 1;
 localparam F_CIN = 2;       // channels the channel-word loop covers (a group's when grouped)
 localparam F_HIN = 3;
@@ -40,8 +40,8 @@ localparam F_DST = 32;      // activation buffer written
 localparam F_SRC2 = 33;     // add: the second input's buffer
 localparam F_INCW2 = 34;    // add: the second input's words per pixel
 localparam F_CWN = 35;      // conv: channel words per kernel tap (the channel-word loop)
-localparam F_GLG = 36;      // grouped conv: lane groups per convolution group
-localparam F_GWS = 37;      // grouped conv: input word offset from one convolution group to the next
+localparam F_COUTG = 36;    // grouped conv: output channels per convolution group
+localparam F_CINB = 37;     // grouped conv: input bytes per convolution group
 localparam NFIELDS = 38;
 // Per (layer, width) record: requant row, requant shift, weight shift, scale terms.
 localparam LW_RQROW = 0;    // 24 bits

@@ -6,7 +6,9 @@
 //           per slot by the bipolar weight bit;
 //   mode 2, width 1, bipolar input: 2 * popcount(XNOR & valid) - popcount(valid).
 // Slot values are unsigned bytes, or two's complement when `xsigned` (an int8 network input); they
-// enter the sums sign-extended to 9 bits. Bipolar values are stored as bits (1 = +1, 0 = -1); `vmask`
+// enter the sums sign-extended to 9 bits. A wide input (NB = 1 << nbl bytes per value, act none: two's
+// complement) is taken a byte per item: item byte `kb` sums the slots s with s % NB == kb (unsigned,
+// the top byte signed) and adds them shifted by 8 * kb, modulo 2**ACC_W like every partial sum. Bipolar values are stored as bits (1 = +1, 0 = -1); `vmask`
 // marks the word's valid slots (the core gives each lane its own: a depthwise lane takes one slot).
 // LAT = 3 stages: pair sums and popcounts, the word sum, the addend; `acc_next`, the accumulator
 // including the addend, shows an item LAT cycles after it is presented.
@@ -19,6 +21,8 @@ module wb_mac_lane #(
     input  wire [1:0]               mode,
     input  wire [63:0]              x,          // slot s: x[8s +: 8]
     input  wire                     xsigned,
+    input  wire [1:0]               nbl,        // log2 bytes per value
+    input  wire [1:0]               kb,         // the byte this item takes
     input  wire [2:0]               plane,
     input  wire                     sign_plane,
     input  wire [7:0]               wbits,      // slot s: this lane's weight bit
@@ -27,7 +31,10 @@ module wb_mac_lane #(
 );
     localparam AD_W = 20;                       // 8 * 255 << 7, signed
     localparam EXT_W = ACC_W > AD_W ? ACC_W : AD_W;
-    wire [7:0] match = ~(wbits ^ {x[56], x[48], x[40], x[32], x[24], x[16], x[8], x[0]}) & vmask;
+    wire [7:0] kmask = nbl == 2'd0 ? 8'hFF : nbl == 2'd1 ? (kb[0] ? 8'hAA : 8'h55) : 8'h11 << kb;
+    wire [7:0] valid_s = vmask & kmask;
+    wire       top = nbl == 2'd0 || (nbl == 2'd1 && kb[0]) || kb == 2'd3;   // the value's top byte: signed
+    wire [7:0] match = ~(wbits ^ {x[56], x[48], x[40], x[32], x[24], x[16], x[8], x[0]}) & valid_s;
     // a slot's term: +x where the weight bit is set, -x where it is clear at width 1 (mode 1), else 0
     function signed [9:0] term(input [7:0] v, input w, input ok, input neg, input sgn);
         reg signed [9:0] xv;
@@ -44,20 +51,22 @@ module wb_mac_lane #(
     reg  signed [AD_W-1:0] addend_r;
     reg  signed [ACC_W-1:0] acc;
     reg  [2:0]  plane1, plane2;
+    reg  [1:0]  kb1, kb2, kb_r;
     reg  [1:0]  mode1, mode2;
     reg         sign1, sign2, valid1, valid2, valid_r, first1, first2, first_r;
     integer k;
     always @(posedge clk) begin
         for (k = 0; k < 4; k = k + 1)
-            pair[k] <= term(x[16*k +: 8], wbits[2*k], vmask[2*k], neg, xsigned)
-                       + term(x[16*k+8 +: 8], wbits[2*k+1], vmask[2*k+1], neg, xsigned);
+            pair[k] <= term(x[16*k +: 8], wbits[2*k], valid_s[2*k], neg, xsigned && top)
+                       + term(x[16*k+8 +: 8], wbits[2*k+1], valid_s[2*k+1], neg, xsigned && top);
         popcount <= match[0] + match[1] + match[2] + match[3] + match[4] + match[5] + match[6] + match[7];
-        nvalid <= vmask[0] + vmask[1] + vmask[2] + vmask[3] + vmask[4] + vmask[5] + vmask[6] + vmask[7];
-        {plane1, mode1, sign1, valid1, first1} <= {plane, mode, sign_plane, valid, first};
+        nvalid <= valid_s[0] + valid_s[1] + valid_s[2] + valid_s[3] + valid_s[4] + valid_s[5] + valid_s[6]
+                  + valid_s[7];
+        {plane1, kb1, mode1, sign1, valid1, first1} <= {plane, kb, mode, sign_plane, valid, first};
 
         sum2 <= pair[0] + pair[1] + pair[2] + pair[3];
         pop2 <= $signed({1'b0, popcount, 1'b0}) - $signed({2'b0, nvalid});
-        {plane2, mode2, sign2, valid2, first2} <= {plane1, mode1, sign1, valid1, first1};
+        {plane2, kb2, mode2, sign2, valid2, first2} <= {plane1, kb1, mode1, sign1, valid1, first1};
 
         case (mode2)
             2'd0: addend_r <= sign2 ? -($signed(sum2) <<< plane2) : ($signed(sum2) <<< plane2);
@@ -66,9 +75,11 @@ module wb_mac_lane #(
         endcase
         valid_r <= valid2;
         first_r <= first2;
+        kb_r <= kb2;
         if (valid_r) acc <= acc_next;
     end
     wire signed [EXT_W-1:0] addend_ext = addend_r;  // sign-extended
+    wire [ACC_W-1:0] addend_acc = addend_ext[ACC_W-1:0] << {kb_r, 3'b000};
     // modulo 2**ACC_W: a partial sum may leave the accumulator's range, the layer's result does not
-    assign acc_next = (first_r ? {ACC_W{1'b0}} : acc) + addend_ext[ACC_W-1:0];
+    assign acc_next = (first_r ? {ACC_W{1'b0}} : acc) + addend_acc;
 endmodule
