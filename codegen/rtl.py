@@ -267,6 +267,15 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
         raise RtlError(f"bank {bank.name!r}: the RTL backend takes 8-bit (C, H, W) or flat inputs")
     if len(shapes[INPUT]) == 1:
         geometry[INPUT] = (shapes[INPUT][0], 1, 1)
+    # layers reading each tensor (through flattens): the input is stored packed for its first
+    # convolution only when nothing else reads it
+    readers: dict[str, int] = {}
+    source = {INPUT: INPUT}
+    for n in bank.nodes:
+        source[n.name] = source[n.inputs[0]] if n.op == "flatten" else n.name
+        if n.op != "flatten":
+            for i in n.inputs:
+                readers[source[i]] = readers.get(source[i], 0) + 1
     for n in bank.nodes:
         where = f"layer {n.name!r}"
         ins = tuple(alias[i] for i in n.inputs)
@@ -291,7 +300,7 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
             cout, ho, wo = shapes[n.name]
             (kh, kw), (ph, pw) = n.kernel, n.padding
             g = n.groups
-            if g == 1 and not layers and n.inputs[0] == INPUT and kw > 1 and c * kw <= 8:
+            if g == 1 and not layers and ins[0] == INPUT and readers[INPUT] == 1 and kw > 1 and c * kw <= 8:
                 hw = HwLayer(n.name, "conv", c * kw, h, w + 2 * pw - kw + 1, cout, ho, wo, kh, 1, *n.stride, ph, 0,
                              pack=kw, pack_pw=pw)
             else:

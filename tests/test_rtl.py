@@ -132,6 +132,27 @@ def test_what_the_rtl_does_not_run_is_named():
         hardware_layers(synth_bank((pooled, (1, 5, 5)), calib=4))
 
 
+def input_read_twice():
+    """The int8 input read by the first convolution and by an add: stored as it comes, not packed."""
+    return [
+        Node("c1", "conv2d", (INPUT,), out_channels=2, kernel=(3, 3), padding=(1, 1), act="none"),
+        Node("s", "add", ("c1", INPUT)),
+        Node("c2", "conv2d", ("s",), out_channels=8, kernel=(3, 3), stride=(2, 2)),
+        Node("f", "flatten", ("c2",)),
+        Node("fc", "linear", ("f",), out_channels=4, act="none"),
+    ], (2, 7, 7)
+
+
+def test_an_input_read_twice_is_stored_unpacked():
+    bank = synth_bank(input_read_twice(), calib=4, input_signed=True)
+    first, add = hardware_layers(bank)[:2]
+    assert first.pack == 1 and add.inputs == ("c1", INPUT) and add.src2 == 0 and add.in2_signed
+    nodes, shape = input_read_twice()
+    alone = [nodes[0], Node("f", "flatten", ("c1",)), Node("fc", "linear", ("f",), out_channels=4, act="none")]
+    alone = synth_bank((alone, shape), calib=4)
+    assert hardware_layers(alone)[0].pack == 3
+
+
 def resnet8_like(c: tuple[int, int, int] = (8, 16, 16), shape: tuple[int, int, int] = (3, 8, 8)):
     """ResNet-8's graph (``wavebits.archs.resnet8``: stem, three residual stages, the second and third
     strided with a 1x1 shortcut, global pooling, linear) with fewer channels and a smaller input."""
@@ -221,7 +242,8 @@ def test_every_op_in_both_weight_modes(tmp_path, lanes):
         Node("fc", "linear", ("f",), out_channels=5, act="none"),
     ]
     banks = [synth_bank(resnet8_like(), calib=16), synth_bank(ds_cnn_like(), calib=16, input_signed=True),
-             synth_bank((mixed, (3, 7, 6)), calib=16, input_signed=True)]
+             synth_bank((mixed, (3, 7, 6)), calib=16, input_signed=True),
+             synth_bank(input_read_twice(), calib=16, input_signed=True)]
     for k, bank in enumerate(banks):
         for mode in ("banked", "reconstruct"):
             report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes), [8, 5, 1, 2, 8],
