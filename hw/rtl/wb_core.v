@@ -49,7 +49,7 @@ module wb_core #(
     parameter ACT_DEPTH = 1024, ACT_AW = 10, NBUF = 2,
     parameter WDEPTH = 1024, WAW = 10,
     parameter RQ_DEPTH = 1024, RQ_AW = 10, TWO = 0, RQ2_DEPTH = 1, RQ2_AW = 1,
-    parameter LW_W = 120, LW_DEPTH = 64, LW_AW = 6,
+    parameter LW_W = 144, LW_DEPTH = 64, LW_AW = 6,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10, XDEPTH = 0, XAW = 1,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
     parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "", RQ2_FILE = "",
