@@ -85,6 +85,7 @@ ELEM_FIELDS = (("e0", 24), ("unit0", 24), ("slot0", 3), ("v1", 1), ("e1", 24), (
                ("edge_pair", 1))
 ELEM_W = sum(width for _, width in ELEM_FIELDS)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
+MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
 _LOG2 = {1: 0, 2: 1, 4: 2}
 BAUD = 115200  # the board top level's UART (8N1)
 
@@ -429,6 +430,8 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     p, q = lanes, lanes // 2
     layers = hardware_layers(bank)
     nbuf = max([2] + [hw.dst + 1 for hw in layers])
+    if nbuf > MAX_BUFFERS:
+        raise RtlError(f"bank {bank.name!r}: {nbuf} tensors are alive at once, the RTL core holds {MAX_BUFFERS}")
     nw = len(bank.widths)
     widx = {b: i for i, b in enumerate(bank.widths)}
     bounds = {b: bank.bounds(b) for b in bank.widths}

@@ -1,16 +1,17 @@
 // The wavebits accelerator core: runs a network layer by layer from a descriptor memory at a
 // bit-width chosen at run time.
 //
-// Streams: `in` takes the input tensor one byte per beat (uint8, or int8 two's complement) in (C, H, W) order (stored with
-// the first layer's kernel rows packed into the words when PACK > 1, see input loading); `out` gives the
-// output layer's values in (H, W, C) order, each tagged with the width it was computed at.
+// Streams: `in` takes the input tensor one byte per beat (uint8, or int8 in two's complement) in
+// (C, H, W) order (stored with the first layer's kernel rows packed into the words when PACK > 1,
+// see input loading); `out` gives the output layer's values in (H, W, C) order, each tagged with the
+// width it was computed at.
 // Width register: a `cfg_valid` beat writes `cfg_bits`; a width outside the bank raises
 // `cfg_error` and is ignored. An inference runs at the width that is live when its input is
 // complete. WEIGHTS = 0 (banked): every width's weights are stored and a switch selects a bank.
 // WEIGHTS = 1 (reconstruct): only wavelet components are stored; a write starts the Haar engine
 // into the idle half of a double-buffered weight memory while inference continues on the other.
 //
-// Activations live in NBUF buffers of 8-slot words (8 byte-wide RAMs each); each layer names the
+// Activations live in NBUF (<= 4) buffers of 8-slot words (8 byte-wide RAMs each); each layer names the
 // buffers it reads (SRC, and SRC2 for an add) and writes (DST), chosen by codegen from the tensors'
 // lifetimes (a residual block's skip tensor stays in its buffer while the branch runs). A tensor
 // (C, H, W) of NB bytes per value is stored pixel-major: word = pixel * ceil(C * NB / 8) +
