@@ -120,13 +120,18 @@ def test_residual_blocks_keep_their_skip_tensor_in_its_own_buffer(resnet_bank):
 
 
 def test_what_the_rtl_does_not_run_is_named():
-    """Act none values wider than 32 bits (a chain of act none layers), a graph that does not end in a
-    weighted layer."""
+    """Act none values wider than 32 bits (a chain of act none layers), more tensors alive at once
+    than the core has buffers, a graph that does not end in a weighted layer."""
     chain = [Node(f"c{i}", "conv2d", (f"c{i - 1}" if i > 1 else INPUT,), out_channels=8, kernel=(3, 3),
                   padding=(1, 1), act="none") for i in (1, 2, 3)]
     chain += [Node("f", "flatten", ("c3",)), Node("fc", "linear", ("f",), out_channels=3, act="none")]
     with pytest.raises(RtlError, match=r"layer 'c3': its act none values need more than 32 bits"):
         hardware_layers(synth_bank((chain, (3, 5, 5)), calib=4))
+    wide = [Node(f"c{i}", "conv2d", (INPUT,), out_channels=4, kernel=(1, 1)) for i in range(4)]
+    wide += [Node("a1", "add", ("c0", "c1")), Node("a2", "add", ("a1", "c2")), Node("a3", "add", ("a2", "c3")),
+             Node("f", "flatten", ("a3",)), Node("fc", "linear", ("f",), out_channels=3, act="none")]
+    with pytest.raises(RtlError, match=r"5 tensors are alive at once, the RTL core holds 4"):
+        generate_rtl(synth_bank((wide, (2, 3, 3)), calib=4), "banked", 8)
     pooled = [Node("c", "conv2d", (INPUT,), out_channels=4, kernel=(3, 3)), Node("g", "gap", ("c",))]
     with pytest.raises(RtlError, match=r"the last layer 'g' must be conv2d or linear"):
         hardware_layers(synth_bank((pooled, (1, 5, 5)), calib=4))
