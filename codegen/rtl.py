@@ -36,6 +36,7 @@ from .ecp5_pll import DEFAULT_CLOCK_MHZ, Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
 
 WEIGHT_MODES = ("banked", "reconstruct")
+LANE_CHOICES = (4, 8, 16, 32)
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 FIELD_W = 24
@@ -293,12 +294,13 @@ class RtlDesign:
     memory_bits: dict[str, int]
 
 
-def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
-    """Lay the bank out into the core's memories (see wb_core.v for the formats)."""
+def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> RtlDesign:
+    """Lay the bank out into the core's memories (see wb_core.v for the formats); ``images=False``
+    sizes them without making their contents (``files`` then holds none of the weight images)."""
     if weights not in WEIGHT_MODES:
         raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
-    if lanes not in (4, 8, 16, 32):
-        raise RtlError(f"--lanes must be 4, 8, 16 or 32, got {lanes}")
+    if lanes not in LANE_CHOICES:
+        raise RtlError(f"--lanes must be one of {', '.join(map(str, LANE_CHOICES))}, got {lanes}")
     p, q = lanes, lanes // 2
     layers = hardware_layers(bank)
     nw = len(bank.widths)
@@ -310,6 +312,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     comp_records: list[int] = []
     edge_records: list[int] = []
     elem_words: list[int] = []
+    n_comp = n_edge = n_elem = 0  # component records, edge records, element-map entries
     wbase = rq_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
@@ -328,7 +331,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             lwts = bank.weights[hw.name]
             rows2, cols2 = lwts.components["LL"].shape
             cols = [e[4] for e in elems]
-            for b in bank.widths:
+            for b in bank.widths if images and weights == "banked" else ():
                 w = lwts.banks[b].reshape(hw.cout, -1)[:, cols].astype(np.int64)  # (cout, fanin)
                 wp = np.zeros((groups * p, len(elems)), dtype=np.int64)
                 wp[:hw.cout] = w
@@ -337,13 +340,17 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             # reconstruct mode: component records (column-pair major), edge records and the element map
             comps = {k: lwts.components[k].astype(np.int64) for k in COMPONENTS}
             edge = _edge_pair(comps, len(cols))
-            for j in range(cols2 - int(edge)):
-                for i in range(rows2):
-                    comp_records.append(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS]))
-            if edge:
-                edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits), (int(comps["HL"][i, -1]), comp_bits)])
-                                 for i in range(rows2)]
-            elem_words += _element_map(hw, elems, cols2, edge)
+            n_comp += rows2 * (cols2 - int(edge))
+            n_edge += rows2 * int(edge)
+            n_elem += cols2
+            if images and weights == "reconstruct":
+                for j in range(cols2 - int(edge)):
+                    for i in range(rows2):
+                        comp_records.append(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS]))
+                if edge:
+                    edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits),
+                                            (int(comps["HL"][i, -1]), comp_bits)]) for i in range(rows2)]
+                elem_words += _element_map(hw, elems, cols2, edge)
             for b in bank.widths:
                 bd = bounds[b][hw.name]
                 acc_bits = max(acc_bits, bd.acc_bits + 1)
@@ -390,9 +397,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         if hw.op == "conv":
             wbase += groups * units
             rq_base += nw * hw.cout
-            cbase = len(comp_records)
-            xbase = len(edge_records)
-            ebase = len(elem_words)
+            cbase, xbase, ebase = n_comp, n_edge, n_elem
     mul_bits = max(mul_bits, 18)
     if acc_bits > 35 or mul_bits > 35:
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
@@ -409,21 +414,22 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     if weights == "banked":
         for b in bank.widths:
             bw = 8 * p * b  # b planes per slot (one at width 1)
-            files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
-            memory_bits[f"bank {b}-bit"] = len(entries_b[b]) * bw
+            if images:
+                files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
+            memory_bits[f"bank {b}-bit"] = wbase * bw
     else:
-        banks = [comp_records[m::q] for m in range(q)]
-        for m, recs in enumerate(banks):
-            files.update(_blocked(f"mem/comp_{m:x}.hex", recs, 4 * comp_bits))
-        for m in range(q if edge_records else 0):
-            files.update(_blocked(f"mem/edge_{m:x}.hex", edge_records[m::q], 2 * comp_bits))
-        files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
-        memory_bits["components"] = len(comp_records) * 4 * comp_bits + len(edge_records) * 2 * comp_bits
-        memory_bits["element map"] = len(elem_words) * ELEM_W
+        if images:
+            for m in range(q):
+                files.update(_blocked(f"mem/comp_{m:x}.hex", comp_records[m::q], 4 * comp_bits))
+            for m in range(q if edge_records else 0):
+                files.update(_blocked(f"mem/edge_{m:x}.hex", edge_records[m::q], 2 * comp_bits))
+            files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
+        memory_bits["components"] = n_comp * 4 * comp_bits + n_edge * 2 * comp_bits
+        memory_bits["element map"] = n_elem * ELEM_W
         memory_bits["weight buffer (2 halves)"] = 2 * 64 * p * wdepth
     memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits)
-    cdepth = max(1, -(-len(comp_records) // q))
-    xdepth = -(-len(edge_records) // q)
+    cdepth = max(1, -(-n_comp // q))
+    xdepth = -(-n_edge // q)
     in_shape = bank.shapes[INPUT]
     in_c, in_w = in_shape[0], 1 if len(in_shape) == 1 else in_shape[2]
     in_hw = math.prod(in_shape[1:])
@@ -441,13 +447,13 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         "RQ_DEPTH": max(len(rq_words), 1), "RQ_AW": _bits_for(len(rq_words)),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),
-        "EDEPTH": max(len(elem_words), 1), "EAW": _bits_for(len(elem_words)),
+        "EDEPTH": max(n_elem, 1), "EAW": _bits_for(n_elem),
         "XDEPTH": xdepth, "XAW": _bits_for(xdepth),
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
         "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
         "EDGE_PREFIX": "mem/edge",
     }
-    if weights == "reconstruct" and not comp_records:
+    if weights == "reconstruct" and not n_comp + n_edge:
         raise RtlError(f"bank {bank.name!r} has no weighted layer")
     return RtlDesign(params, files, layers, memory_bits)
 
