@@ -3,7 +3,8 @@
 ``generate_rtl(bank, weights=..., lanes=P)`` returns the project's files; ``write_rtl_project``
 writes them atomically. The layout::
 
-    rtl/wb_*.v, wb_fields.vh     the hardware library (hw/rtl), copied so the project stands alone
+    rtl/wb_*.v                   the hardware library (hw/rtl), copied so the project stands alone
+    rtl/wb_fields.vh             the memory layouts it includes, rendered from rtl_layout
     wavebits_top.v               the core with this bank's parameters and memory images
     board/<board>.v, .lpf        a board top level (pins, byte-serial output) and its constraints
     mem/*.hex                    $readmemh images: descriptors, per-width records, requant,
@@ -34,16 +35,28 @@ from wavebits.wavelet import COMPONENTS
 
 from .ecp5_pll import DEFAULT_CLOCK_MHZ, Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
+from .rtl_layout import (
+    DESC_FIELDS,
+    ELEM_FIELDS,
+    ELEM_W,
+    FIELD_W,
+    HEADER,
+    LW_FIELDS,
+    LW_TERMS,
+    TERM_W,
+    fields_header,
+    lw_width,
+    pack,
+)
 
 WEIGHT_MODES = ("banked", "reconstruct")
 LANE_CHOICES = (4, 8, 16, 32)
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
-FIELD_W = 24
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_requant.v", "wb_haar_lane.v",
                 "wb_haar_engine.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
-LIBRARY = ("wb_fields.vh", *CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
+LIBRARY = (*CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
 BOARDS = {
     # name: (nextpnr device flag, package, oscillator MHz, constraint file text)
     "ulx3s-85f": ("--85k", "CABGA381", 25, """\
@@ -73,18 +86,8 @@ IOBUF PORT "led[6]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 """),
 }
-# the descriptor layout of hw/rtl/wb_fields.vh, in field order (a test holds the two equal)
-DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT", "OUTCW", "KH", "KW", "SH",
-               "SW", "PH", "PW", "GROUPS", "FANIN", "UNITS1", "WBASE", "WBASE1", "LWBASE", "DKY", "DOX", "DOY",
-               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE")
 NT = 3
-TERM_W = 7
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
-LW_TERMS = 36
-# an element-map entry of wb_haar_engine, first field in the low bits (a test holds the slices equal)
-ELEM_FIELDS = (("e0", 24), ("unit0", 24), ("slot0", 3), ("v1", 1), ("e1", 24), ("unit1", 24), ("slot1", 3),
-               ("edge_pair", 1))
-ELEM_W = sum(width for _, width in ELEM_FIELDS)
 BAUD = 115200  # the board top level's UART (8N1)
 
 
@@ -93,7 +96,8 @@ class RtlError(WavebitsError):
 
 
 def rtl_library() -> dict[str, str]:
-    """The Verilog library, from the installed package (hw/rtl)."""
+    """The Verilog library, from the installed package (hw/rtl); the header it includes is rendered
+    by ``rtl_layout.fields_header``."""
     root = resources.files("wavebits.hw") / "rtl"
     return {name: (root / name).read_text() for name in LIBRARY}
 
@@ -278,9 +282,9 @@ def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
         e0, unit0, slot0 = where[2 * j]
         second = where.get(2 * j + 1)
         e1, unit1, slot1 = second or (0, 0, 0)
-        values = {"e0": e0, "unit0": unit0, "slot0": slot0, "v1": int(second is not None), "e1": e1,
-                  "unit1": unit1, "slot1": slot1, "edge_pair": int(edge and j == cols2 - 1)}
-        words.append(_pack([(values[name], width) for name, width in ELEM_FIELDS]))
+        words.append(pack(ELEM_FIELDS, {"E0": e0, "UNIT0": unit0, "SLOT0": slot0, "V1": int(second is not None),
+                                        "E1": e1, "UNIT1": unit1, "SLOT1": slot1,
+                                        "EDGE_PAIR": int(edge and j == cols2 - 1)}))
     return words
 
 
@@ -382,18 +386,19 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
                     bias_bits = max(bias_bits, signed_bits(abs(int(rq.bias[c]))))
             if wshift > 63 or rq_shift > 63:
                 raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
-            lw_words.append(_pack([(rq_row, 24), (rq_shift, 6), (wshift, 6), (terms, 4 * NT * TERM_W)]))
+            lw_words.append(pack(LW_FIELDS, {"RQROW": rq_row, "RQSHIFT": rq_shift, "WSHIFT": wshift})
+                            | (terms << LW_TERMS))
         flags = int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2) | (int(hw.pack > 1) << 3)
         values = {
             "OP": 0 if hw.op == "conv" else 1, "FLAGS": flags, "CIN": hw.cin, "HIN": hw.hin, "WIN": hw.win,
             "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,
             "KH": hw.kh, "KW": hw.kw, "SH": hw.sh, "SW": hw.sw, "PH": hw.ph, "PW": hw.pw, "GROUPS": groups,
-            "FANIN": units, "UNITS1": units, "WBASE": wbase, "WBASE1": wbase, "LWBASE": lw_base,
+            "FANIN": units, "WBASE": wbase, "LWBASE": lw_base,
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
             "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase,
         }
-        descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
+        descs.append(pack(DESC_FIELDS, values))
         if hw.op == "conv":
             wbase += groups * units
             rq_base += nw * hw.cout
@@ -402,7 +407,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
     if acc_bits > 35 or mul_bits > 35:
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
                        f"bits exceed the RTL requant unit's 35")
-    lw_w = LW_TERMS + 4 * NT * TERM_W
+    lw_w = lw_width(NT)
     rq_hex = _hex([_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words], mul_bits + bias_bits)
     files = {
         "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
@@ -550,6 +555,7 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
     files: dict[str, bytes | str] = dict(design.files)
     for name, text in rtl_library().items():
         files[f"rtl/{name}"] = text
+    files[f"rtl/{HEADER}"] = fields_header()
     files[f"{TOP}.v"] = top_verilog(design.params)
     files[f"board/{board}.v"] = board_verilog(board, design.params, pll)
     files[f"board/{board}.lpf"] = BOARDS[board][3]
