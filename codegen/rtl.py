@@ -372,6 +372,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
                 rq = bank.requant[hw.name][b]
                 rq_row, rq_shift = rq_base + widx[b] * hw.cout, rq.shift
                 wshift = bank.weights[hw.name].shift[b]
+                # wb_rshift_round rounds correctly for shifts up to its width
+                v_bits, r_bits = max(v_bits, rq_shift), max(r_bits, wshift)
                 for ci, k in enumerate(COMPONENTS):
                     t = bank.weights[hw.name].scales[b][k]
                     if len(t) > NT:
