@@ -35,16 +35,19 @@ from .rtl import (
     hardware_layers,
 )
 
-# wb_core's pipeline, in cycles: the layer's setup states (S_DESC .. S_SETUP) and S_NEXT; an item's
-# way from issue to the lanes' last stage (issue, MEM_LAT memory stages, operands, LANE_LAT lanes)
-# and on into the drain; the requant pipeline after the drain; a pool's tail
+# wb_core's schedule, in cycles: the layer's setup states (S_DESC .. S_SETUP) and S_NEXT, S_START
+# after the input; an item's way from issue into the drain (issue, MEM_LAT memory stages, operands,
+# LANE_LAT lane stages, the shadow registers); after a layer's last drained channel, the requant
+# pipeline until the pipeline is empty, or, in the output layer, until its last output beat; a
+# pool's pipeline tail. The tails were read off the simulation (tests/test_estimate.py holds the
+# model to it).
 SETUP_CYCLES = 5
 NEXT_CYCLES = 1
 START_CYCLES = 1
 ISSUE_TO_DRAIN = 9
 DRAIN_TAIL = 11
+OUTPUT_TAIL = 2
 POOL_TAIL = 6
-OUTPUT_TAIL = 1
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def planes(bits: int) -> int:
 
 
 def layer_cycles(hw: HwLayer, bits: int, lanes: int) -> int:
-    """Cycles ``hw`` takes at ``bits`` on ``lanes`` lanes, from its descriptor read to the next one's."""
+    """Cycles ``hw`` takes at ``bits`` on ``lanes`` lanes, from its descriptor read to the next one's
+    (the output layer: to its last output beat)."""
     pixels = hw.hout * hw.wout
     if hw.op == "pool":
         return SETUP_CYCLES + pixels * hw.incw * hw.kh * hw.kw + POOL_TAIL + NEXT_CYCLES
@@ -77,7 +81,8 @@ def layer_cycles(hw: HwLayer, bits: int, lanes: int) -> int:
     # a group's last item waits until the previous group has left the drain
     steps = [max(items, ISSUE_TO_DRAIN + c) for c in channels]
     issue = items + pixels * sum(steps) - steps[-1]
-    return SETUP_CYCLES + issue + ISSUE_TO_DRAIN + channels[-1] + DRAIN_TAIL + NEXT_CYCLES
+    tail = OUTPUT_TAIL if hw.is_out else DRAIN_TAIL + NEXT_CYCLES
+    return SETUP_CYCLES + issue + ISSUE_TO_DRAIN + channels[-1] + tail
 
 
 def input_cycles(bank: Bank) -> int:
@@ -93,7 +98,6 @@ def inference_cycles(bank: Bank, lanes: int) -> dict[int, dict[str, int]]:
         per = {"input": input_cycles(bank)}
         for hw in layers:
             per[hw.name] = layer_cycles(hw, b, lanes)
-        per[layers[-1].name] += OUTPUT_TAIL - NEXT_CYCLES - DRAIN_TAIL + 1
         per["total"] = sum(per.values())
         out[b] = per
     return out
