@@ -263,9 +263,9 @@ def run_line(run: dict[str, Any]) -> str:
     loads = [", ".join(map(str, run[k])) for k in ("load_start", "load_end")]
     builds = ", ".join(f"{k} {v:.0f} s" for k, v in run["builds_s"].items())
     return (f"- {', '.join(run['checks'])}: `{run['command']}` ({run['date']}; {run['bank']}; {run['inputs']}; "
-            f"{run['cpus']} CPUs visible, load average (1, 5, 15 min) {loads[0]} at the start and {loads[1]} at the "
-            f"end; builds, made once before the timed runs and shared by every worker: {builds}; "
-            f"{run['total_s'] / 60:.1f} min in all)")
+            f"{run['cpus']} CPUs visible, niceness {run.get('nice', 0)}, load average (1, 5, 15 min) {loads[0]} "
+            f"at the start and {loads[1]} at the end; builds, made once before the timed runs and shared by every "
+            f"worker: {builds}; {run['total_s'] / 60:.1f} min in all)")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -280,7 +280,9 @@ def markdown(results: dict[str, Any]) -> str:
     return (f"# Verification at scale: serial against sharded\n\n"
             f"The trained bank: `{TRAIN}` (1 float and 1 multiscale epoch on 20,000 images, 21 min here; the "
             "config's 3 + 6 epochs on 60,000 would take about two hours on this shared machine)."
-            f"{accuracy}\n\nRuns (the machine was shared with other jobs, so the timings are indicative):\n\n{runs}\n\n"
+            f"{accuracy}\n\nRuns (the machine was shared with other jobs, so the timings are indicative: a speedup "
+            "measures the share of the CPUs N processes won against one as much as the sharding):\n\n"
+            f"{runs}\n\n"
             "Each row runs `wavebits.sim.parity.check` (the level and the golden reference, every layer of every "
             "inference); `report == serial` compares the JSON reports without their `timing`; `speedup` is the serial "
             "row's wall time over this row's. A row with no serial run is the full count, run once on the executor "
@@ -340,10 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         case = Case(key, levels[key], full[key], min(full[key], args.compare.get(key, full[key])), key == "rtl")
         rows += run_case(case, x, executors)
     run = {"checks": args.checks, "command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "bank": bank_text,
-           "inputs": source, "accuracy": accuracy,
-           "cpus": len(os.sched_getaffinity(0)), "load_start": [round(v, 1) for v in load_start],
-           "load_end": [round(v, 1) for v in os.getloadavg()], "builds_s": {k: round(v, 1) for k, v in builds.items()},
-           "total_s": round(time.perf_counter() - t_start, 1)}
+           "inputs": source, "accuracy": accuracy, "cpus": len(os.sched_getaffinity(0)), "nice": os.nice(0),
+           "load_start": [round(v, 1) for v in load_start], "load_end": [round(v, 1) for v in os.getloadavg()],
+           "builds_s": {k: round(v, 1) for k, v in builds.items()}, "total_s": round(time.perf_counter() - t_start, 1)}
     results = merge_results(args.out.with_suffix(".json"), run, [row_json(r) for r in rows])
     text = markdown(results)
     print(text)
