@@ -2,8 +2,8 @@
 and the RTL, serially against sharded over N processes and over a local Ray instance.
 
 Usage: python benchmarks/verify_scale.py [--bank lenet5-mnist.wbank] [--workers 2] [--images 10000]
-       [--csim-images 10000] [--rtl-images 1000] [--compare golden=N,csim=N,rtl=N] [--checks golden,csim,rtl]
-       [--no-ray] [--out docs/results/verify-scale.md]
+       [--csim-images 10000] [--rtl-images 1000] [--rtl-weights banked] [--compare golden=N,csim=N,rtl=N]
+       [--checks golden,csim,rtl] [--no-ray] [--out docs/results/verify-scale.md]
 
 Three checks, every layer of every inference against the golden model (banked weights):
 
