@@ -173,6 +173,17 @@ def test_plan_and_default_schedule():
     assert [len(s) for s in shards(10, 3)] == [3, 3, 4] and shards(2, 8) == [range(0, 1), range(1, 2)]
 
 
+def test_shards_balance_cost_and_rtl_costs_grow_with_the_width(projects):
+    from wavebits.sim.shard import inference_costs
+
+    widths = [4] * 4 + [2] * 8
+    rtl = RtlLevel(projects["rtl", "banked"])
+    cost = inference_costs(rtl, widths)
+    assert cost == [4.0] * 4 + [2.0] * 8 and inference_costs(GoldenLevel(rtl.bank), widths) == [1.0] * 12
+    assert shards(len(widths), 2, cost) == [range(0, 4), range(4, 12)]  # 4 at width 4 cost what 8 at 2 do
+    assert shards(len(widths), 2) == [range(0, 6), range(6, 12)]
+
+
 def _without_timing(report):
     d = report.to_dict()
     d.pop("timing")
