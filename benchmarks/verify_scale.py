@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 from wavebits.sim.levels import CsimLevel, GoldenLevel, RtlLevel
-from wavebits.sim.parity import Level, ParityReport, check, plan
+from wavebits.sim.parity import Level, ParityReport, check, plan, random_schedule
 from wavebits.sim.shard import Executor, ProcessExecutor, RayExecutor, SerialExecutor
 
 from wavebits.bank.model import Bank
@@ -104,16 +104,6 @@ class Row:
     @property
     def same(self) -> bool | None:
         return None if self.serial is None else same_report(self.serial.report, self.report)
-
-
-def random_schedule(widths: Sequence[int], n: int, seed: int = 0) -> list[int]:
-    """``n`` widths drawn at random (seeded), each other than the one before: ``n - 1`` switches."""
-    rng = np.random.default_rng(seed)
-    out: list[int] = []
-    for _ in range(n):
-        choices = [b for b in widths if not out or b != out[-1]]
-        out.append(int(choices[rng.integers(len(choices))]))
-    return out
 
 
 def same_report(a: ParityReport, b: ParityReport) -> bool:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from wavebits.sim.parity import random_schedule
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_scale.py"
 
@@ -20,12 +21,12 @@ def bench():
     return module
 
 
-def test_random_schedule_switches_on_every_inference(bench):
+def test_random_schedule_switches_on_every_inference():
     widths = [8, 7, 6, 5, 4, 3, 2, 1]
-    s = bench.random_schedule(widths, 500, seed=3)
+    s = random_schedule(widths, 500, seed=3)
     assert len(s) == 500 and set(s) == set(widths)
     assert all(a != b for a, b in itertools.pairwise(s))
-    assert s == bench.random_schedule(widths, 500, seed=3) != bench.random_schedule(widths, 500, seed=4)
+    assert s == random_schedule(widths, 500, seed=3) != random_schedule(widths, 500, seed=4)
 
 
 def test_rerunning_one_check_keeps_the_other_rows(bench, tmp_path):

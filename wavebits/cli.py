@@ -392,13 +392,14 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Pa
               help="Inputs: the first N default test vectors (digits for 8x8 inputs, else seeded random); "
                    "default 8 for a bank, a project's own vectors for a project.")
 @click.option("--random", "random_count", type=int, default=None, help="Inputs: K seeded uniform random inputs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random and --schedule random:K.")
 @click.option("--limit", type=int, default=None, help="Use only the first N inputs.")
 @click.option("--bits", default="all", show_default=True,
               help="Widths to run every input at ('all': the bank's widths; '' for none).")
 @click.option("--schedule", default=None,
-              help="Widths of further consecutive inferences, switching in mid-stream ('' for none; default: the "
-                   "bank's widths ordered widest, narrowest, next widest, ...).")
+              help="Widths of further consecutive inferences, switching in mid-stream ('' for none; 'random:K': K "
+                   "widths drawn with --seed, each other than the one before; default: the bank's widths ordered "
+                   "widest, narrowest, next widest, ...).")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default=None,
               help="Weight mode of the generated projects and the golden level (default: the project's, or banked).")
 @click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default="8", show_default=True,
@@ -423,7 +424,7 @@ def verify(target: Path, backend: str | None, data: str | None, data_dir: Path |
     --backend board runs an RTL project's bitstream on a board over --port (the output layer).
     Exit 0 when every level matches, 1 when a level differs, 2 on bad input."""
     from .sim.board import BAUD, TIMEOUT_S
-    from .sim.parity import switching_order
+    from .sim.parity import random_schedule, switching_order
     from .sim.shard import make_executor
     from .sim.verify import SerialLine, parse_backends, resolve_target, select_inputs
     from .sim.verify import verify as run_verify
@@ -436,7 +437,14 @@ def verify(target: Path, backend: str | None, data: str | None, data_dir: Path |
     elif baud is not None or port_timeout is not None:
         raise WavebitsError("--baud and --timeout apply to --backend board, which needs --port")
     widths = _widths(bits, tgt.bank.widths) if bits else []
-    plan = switching_order(tgt.bank.widths) if schedule is None else (_widths(schedule) if schedule else [])
+    if schedule is not None and schedule.startswith("random:"):
+        count = schedule.removeprefix("random:")
+        if not count.isdigit() or not 1 <= int(count) <= MAX_VECTORS:
+            raise click.BadParameter(f"random:K takes a count K of 1..{MAX_VECTORS}, got {schedule!r}",
+                                     param_hint="--schedule")
+        plan = random_schedule(tgt.bank.widths, int(count), seed)
+    else:
+        plan = switching_order(tgt.bank.widths) if schedule is None else (_widths(schedule) if schedule else [])
     x, inputs = select_inputs(tgt, data, data_dir, vectors, random_count, limit, seed)
     result = run_verify(tgt, backends, x, inputs, widths, plan, weights, workdir, make_executor(workers, ray_address),
                         int(lanes), line)
