@@ -1,11 +1,12 @@
 """RTL accelerator targets for a LeNet-5 bank: cycles per width, switch latency, memory, Fmax.
 
-Usage: python benchmarks/rtl_targets.py [--bank FILE] [--lanes 8] [--vectors 2] [--no-bitstream]
+Usage: python benchmarks/rtl_targets.py [--bank FILE] [--lanes N] [--vectors 2] [--no-bitstream]
                                         [--out docs/results/rtl-lenet5.md]
 
-Generates the RTL project in both weight modes, simulates it with Verilator along every width and
-the switch schedule 8,4,1,8,2 (switches in mid-stream, then from idle), builds the ULX3S-85F
-bitstream, and prints one table of every target beside the measured value, the paper's 1.2 s CPU
+Generates the RTL project in both weight modes with the lane count `codegen rtl --fit ulx3s-85f`
+picks (or --lanes), simulates it with Verilator along every width and the switch schedule 8,4,1,8,2
+(switches in mid-stream, then from idle), builds the ULX3S-85F bitstream, and prints one table of
+every target (issue 14) beside the measured value, the estimator beside nextpnr, the paper's 1.2 s CPU
 switch and a partial-reconfiguration estimate (about 1 ms for a small region at 400-800 MB/s).
 Cycle counts are exact; times are at the core clock the bitstream runs at (its PLL output, 100 MHz).
 """
@@ -19,21 +20,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from wavebits.codegen.estimate import CAPACITY, estimate, fit
 from wavebits.codegen.rtl import write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import read_bank, synth_bank
 from wavebits.bank.report import table
+from wavebits.graph import fan_in
 
 SCHEDULE = [8, 4, 1, 8, 2]
 PAPER_CPU_SWITCH_S = 1.2
 PARTIAL_RECONFIG_S = 1e-3
+CYCLES_TARGET = 5000  # per inference at 8 bits
+# the engine before channel-word lanes (docs/results/rtl-lenet5.md at commit 68d8ab6): P = 8, 100 MHz
+BEFORE = {"cycles": 458_638, "lut4": {"banked": 6059, "reconstruct": 15806}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bank", type=Path, default=None, help="A LeNet-5 bank (default: synthesized, seed 0).")
-    ap.add_argument("--lanes", type=int, default=8)
+    ap.add_argument("--lanes", type=int, default=None, help="Lanes in both modes (default: --fit ulx3s-85f's).")
     ap.add_argument("--vectors", type=int, default=2, help="Inferences per schedule segment.")
     ap.add_argument("--no-bitstream", action="store_true", help="Skip synthesis and place-and-route.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the tables as markdown here.")
@@ -42,11 +48,13 @@ def main() -> None:
     widths = list(bank.widths)
     plan = widths + SCHEDULE
     work = Path(tempfile.mkdtemp(prefix="wb-rtl-"))
-    lines: list[str] = [f"# RTL targets: {bank.name}, P = {args.lanes} lanes", ""]
+    lanes = {mode: args.lanes or fit(bank, mode).lanes for mode in ("banked", "reconstruct")}
+    lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes banked, "
+                        f"{lanes['reconstruct']} reconstruct" + ("" if args.lanes else " (--fit ulx3s-85f)"), ""]
     try:
-        reports, idle, meta_bits, clock_mhz = {}, {}, {}, 0.0
+        reports, idle, meta_bits, clock_mhz, builds = {}, {}, {}, 0.0, {}
         for mode in ("banked", "reconstruct"):
-            project = write_rtl_project(bank, work / mode, mode, args.lanes)
+            project = write_rtl_project(bank, work / mode, mode, lanes[mode])
             reports[mode] = check_rtl(project, plan, args.vectors)
             idle[mode] = check_rtl(project, SCHEDULE, args.vectors, switch_mode="idle")
             meta = json.loads((project / "project.json").read_text())
@@ -59,13 +67,23 @@ def main() -> None:
 
             for mode in ("reconstruct", "banked"):
                 build = build_bitstream(work / mode)
-                fmax[mode] = build.fmax_mhz
+                fmax[mode], builds[mode] = build.fmax_mhz, build
                 lines += [f"## Bitstream ({mode} mode)", "", "```", build.text(), "```", ""]
 
         weights = bank.weight_count()
-        cyc = reports["banked"].cycles_per_width()
-        assert cyc == reports["reconstruct"].cycles_per_width()
+        cyc = {mode: reports[mode].cycles_per_width() for mode in reports}
+        macs = sum(math.prod(bank.shapes[n.name]) * fan_in(n, bank.shapes[n.inputs[0]]) for n in bank.nodes
+                   if n.weighted)
+        dsp_bound = macs / CAPACITY["ulx3s-85f"].dsp
         rows = []
+        for mode in ("banked", "reconstruct"):
+            c8 = cyc[mode][8]
+            rows.append([f"{mode}, P={lanes[mode]}: cycles/inference at 8 bit", f"<= {CYCLES_TARGET:,}",
+                         f"{c8:,} ({BEFORE['cycles'] / c8:.1f}x fewer than before)",
+                         "yes" if c8 <= CYCLES_TARGET else f"NO ({c8 / CYCLES_TARGET:.1f}x over)"])
+            rows.append([f"{mode}: fraction of the DSP-bound limit ({macs:,} MACs / 156 DSPs)", "-",
+                         f"{dsp_bound / c8:.3f}", "-"])
+        cyc = cyc["banked"]
         for b in widths:
             limit = cyc[8] / 8 if b == 1 else (b / 8 + 0.1) * cyc[8]
             rows.append([f"cycles/inference at {b} bit", f"<= {limit:,.0f}" + (" (1/8)" if b == 1 else f" ({b}/8+0.1)"),
@@ -74,9 +92,9 @@ def main() -> None:
         rows.append(["banked switch (idle): latency - pipeline depth", "<= 4 cycles", f"{banked_sw} cycles",
                      "yes" if banked_sw <= 4 else "NO"])
         rebuild = max(s.rebuild for s in reports["reconstruct"].switches)
-        target = math.ceil(weights / args.lanes) + 32
-        rows.append([f"reconstruct switch: rebuild cycles ({weights:,} weights)", f"<= {target:,}",
-                     f"{rebuild:,}", "yes" if rebuild <= target else f"NO (+{rebuild - target})"])
+        rate = weights / (rebuild * lanes["reconstruct"])
+        rows.append([f"reconstruct switch: weights rebuilt per lane and cycle ({weights:,} in {rebuild:,} cycles)",
+                     ">= 2", f"{rate:.2f}", "yes" if rate >= 2 else "NO (padding rows and setup)"])
         hidden = max(s.extra for s in reports["reconstruct"].switches)
         rows.append(["reconstruct switch in mid-stream: extra cycles", "hidden (hot)", f"{hidden}",
                      "yes" if hidden == 0 else "partly"])
@@ -88,6 +106,26 @@ def main() -> None:
         for mode, mhz in fmax.items():
             rows.append([f"Fmax on ECP5-85F, {mode}", ">= 100 MHz", f"{mhz:.1f} MHz", "yes" if mhz >= 100 else "NO"])
         lines += ["## Targets", "", table(["target", "goal", "measured", "met"], rows), ""]
+        if builds:
+            perf, model = [], []
+            for mode, build in builds.items():
+                used = {k: v[0] for k, v in build.utilization.items()}
+                ips = clock_mhz * 1e6 / reports[mode].cycles_per_width()[8]
+                before = clock_mhz * 1e6 / BEFORE["cycles"] / BEFORE["lut4"][mode] * 1000
+                perf.append([mode, lanes[mode], f"{ips:,.0f}", used.get("LUT4", 0), used.get("flip-flops", 0),
+                             used.get("DSP (18x18)", 0), used.get("block RAM (18 kbit)", 0),
+                             f"{ips / used['LUT4'] * 1000:.1f}", f"{before:.1f}"])
+                est = estimate(bank, mode, lanes[mode]).resources
+                for key, name in (("lut4", "LUT4"), ("ff", "flip-flops"), ("dsp", "DSP (18x18)"),
+                                  ("bram", "block RAM (18 kbit)")):
+                    got = used.get(name, 0)
+                    model.append([mode, key, got, getattr(est, key),
+                                  f"{100 * (getattr(est, key) - got) / got:+.1f}" if got else "-"])
+            lines += ["## Throughput and resources at 8 bits", "",
+                      table(["mode", "P", "inferences/s", "LUT4", "FF", "DSP", "BRAM", "inf/s per 1k LUT",
+                             "before (P=8)"], perf), "",
+                      "## Estimator beside nextpnr (`wavebits estimate`; target: within 15 %)", "",
+                      table(["mode", "resource", "nextpnr", "estimate", "error %"], model), ""]
         lines += ["## Switch time beside the alternatives", ""]
         mhz = clock_mhz  # the core clock the bitstream runs at (its PLL's output)
         sw = [["wavebits banked (idle switch overhead)", f"{banked_sw} cycles", f"{banked_sw / mhz:.3f} us", ""],

@@ -3,7 +3,8 @@
 ``generate_rtl(bank, weights=..., lanes=P)`` returns the project's files; ``write_rtl_project``
 writes them atomically. The layout::
 
-    rtl/wb_*.v, wb_fields.vh     the hardware library (hw/rtl), copied so the project stands alone
+    rtl/wb_*.v                   the hardware library (hw/rtl), copied so the project stands alone
+    rtl/wb_fields.vh             the memory layouts it includes, rendered from rtl_layout
     wavebits_top.v               the core with this bank's parameters and memory images
     board/<board>.v, .lpf        a board top level (pins, byte-serial output) and its constraints
     mem/*.hex                    $readmemh images: descriptors, per-width records, requant,
@@ -34,15 +35,28 @@ from wavebits.wavelet import COMPONENTS
 
 from .ecp5_pll import DEFAULT_CLOCK_MHZ, Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
+from .rtl_layout import (
+    DESC_FIELDS,
+    ELEM_FIELDS,
+    ELEM_W,
+    FIELD_W,
+    HEADER,
+    LW_FIELDS,
+    LW_TERMS,
+    TERM_W,
+    fields_header,
+    lw_width,
+    pack,
+)
 
 WEIGHT_MODES = ("banked", "reconstruct")
+LANE_CHOICES = (4, 8, 16, 32)
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
-FIELD_W = 24
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_requant.v", "wb_haar_lane.v",
                 "wb_haar_engine.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
-LIBRARY = ("wb_fields.vh", *CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
+LIBRARY = (*CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
 BOARDS = {
     # name: (nextpnr device flag, package, oscillator MHz, constraint file text)
     "ulx3s-85f": ("--85k", "CABGA381", 25, """\
@@ -72,18 +86,8 @@ IOBUF PORT "led[6]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 """),
 }
-# the descriptor layout of hw/rtl/wb_fields.vh, in field order (a test holds the two equal)
-DESC_FIELDS = ("OP", "FLAGS", "CIN", "HIN", "WIN", "INCW", "COUT", "HOUT", "WOUT", "OUTCW", "KH", "KW", "SH",
-               "SW", "PH", "PW", "GROUPS", "FANIN", "UNITS1", "WBASE", "WBASE1", "LWBASE", "DKY", "DOX", "DOY",
-               "P0", "SRC", "CBASE", "EBASE", "ROWS2", "COLS2", "XBASE", "DST", "SRC2", "INCW2", "CWN", "COUTG", "CINB")
 NT = 3
-TERM_W = 7
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
-LW_TERMS = 36
-# an element-map entry of wb_haar_engine, first field in the low bits (a test holds the slices equal)
-ELEM_FIELDS = (("e0", 24), ("unit0", 24), ("slot0", 3), ("v1", 1), ("e1", 24), ("unit1", 24), ("slot1", 3),
-               ("edge_pair", 1))
-ELEM_W = sum(width for _, width in ELEM_FIELDS)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
 MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
 _LOG2 = {1: 0, 2: 1, 4: 2}
@@ -95,7 +99,8 @@ class RtlError(WavebitsError):
 
 
 def rtl_library() -> dict[str, str]:
-    """The Verilog library, from the installed package (hw/rtl)."""
+    """The Verilog library, from the installed package (hw/rtl); the header it includes is rendered
+    by ``rtl_layout.fields_header``."""
     root = resources.files("wavebits.hw") / "rtl"
     return {name: (root / name).read_text() for name in LIBRARY}
 
@@ -405,9 +410,9 @@ def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
         e0, unit0, slot0 = where[2 * j]
         second = where.get(2 * j + 1)
         e1, unit1, slot1 = second or (0, 0, 0)
-        values = {"e0": e0, "unit0": unit0, "slot0": slot0, "v1": int(second is not None), "e1": e1,
-                  "unit1": unit1, "slot1": slot1, "edge_pair": int(edge and j == cols2 - 1)}
-        words.append(_pack([(values[name], width) for name, width in ELEM_FIELDS]))
+        words.append(pack(ELEM_FIELDS, {"E0": e0, "UNIT0": unit0, "SLOT0": slot0, "V1": int(second is not None),
+                                        "E1": e1, "UNIT1": unit1, "SLOT1": slot1,
+                                        "EDGE_PAIR": int(edge and j == cols2 - 1)}))
     return words
 
 
@@ -421,12 +426,13 @@ class RtlDesign:
     memory_bits: dict[str, int]
 
 
-def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
-    """Lay the bank out into the core's memories (see wb_core.v for the formats)."""
+def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> RtlDesign:
+    """Lay the bank out into the core's memories (see wb_core.v for the formats); ``images=False``
+    sizes them without making their contents (``files`` then holds none of the weight images)."""
     if weights not in WEIGHT_MODES:
         raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
-    if lanes not in (4, 8, 16, 32):
-        raise RtlError(f"--lanes must be 4, 8, 16 or 32, got {lanes}")
+    if lanes not in LANE_CHOICES:
+        raise RtlError(f"--lanes must be one of {', '.join(map(str, LANE_CHOICES))}, got {lanes}")
     p, q = lanes, lanes // 2
     layers = hardware_layers(bank)
     nbuf = max([2] + [hw.dst + 1 for hw in layers])
@@ -441,6 +447,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     comp_records: list[int] = []
     edge_records: list[int] = []
     elem_words: list[int] = []
+    n_comp = n_edge = n_elem = 0  # component records, edge records, element-map entries
     wbase = rq_base = rq2_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
@@ -467,7 +474,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             lwts = bank.weights[hw.name]
             rows2, cols2 = lwts.components["LL"].shape
             cols = [e[4] for e in elems]
-            for b in bank.widths:
+            for b in bank.widths if images and weights == "banked" else ():
                 w = lwts.banks[b].reshape(hw.cout, -1)[:, cols].astype(np.int64)  # (cout, fanin)
                 wp = np.zeros((groups * p, len(elems)), dtype=np.int64)
                 wp[:hw.cout] = w
@@ -476,13 +483,17 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             # reconstruct mode: component records (column-pair major), edge records and the element map
             comps = {k: lwts.components[k].astype(np.int64) for k in COMPONENTS}
             edge = _edge_pair(comps, len(cols))
-            for j in range(cols2 - int(edge)):
-                for i in range(rows2):
-                    comp_records.append(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS]))
-            if edge:
-                edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits), (int(comps["HL"][i, -1]), comp_bits)])
-                                 for i in range(rows2)]
-            elem_words += _element_map(hw, elems, cols2, edge)
+            n_comp += rows2 * (cols2 - int(edge))
+            n_edge += rows2 * int(edge)
+            n_elem += cols2
+            if images and weights == "reconstruct":
+                for j in range(cols2 - int(edge)):
+                    for i in range(rows2):
+                        comp_records.append(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS]))
+                if edge:
+                    edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits),
+                                            (int(comps["HL"][i, -1]), comp_bits)]) for i in range(rows2)]
+                elem_words += _element_map(hw, elems, cols2, edge)
             for b in bank.widths:
                 # partial shift-add sums can exceed the final scale (+2**10 - 2**8): size for the largest term
                 top_shift = max((t[1] for ts in lwts.scales[b].values() for t in ts), default=0)
@@ -512,6 +523,8 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                     rq2_words += [int(m) for m in mul[1]]
             if hw.op == "conv":
                 wshift = bank.weights[hw.name].shift[b]
+                # wb_rshift_round rounds correctly for shifts up to its width
+                v_bits, r_bits = max(v_bits, rq_shift), max(r_bits, wshift)
                 for ci, k in enumerate(COMPONENTS):
                     t = bank.weights[hw.name].scales[b][k]
                     if len(t) > NT:
@@ -522,7 +535,8 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
                         terms |= enc << ((ci * NT + ti) * TERM_W)
             if wshift > 63 or rq_shift > 63:
                 raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
-            lw_words.append(_pack([(rq_row, 24), (rq_shift, 6), (wshift, 6), (terms, 4 * NT * TERM_W), (rq2_row, 24)]))
+            lw_words.append(pack(LW_FIELDS, {"RQROW": rq_row, "RQSHIFT": rq_shift, "WSHIFT": wshift, "RQ2ROW": rq2_row})
+                            | (terms << LW_TERMS))
         flags = (int(hw.is_out) | (int(hw.act_none) << 1) | (int(hw.bipolar_in) << 2) | (int(hw.pack > 1) << 3)
                  | (int(hw.in_signed) << 4) | (int(hw.depthwise or hw.op == "avgpool") << 5)
                  | (int(hw.op == "avgpool") << 6) | (int(hw.in2_bipolar) << 7) | (int(hw.in2_signed) << 8)
@@ -532,18 +546,16 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
             "OP": OP_CODES[hw.op], "FLAGS": flags, "CIN": cin_loop, "HIN": hw.hin, "WIN": hw.win,
             "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,
             "KH": hw.kh, "KW": hw.kw, "SH": hw.sh, "SW": hw.sw, "PH": hw.ph, "PW": hw.pw, "GROUPS": groups,
-            "FANIN": units, "UNITS1": units, "WBASE": wbase, "WBASE1": wbase, "LWBASE": lw_base,
+            "FANIN": units, "WBASE": wbase, "LWBASE": lw_base,
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
             "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase, "DST": hw.dst, "SRC2": hw.src2,
             "INCW2": hw.incw2 if hw.op == "add" else 0, "CWN": cwn, "COUTG": coutg, "CINB": cinb,
         }
-        descs.append(_pack([(values[f], FIELD_W) for f in DESC_FIELDS]))
+        descs.append(pack(DESC_FIELDS, values))
         if hw.op == "conv":
             wbase += groups * units
-            cbase = len(comp_records)
-            xbase = len(edge_records)
-            ebase = len(elem_words)
+            cbase, xbase, ebase = n_comp, n_edge, n_elem
         if requantizes:
             rq_base += nw * hw.cout
         if hw.op == "add":
@@ -553,7 +565,7 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     if acc_bits > 35 or mul_bits > 35:
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
                        f"bits exceed the RTL requant unit's 35")
-    lw_w = LW_TERMS + 4 * NT * TERM_W + 24
+    lw_w = lw_width(NT)
     rq_hex = _hex([_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words], mul_bits + bias_bits)
     files = {
         "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
@@ -567,22 +579,23 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
     if weights == "banked":
         for b in bank.widths:
             bw = 8 * p * b  # b planes per slot (one at width 1)
-            files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
-            memory_bits[f"bank {b}-bit"] = len(entries_b[b]) * bw
+            if images:
+                files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
+            memory_bits[f"bank {b}-bit"] = wbase * bw
     else:
-        banks = [comp_records[m::q] for m in range(q)]
-        for m, recs in enumerate(banks):
-            files.update(_blocked(f"mem/comp_{m:x}.hex", recs, 4 * comp_bits))
-        for m in range(q if edge_records else 0):
-            files.update(_blocked(f"mem/edge_{m:x}.hex", edge_records[m::q], 2 * comp_bits))
-        files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
-        memory_bits["components"] = len(comp_records) * 4 * comp_bits + len(edge_records) * 2 * comp_bits
-        memory_bits["element map"] = len(elem_words) * ELEM_W
+        if images:
+            for m in range(q):
+                files.update(_blocked(f"mem/comp_{m:x}.hex", comp_records[m::q], 4 * comp_bits))
+            for m in range(q if edge_records else 0):
+                files.update(_blocked(f"mem/edge_{m:x}.hex", edge_records[m::q], 2 * comp_bits))
+            files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
+        memory_bits["components"] = n_comp * 4 * comp_bits + n_edge * 2 * comp_bits
+        memory_bits["element map"] = n_elem * ELEM_W
         memory_bits["weight buffer (2 halves)"] = 2 * 64 * p * wdepth
     memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits) + len(rq2_words) * mul_bits
     memory_bits[f"activations ({nbuf} buffers)"] = nbuf * 64 * act_depth
-    cdepth = max(1, -(-len(comp_records) // q))
-    xdepth = -(-len(edge_records) // q)
+    cdepth = max(1, -(-n_comp // q))
+    xdepth = -(-n_edge // q)
     in_shape = bank.shapes[INPUT]
     in_c, in_w = in_shape[0], 1 if len(in_shape) == 1 else in_shape[2]
     in_hw = math.prod(in_shape[1:])
@@ -602,14 +615,14 @@ def build_design(bank: Bank, weights: str, lanes: int) -> RtlDesign:
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ2_AW": _bits_for(len(rq2_words)),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),
-        "EDEPTH": max(len(elem_words), 1), "EAW": _bits_for(len(elem_words)),
+        "EDEPTH": max(n_elem, 1), "EAW": _bits_for(n_elem),
         "XDEPTH": xdepth, "XAW": _bits_for(xdepth),
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
         "RQ2_FILE": "mem/requant2.hex" if rq2_words else "",
         "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
         "EDGE_PREFIX": "mem/edge",
     }
-    if weights == "reconstruct" and not comp_records:
+    if weights == "reconstruct" and not n_comp + n_edge:
         raise RtlError(f"bank {bank.name!r} has no weighted layer")
     return RtlDesign(params, files, layers, memory_bits)
 
@@ -706,6 +719,7 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
     files: dict[str, bytes | str] = dict(design.files)
     for name, text in rtl_library().items():
         files[f"rtl/{name}"] = text
+    files[f"rtl/{HEADER}"] = fields_header()
     files[f"{TOP}.v"] = top_verilog(design.params)
     files[f"board/{board}.v"] = board_verilog(board, design.params, pll)
     files[f"board/{board}.lpf"] = BOARDS[board][3]

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from wavebits.codegen.project import read_project
-from wavebits.codegen.rtl import BOARD_SOURCES, BOARD_TOP, CORE_SOURCES
+from wavebits.codegen.rtl import BOARD_SOURCES, BOARD_TOP, CORE_SOURCES, HEADER
 
 from .csim import build_lock
 from .rtlsim import RtlSimError, compile_verilator
@@ -45,7 +45,8 @@ def build_boardsim(project: Path, clks_per_bit: int = SIM_CLKS_PER_BIT) -> Path:
                                                                              board]
     bench = project / "rtl/tb/tb_board.cpp"
     with build_lock(project):
-        newest = max((project / f).stat().st_mtime for f in (*sources, "rtl/tb/tb_board.cpp", "project.json"))
+        inputs = (*sources, f"rtl/{HEADER}", "rtl/tb/tb_board.cpp", "project.json")
+        newest = max((project / f).stat().st_mtime for f in inputs)
         if not binary.is_file() or binary.stat().st_mtime < newest:
             compile_verilator(project, BOARD_TOP, sources, bench, obj, binary,
                               defines={"WB_CLKS_PER_BIT": clks_per_bit}, params={"CLKS_PER_BIT": clks_per_bit})

@@ -186,6 +186,11 @@ class RtlLevel(_Lazy):
     def expected_exact(self, bits: int) -> bool:
         return True
 
+    def cost(self, bits: int) -> float:
+        """Relative simulation time of an inference at ``bits``: the MAC lanes are bit-serial, so its
+        cycles grow with the width (what ``wavebits.sim.shard`` balances its shards by)."""
+        return float(bits)
+
     def run(self, x: np.ndarray, schedule: Sequence[int]) -> list[Inference]:
         widths = widths_for(len(x), schedule)
         segments: list[tuple[int, int]] = []

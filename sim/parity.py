@@ -140,6 +140,16 @@ def switching_order(widths: Sequence[int]) -> list[int]:
     return out
 
 
+def random_schedule(widths: Sequence[int], n: int, seed: int = 0) -> list[int]:
+    """``n`` widths drawn at random (seeded), each other than the one before: ``n - 1`` switches."""
+    rng = np.random.default_rng(seed)
+    out: list[int] = []
+    for _ in range(n):
+        choices = [b for b in widths if not out or b != out[-1]]
+        out.append(int(choices[rng.integers(len(choices))]))
+    return out
+
+
 @dataclass
 class Mismatch:
     """Where a level first differs from the reference."""

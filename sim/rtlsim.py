@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from wavebits.codegen.project import load_project, read_project, read_vectors, write_vectors
-from wavebits.codegen.rtl import CORE_SOURCES
+from wavebits.codegen.rtl import CORE_SOURCES, HEADER
 
 from wavebits.bank.model import Bank
 from wavebits.bank.report import table
@@ -74,7 +74,7 @@ def build_rtlsim(project: Path, vcd: bool = False) -> Path:
     obj = project / ("obj_dir_vcd" if vcd else "obj_dir")
     binary = obj / "Vtb"
     sources = [f"rtl/{name}" for name in CORE_SOURCES]
-    inputs = [project / f for f in (*sources, "wavebits_top.v", "rtl/tb/tb_main.cpp", "project.json")]
+    inputs = [project / f for f in (*sources, f"rtl/{HEADER}", "wavebits_top.v", "rtl/tb/tb_main.cpp", "project.json")]
     with build_lock(project):
         if binary.is_file() and all(f.stat().st_mtime <= binary.stat().st_mtime for f in inputs):
             return binary

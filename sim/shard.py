@@ -2,7 +2,11 @@
 
 An executor splits the inferences into contiguous shards (input order kept); each worker runs its
 shard on the level and on the reference and compares them (``wavebits.sim.parity.check_range``),
-so only the small partial reports travel back, and ``merge`` joins them in order. Each shard runs
+so only the small partial reports travel back, and ``merge`` joins them in order. Shards are
+balanced by cost, not count (a level may say what an inference at each width costs: bit-serial RTL
+takes cycles in proportion to the width), and there are ``SHARDS_PER_WORKER`` of them per worker,
+handed out as workers free up, so that a worker slowed by other jobs on a shared machine does not
+hold up the rest. Each shard runs
 on its own copy of the level (a hardware level starts from reset, at its shard's first width), so
 the merged report equals the serial one for a correct design; only ``timing`` differs.
 
@@ -42,19 +46,35 @@ class Executor(Protocol):
         ...
 
 
-def shards(n: int, count: int) -> list[range]:
-    """``n`` inferences split into at most ``count`` contiguous, nearly equal shards."""
+SHARDS_PER_WORKER = 4
+"""Shards per worker: the pool hands them out as workers free up (dynamic load balancing)."""
+
+
+def shards(n: int, count: int, cost: Sequence[float] | None = None) -> list[range]:
+    """``n`` inferences split into at most ``count`` contiguous shards of nearly equal cost (``cost[k]``:
+    inference k's; default 1 each, nearly equal counts)."""
     count = max(1, min(count, n))
-    bounds = [n * i // count for i in range(count + 1)]
+    if cost is None:
+        bounds = [n * i // count for i in range(count + 1)]
+    else:
+        total = np.concatenate([[0.0], np.cumsum(np.asarray(cost, dtype=float))])
+        cuts = np.searchsorted(total, total[-1] * np.arange(1, count) / count)
+        bounds = [0, *(int(c) for c in np.clip(cuts, 0, n)), n]
     return [range(bounds[i], bounds[i + 1]) for i in range(count) if bounds[i + 1] > bounds[i]]
 
 
+def inference_costs(level: Level, widths: Sequence[int]) -> list[float]:
+    """The relative cost of each inference: ``level.cost(bits)`` where the level defines it, else 1."""
+    cost = getattr(level, "cost", None)
+    return [float(cost(b)) for b in widths] if callable(cost) else [1.0] * len(widths)
+
+
 def _tasks(level: Level, reference: Level, x: np.ndarray, widths: Sequence[int], block: int,
-           count: int) -> list[tuple[Any, ...]]:
+           workers: int) -> list[tuple[Any, ...]]:
     level.prepare()
     reference.prepare()
-    return [(level, reference, x[p.start:p.stop], list(widths[p.start:p.stop]), p.start, block)
-            for p in shards(len(x), count)]
+    parts = shards(len(x), workers * SHARDS_PER_WORKER, inference_costs(level, widths))
+    return [(level, reference, x[p.start:p.stop], list(widths[p.start:p.stop]), p.start, block) for p in parts]
 
 
 class SerialExecutor:
@@ -107,7 +127,8 @@ def _ray() -> Any:
 class RayExecutor:
     """Shards over a Ray cluster: ``address`` ``auto`` joins the one Ray finds (``RAY_ADDRESS``, or
     a new local instance), any other value is a cluster address. An already initialized Ray is used
-    as it is. ``workers``: the number of shards (default: the cluster's CPUs)."""
+    as it is. ``workers``: the workers the shards are sized for, ``SHARDS_PER_WORKER`` each (default: the
+    cluster's CPUs); Ray runs as many at once as the cluster has CPUs."""
 
     name = "ray"
 
@@ -135,7 +156,8 @@ class RayExecutor:
 
 
 def make_executor(workers: int = 1, ray: str | None = None) -> Executor:
-    """The executor for ``--workers N`` and ``--ray auto|ADDRESS`` (with Ray, N is the shard count)."""
+    """The executor for ``--workers N`` and ``--ray auto|ADDRESS`` (with Ray, N sizes
+    the shards)."""
     if ray:
         return RayExecutor(ray, workers if workers > 1 else None)
     if workers > 1:

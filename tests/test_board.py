@@ -224,8 +224,8 @@ def test_a_corrupted_memory_image_on_the_simulated_board_is_reported(project, ve
     bad = shutil.copytree(project, tmp_path / "bad")  # with the built harness: no rebuild
     hexfile = bad / "mem" / "weights_b8.hex.0"
     lines = hexfile.read_text().splitlines()
-    # fc1's weights of pixel (3, 3) for its first 4 units: flip their sign planes (bits 7P..8P-1 of the word)
-    lines[27] = f"{int(lines[27][0], 16) ^ 0xF:x}" + lines[27][1:]
+    # one row of 8-bit weights (a kernel tap and channel word of one group of lanes): invert every bit
+    lines[27] = "".join(f"{int(c, 16) ^ 0xF:x}" for c in lines[27])
     hexfile.write_text("\n".join(lines) + "\n")
     with SimulatedBoard(bad) as board:
         report = check(BoardLevel(bad, board.url, timeout=30), vectors, [8, 1])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -484,5 +485,9 @@ def test_unexpected_exception_is_one_line_without_traceback(capsys, monkeypatch,
     assert "internal error: RuntimeError: boom\\nsecond line" in line
 
 
-def test_no_cocotb_dependency():
-    assert "cocotb" not in (ROOT / "pyproject.toml").read_text()
+def test_cocotb_is_only_a_test_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("cocotb")]
+    assert [d for d in project["optional-dependencies"]["dev"] if d.startswith("cocotb")]
+    package = [p for d in ("wavebits", "sim", "codegen", "training") for p in (ROOT / d).rglob("*.py")]
+    assert not [p for p in package if "cocotb" in p.read_text()]

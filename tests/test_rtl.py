@@ -7,14 +7,18 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from wavebits.codegen.rtl import (
+from wavebits.codegen.rtl import RtlError, generate_rtl, hardware_layers, write_rtl_project
+from wavebits.codegen.rtl_layout import (
     DESC_FIELDS,
     ELEM_FIELDS,
     ELEM_W,
-    RtlError,
-    generate_rtl,
-    hardware_layers,
-    write_rtl_project,
+    FIELD_W,
+    HEADER,
+    LW_FIELDS,
+    LW_TERMS,
+    TERM_W,
+    fields_header,
+    offsets,
 )
 from wavebits.sim.rtlsim import check_rtl
 
@@ -25,21 +29,21 @@ from wavebits.graph import INPUT, Node
 SCHEDULE = [8, 4, 1, 8, 2]
 
 
-def test_descriptor_layout_matches_the_verilog_header():
-    text = (resources.files("wavebits.hw") / "rtl" / "wb_fields.vh").read_text()
-    fields = {m.group(1): int(m.group(2)) for m in re.finditer(r"localparam F_(\w+) = (\d+);", text)}
-    assert [name for name, _ in sorted(fields.items(), key=lambda kv: kv[1])] == list(DESC_FIELDS)
-    assert int(re.search(r"NFIELDS = (\d+)", text).group(1)) == len(DESC_FIELDS)
-    engine = (resources.files("wavebits.hw") / "rtl" / "wb_haar_engine.v").read_text()
-    assert int(re.search(r"localparam ELEM_W = (\d+);", engine).group(1)) == ELEM_W
-    # and the engine slices each element-map field where codegen packs it
-    found = re.findall(r"(\w+) = elem\[(\d+)(?::(\d+))?\]", engine)
-    slices = {name: (int(hi), int(lo or hi)) for name, hi, lo in found}
-    offset, packed = 0, {}
-    for name, width in ELEM_FIELDS:
-        packed[name] = (offset + width - 1, offset)
-        offset += width
-    assert slices == packed
+def test_project_header_is_rendered_from_the_layouts(tmp_path, digits_bank):
+    assert fields_header().encode() == fields_header().encode()
+    project = write_rtl_project(digits_bank, tmp_path / "p", "reconstruct", lanes=4)
+    text = (project / "rtl" / HEADER).read_text()
+    assert text == fields_header()
+    params = {m.group(1): int(m.group(2)) for m in re.finditer(r"^localparam (\w+) = (\d+);", text, re.M)}
+    assert [params[f"F_{f.name}"] for f in DESC_FIELDS] == list(range(len(DESC_FIELDS)))
+    assert (params["FIELD_W"], params["NFIELDS"]) == (FIELD_W, len(DESC_FIELDS))
+    for prefix, fields in (("LW", LW_FIELDS), ("ELEM", ELEM_FIELDS)):
+        for f in fields:
+            assert (params[f"{prefix}_{f.name}"], params[f"{prefix}_{f.name}_W"]) == (offsets(fields)[f.name], f.width)
+    assert (params["LW_TERMS"], params["TERM_W"], params["ELEM_W"]) == (LW_TERMS, TERM_W, ELEM_W)
+    # the header exists only as generated, and the engine slices the element map by its names
+    assert not (resources.files("wavebits.hw") / "rtl" / HEADER).is_file()
+    assert not re.search(r"elem\[\d", (project / "rtl" / "wb_haar_engine.v").read_text())
 
 
 @pytest.mark.slow

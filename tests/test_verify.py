@@ -1,5 +1,6 @@
 """One verification interface: levels, the parity checker and report, sharding, `wavebits verify`."""
 
+import itertools
 import json
 import re
 import subprocess
@@ -19,6 +20,7 @@ from wavebits.sim.parity import (
     check,
     first_mismatch,
     plan,
+    random_schedule,
     switching_order,
 )
 from wavebits.sim.shard import ProcessExecutor, shards
@@ -173,6 +175,17 @@ def test_plan_and_default_schedule():
     assert [len(s) for s in shards(10, 3)] == [3, 3, 4] and shards(2, 8) == [range(0, 1), range(1, 2)]
 
 
+def test_shards_balance_cost_and_rtl_costs_grow_with_the_width(projects):
+    from wavebits.sim.shard import inference_costs
+
+    widths = [4] * 4 + [2] * 8
+    rtl = RtlLevel(projects["rtl", "banked"])
+    cost = inference_costs(rtl, widths)
+    assert cost == [4.0] * 4 + [2.0] * 8 and inference_costs(GoldenLevel(rtl.bank), widths) == [1.0] * 12
+    assert shards(len(widths), 2, cost) == [range(0, 4), range(4, 12)]  # 4 at width 4 cost what 8 at 2 do
+    assert shards(len(widths), 2) == [range(0, 6), range(6, 12)]
+
+
 def _without_timing(report):
     d = report.to_dict()
     d.pop("timing")
@@ -313,3 +326,18 @@ def test_qonnx_level_classifies_like_the_golden_model(tmp_path, trained):
     assert report.layers == [PREDICTION] and report.ok  # never claimed exact: counted, not failed
     # float32 BatchNorm and half-to-even rounding may flip a rare prediction (test_training bounds it too)
     assert report.values_differing <= 0.01 * report.values_compared, report.text()
+
+
+def test_cli_verify_random_switch_schedule(tmp_path):
+    path = tmp_path / "digits.wbank"
+    write_bank(synth_bank("cnn-digits", seed=0), path)
+    out = tmp_path / "r.json"
+    r = run("verify", str(path), "--backend", "golden", "--random", "2", "--bits", "",
+            "--schedule", "random:9", "--seed", "3", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    schedule = json.loads(out.read_text())["schedule"]
+    assert len(schedule) == 9 and all(a != b for a, b in itertools.pairwise(schedule))
+    assert schedule == random_schedule(synth_bank("cnn-digits", seed=0).widths, 9, 3)
+    for bad in ("random:0", "random:x", "random:"):
+        r = run("verify", str(path), "--backend", "golden", "--schedule", bad)
+        assert r.returncode == 2 and r.stderr.count("error:") == 1 and "random:K" in r.stderr, r.stderr

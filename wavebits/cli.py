@@ -198,29 +198,82 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
               help="Project folder to write.")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default="banked", show_default=True,
               help="Store every width's weights, or only the wavelet components (rebuilt on a switch).")
-@click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default="8", show_default=True,
-              help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle).")
+@click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default=None,
+              help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle)  [default: 8]")
+@click.option("--fit", "fit_board", type=click.Choice(["ulx3s-85f"]), default=None,
+              help="Pick the fastest lane count whose estimate fits this board (85 % headroom), or refuse the "
+                   "network before writing anything; also sets --board.")
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="Board top level and constraints to emit.")
 @click.option("--clock-mhz", type=click.FloatRange(0, 1000, min_open=True), default=DEFAULT_CLOCK_MHZ,
               show_default=True,
               help="Core clock the board top level's PLL makes (and the bitstream build's timing constraint).")
 @click.option("--vectors", type=VECTORS, default=16, show_default=True, help="Test vectors in tb_data.")
-def codegen_rtl(file: Path, output: Path, weights: str, lanes: str, board: str, clock_mhz: float,
-                vectors: int) -> None:
+def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, fit_board: str | None, board: str,
+                clock_mhz: float, vectors: int) -> None:
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
     from .bank.io import read_bank
     from .codegen.project import default_vectors
     from .codegen.rtl import write_rtl_project
 
     b = read_bank(file)
+    if fit_board is not None:
+        from .codegen.estimate import fit
+
+        if lanes is not None:
+            raise click.UsageError("--fit picks the lane count: give --fit or --lanes, not both")
+        chosen = fit(b, weights, fit_board, clock_mhz)
+        lanes, board = str(chosen.lanes), fit_board
+        click.echo(chosen.text().split("\n", 1)[0])
     try:
-        write_rtl_project(b, output, weights, int(lanes), board, bank_bytes=file.read_bytes(),
+        write_rtl_project(b, output, weights, int(lanes or 8), board, bank_bytes=file.read_bytes(),
                           vectors=default_vectors(b, vectors), clock_mhz=clock_mhz)
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"wrote {output} ({weights} weights, P={lanes}, widths {','.join(map(str, b.widths))}); "
+    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, widths {','.join(map(str, b.widths))}); "
                f"simulate with: wavebits sim rtl {output}; bitstream: wavebits build {output}")
+
+
+@cli.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
+              help="Board whose FPGA the estimate is held against.")
+@click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default=None,
+              help="Weight mode (default: the project's, or banked for a bank).")
+@click.option("--lanes", type=click.Choice(["4", "8", "16", "32", "fit"]), default=None,
+              help="MAC lanes, or 'fit' for the fastest that fits (default: the project's, or fit for a bank).")
+@click.option("--clock-mhz", type=click.FloatRange(0, 1000, min_open=True), default=None,
+              help=f"Core clock for the times (default: the project's, or {DEFAULT_CLOCK_MHZ:g}).")
+@_json_option
+def estimate(target: Path, board: str, weights: str | None, lanes: str | None, clock_mhz: float | None,
+             json_file: Path | None) -> None:
+    """Cycles per layer and width and LUT/FF/DSP/BRAM of the RTL accelerator for a bank or an RTL
+    project, without building anything. Exit 1 when it does not fit the board."""
+    from .bank.io import read_bank
+    from .codegen.estimate import DoesNotFit, fit
+    from .codegen.estimate import estimate as estimate_rtl
+    from .codegen.project import read_project
+
+    if target.is_dir():
+        meta = read_project(target, "rtl")
+        bank_file = target / "bank.wbank"
+        weights, clock_mhz = weights or meta["weights"], clock_mhz or meta["clock_mhz"]
+        lanes = lanes or str(meta["lanes"])
+    else:
+        bank_file = target
+    b = read_bank(bank_file)
+    weights, clock_mhz, lanes = weights or "banked", clock_mhz or DEFAULT_CLOCK_MHZ, lanes or "fit"
+    if lanes == "fit":
+        try:
+            est = fit(b, weights, board, clock_mhz)
+        except DoesNotFit as e:
+            est = e.estimate
+    else:
+        est = estimate_rtl(b, weights, int(lanes), board, clock_mhz)
+    click.echo(est.text())
+    _write_json(json_file, est.to_dict())
+    if not est.fits:
+        raise VerificationFailed(f"{target}: the estimate does not fit {board}: {', '.join(est.over())}")
 
 
 @cli.group()
@@ -339,13 +392,14 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Pa
               help="Inputs: the first N default test vectors (digits for 8x8 inputs, else seeded random); "
                    "default 8 for a bank, a project's own vectors for a project.")
 @click.option("--random", "random_count", type=int, default=None, help="Inputs: K seeded uniform random inputs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random and --schedule random:K.")
 @click.option("--limit", type=int, default=None, help="Use only the first N inputs.")
 @click.option("--bits", default="all", show_default=True,
               help="Widths to run every input at ('all': the bank's widths; '' for none).")
 @click.option("--schedule", default=None,
-              help="Widths of further consecutive inferences, switching in mid-stream ('' for none; default: the "
-                   "bank's widths ordered widest, narrowest, next widest, ...).")
+              help="Widths of further consecutive inferences, switching in mid-stream ('' for none; 'random:K': K "
+                   "widths drawn with --seed, each other than the one before; default: the bank's widths ordered "
+                   "widest, narrowest, next widest, ...).")
 @click.option("--weights", type=click.Choice(["banked", "reconstruct"]), default=None,
               help="Weight mode of the generated projects and the golden level (default: the project's, or banked).")
 @click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default="8", show_default=True,
@@ -370,7 +424,7 @@ def verify(target: Path, backend: str | None, data: str | None, data_dir: Path |
     --backend board runs an RTL project's bitstream on a board over --port (the output layer).
     Exit 0 when every level matches, 1 when a level differs, 2 on bad input."""
     from .sim.board import BAUD, TIMEOUT_S
-    from .sim.parity import switching_order
+    from .sim.parity import random_schedule, switching_order
     from .sim.shard import make_executor
     from .sim.verify import SerialLine, parse_backends, resolve_target, select_inputs
     from .sim.verify import verify as run_verify
@@ -383,7 +437,14 @@ def verify(target: Path, backend: str | None, data: str | None, data_dir: Path |
     elif baud is not None or port_timeout is not None:
         raise WavebitsError("--baud and --timeout apply to --backend board, which needs --port")
     widths = _widths(bits, tgt.bank.widths) if bits else []
-    plan = switching_order(tgt.bank.widths) if schedule is None else (_widths(schedule) if schedule else [])
+    if schedule is not None and schedule.startswith("random:"):
+        count = schedule.removeprefix("random:")
+        if not count.isdigit() or not 1 <= int(count) <= MAX_VECTORS:
+            raise click.BadParameter(f"random:K takes a count K of 1..{MAX_VECTORS}, got {schedule!r}",
+                                     param_hint="--schedule")
+        plan = random_schedule(tgt.bank.widths, int(count), seed)
+    else:
+        plan = switching_order(tgt.bank.widths) if schedule is None else (_widths(schedule) if schedule else [])
     x, inputs = select_inputs(tgt, data, data_dir, vectors, random_count, limit, seed)
     result = run_verify(tgt, backends, x, inputs, widths, plan, weights, workdir, make_executor(workers, ray_address),
                         int(lanes), line)

@@ -163,7 +163,7 @@ module wb_core #(
     // a row of every slot's 8 planes (64P bits, see the header); banked widths store their b planes
     wire [WAW-1:0] w_raddr;
     reg  [64*P-1:0] wrow;                 // combinational: the row read last cycle
-    wire [64*P-1:0] bank_q [1:8];
+    wire [64*P-1:0] bank_q [0:8];       // [0]: no width (never live)
     wire           recon_we;
     wire [WAW-1:0] recon_waddr;
     wire [2:0]     recon_wslot;
@@ -172,6 +172,7 @@ module wb_core #(
     wire [WAW-1:0] recon_waddr2;
     wire [2:0]     recon_wslot2;
     wire [8*P-1:0] recon_wdata2;
+    assign bank_q[0] = {(64*P){1'b0}};
     generate
         if (WEIGHTS == 0) begin : g_banked
             for (gb = 1; gb <= 8; gb = gb + 1) begin : g_width

@@ -78,14 +78,18 @@ module wb_haar_engine #(
 
     // p0: element map address; p1: its data; b: record address; c_pipe: component reads; p2: the
     // registered components into the butterfly lanes (memory outputs registered before logic: ECP5)
-    localparam ELEM_W = 104;
     wire [EAW-1:0] elem_raddr = ebase + jc;
-    wire [ELEM_W-1:0] elem;   // {edge, slot1[3], unit1[24], e1[24], v1, slot0[3], unit0[24], e0[24]}
+    wire [ELEM_W-1:0] elem;   // fields ELEM_* of wb_fields.vh
     wb_ram #(.W(ELEM_W), .DEPTH(EDEPTH), .AW(EAW), .OREG(1), .INIT(ELEM_FILE)) u_elem (
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata({ELEM_W{1'b0}}), .re(1'b1), .raddr(elem_raddr), .rdata(elem));
-    wire [23:0] e0 = elem[23:0], unit0 = elem[47:24], e1 = elem[75:52], unit1 = elem[99:76];
-    wire [2:0]  slot0 = elem[50:48], slot1 = elem[102:100];
-    wire        v1 = elem[51], edge_pair = elem[103];
+    wire [ELEM_E0_W-1:0]    e0 = elem[ELEM_E0 +: ELEM_E0_W];
+    wire [ELEM_UNIT0_W-1:0] unit0 = elem[ELEM_UNIT0 +: ELEM_UNIT0_W];
+    wire [ELEM_SLOT0_W-1:0] slot0 = elem[ELEM_SLOT0 +: ELEM_SLOT0_W];
+    wire [ELEM_V1_W-1:0]    v1 = elem[ELEM_V1 +: ELEM_V1_W];
+    wire [ELEM_E1_W-1:0]    e1 = elem[ELEM_E1 +: ELEM_E1_W];
+    wire [ELEM_UNIT1_W-1:0] unit1 = elem[ELEM_UNIT1 +: ELEM_UNIT1_W];
+    wire [ELEM_SLOT1_W-1:0] slot1 = elem[ELEM_SLOT1 +: ELEM_SLOT1_W];
+    wire [ELEM_EDGE_PAIR_W-1:0] edge_pair = elem[ELEM_EDGE_PAIR +: ELEM_EDGE_PAIR_W];
 
     localparam LANE_LAT = 7;           // wb_haar_lane
     localparam COMP_OREG = 2;          // component banks (spread over the die): read latency COMP_OREG + 1, then comp_r

