@@ -123,7 +123,8 @@ def tb_leaf(pytestconfig, tmp_path_factory) -> Iterator[Callable[[Leaf, dict[str
 
     The build lives in pytest's cache when there is one, so that a later session only rebuilds
     what changed (Verilator's runtime library takes most of a first build)."""
-    build = pytestconfig.cache.mkdir("tb_leaf") if pytestconfig.cache else tmp_path_factory.mktemp("tb_leaf")
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+    build = cache.mkdir("tb_leaf") if cache else tmp_path_factory.mktemp("tb_leaf")
     jobs = tmp_path_factory.mktemp("tb_leaf_jobs")
     rtl = resources.files("wavebits.hw") / "rtl"
     sources = [str(rtl / f"{m}.v") for m in LATENCY]
