@@ -17,10 +17,14 @@ golden kernel's with 0 padding, and every earlier layer equal. Such widths are r
 ``expected_exact`` False. hls4ml's pass that merges BatchNorm with a
 binary tanh into a threshold truncates that threshold (and ignores a negative scale), so it is
 switched off. Residual adds and average pooling are not mapped.
+
+TensorFlow and QKeras come with the ``tf`` extra (TensorFlow 2.15: Python 3.11 only); without them
+every entry point here raises one ``WavebitsError`` naming the extra (``require_tensorflow``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,8 +43,22 @@ def _fixed(max_abs: int, frac: int, signed: bool = True, mode: str = "") -> str:
     return f"ap_fixed<{width},{width - frac}{extra}>"
 
 
+TF_EXTRA = "pip install 'wavebits[tf]'; TensorFlow 2.15 installs on Python 3.11 only"
+
+
+def require_tensorflow() -> None:
+    """Raise a ``WavebitsError`` naming the ``tf`` extra where TensorFlow or QKeras is missing.
+
+    Looks the packages up without importing them (importing TensorFlow takes seconds)."""
+    missing = [m for m in ("tensorflow", "qkeras") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise WavebitsError(f"the hls4ml reference needs the tf extra ({' and '.join(missing)} not installed): "
+                            f"{TF_EXTRA}")
+
+
 def qkeras_model(bank: Bank, bits: int):
     """The width ``bits`` of ``bank`` as a QKeras model (channels last) and its hls4ml precisions."""
+    require_tensorflow()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     from qkeras import QActivation, QConv2D, QDense
@@ -130,6 +148,7 @@ def hls4ml_model(bank: Bank, bits: int, output_dir: Path, trace: bool = False):
     """Convert and compile the width's QKeras model with hls4ml (Vivado backend, C simulation).
 
     ``trace`` records every layer's output (``hls_model.trace``)."""
+    require_tensorflow()
     import hls4ml
 
     model, precision = qkeras_model(bank, bits)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import tempfile
@@ -34,12 +35,15 @@ log = logging.getLogger(__name__)
 
 
 def ap_types_dir() -> Path:
-    """Xilinx's ap_int/ap_fixed headers as shipped inside the installed hls4ml package."""
-    try:
-        import hls4ml
-    except ImportError:
-        raise WavebitsError("hls4ml is not installed: it provides the ap_types headers (pip install hls4ml)") from None
-    d = Path(hls4ml.__file__).parent / "templates" / "vivado" / "ap_types"
+    """Xilinx's ap_int/ap_fixed headers as shipped inside the installed hls4ml package.
+
+    Found without importing hls4ml (a core dependency; its QKeras front end needs the tf extra,
+    its headers do not)."""
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.submodule_search_locations:
+        raise WavebitsError("hls4ml is not installed: it provides the ap_types headers of the C simulation "
+                            "(pip install hls4ml==1.3.0)")
+    d = Path(next(iter(spec.submodule_search_locations))) / "templates" / "vivado" / "ap_types"
     if not (d / "ap_int.h").is_file():
         raise WavebitsError(f"{d}: ap_int.h not found in the hls4ml package")
     return d

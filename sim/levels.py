@@ -247,6 +247,9 @@ class Hls4mlLevel(_Lazy):
     _transient = ("_models",)
 
     def __init__(self, bank: Bank, workdir: Path) -> None:
+        from wavebits.codegen.hls4ml_ref import require_tensorflow
+
+        require_tensorflow()  # before any work is sharded: one clear error naming the tf extra
         self.bank = bank
         self.workdir = Path(workdir)
         self.layers = (bank.output,)

@@ -64,6 +64,18 @@ def test_user_errors_are_one_line(tmp_path, bank_file):
     assert_user_error(run("golden", str(bank_file), "--bits", "x"), "--bits")
 
 
+def test_hls4ml_without_the_tf_extra_is_one_error_line(tmp_path, bank_file):
+    """Where TensorFlow/QKeras are missing (the tf extra; Python 3.12+), the hls4ml reference says so in one line."""
+    hide = ("import sys; sys.modules.update(tensorflow=None, qkeras=None); "
+            "sys.argv[0] = 'wavebits'; from wavebits.cli import main; main()")
+    for args in (["sim", "hls4ml", str(bank_file), "--workdir", str(tmp_path / "h")],
+                 ["verify", str(bank_file), "--backend", "hls4ml", "--workdir", str(tmp_path / "v")]):
+        r = subprocess.run([sys.executable, "-c", hide, *args], capture_output=True, text=True, timeout=600,
+                           env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        assert_user_error(r, "tf extra", "wavebits[tf]", "Python 3.11")
+    assert not (tmp_path / "h").exists() and not (tmp_path / "v").exists()  # refused before any work
+
+
 def test_failed_write_leaves_nothing(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
