@@ -197,9 +197,9 @@ class Resources:
 
 
 def requant_dsps(design: RtlDesign) -> int:
-    """18x18 multipliers of the requant unit's MUL_W x ACC_W product."""
+    """18x18 multipliers of the requant unit's MUL_W x ACC_W product (two of them with an add)."""
     prm = design.params
-    return -(-int(prm["MUL_W"]) // 18) * -(-int(prm["ACC_W"]) // 18)
+    return (1 + int(prm["TWO"])) * -(-int(prm["MUL_W"]) // 18) * -(-int(prm["ACC_W"]) // 18)
 
 
 def logic_features(design: RtlDesign) -> list[float]:
