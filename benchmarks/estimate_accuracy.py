@@ -34,6 +34,7 @@ from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import synth_bank
 from wavebits.bank.report import table
+from wavebits.reports import publish
 
 # LeNet-5 at P = 8 in both modes is measured against nextpnr by benchmarks/rtl_targets.py
 CONFIGS = ["cnn-digits:8:banked", "cnn-digits:8:reconstruct", "mlp:8:banked", "lenet5:4:banked", "lenet5:16:banked",
@@ -119,11 +120,7 @@ def main() -> None:
                         coef, *_ = np.linalg.lstsq(x, np.array([r[col] for r in rows], dtype=float), rcond=None)
                         lines.append(f"- {mode} {name}: {json.dumps([round(c, 2) for c in coef])}")
             lines.append("")
-        text = "\n".join(lines)
-        print(text)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(text)
+        publish("\n".join(lines), args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -27,6 +27,7 @@ from wavebits.sim.rtlsim import check_rtl
 from wavebits.bank import read_bank, synth_bank
 from wavebits.bank.report import table
 from wavebits.graph import fan_in
+from wavebits.reports import publish
 
 SCHEDULE = [8, 4, 1, 8, 2]
 PAPER_CPU_SWITCH_S = 1.2
@@ -139,11 +140,7 @@ def main() -> None:
                                                 for m in meta_bits for k, v in meta_bits[m].items()]), ""]
         lines += ["## Simulations", "", "```", reports["banked"].text(), "", reports["reconstruct"].text(), "",
                   idle["banked"].text(), "", idle["reconstruct"].text(), "```", ""]
-        text = "\n".join(lines)
-        print(text)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(text)
+        publish("\n".join(lines), args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -53,8 +53,8 @@ WEIGHT_MODES = ("banked", "reconstruct")
 LANE_CHOICES = (4, 8, 16, 32)
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
-CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_requant.v", "wb_haar_lane.v",
-                "wb_haar_engine.v", "wb_core.v")
+CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",
+                "wb_haar_lane.v", "wb_haar_engine.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
 LIBRARY = (*CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
 BOARDS = {
@@ -397,22 +397,19 @@ def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
 
 
 def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
-    """One entry per column pair: each column's fan-in element and weight position (unit, slot).
+    """One entry per column pair: where each column's weights go, (unit, slot).
 
     An entry packs ELEM_FIELDS; ``v1 = 0`` marks a padded second column, ``edge_pair`` a pair stored
     as edge records.
     """
-    where: dict[int, tuple[int, int, int]] = {}
-    for e, (ky, kx, cw, s, col) in enumerate(elems):
-        where[col] = (e, hw.unit(ky, kx, cw), s)
+    where = {col: (hw.unit(ky, kx, cw), s) for ky, kx, cw, s, col in elems}
     words = []
     for j in range(cols2):
-        e0, unit0, slot0 = where[2 * j]
+        unit0, slot0 = where[2 * j]
         second = where.get(2 * j + 1)
-        e1, unit1, slot1 = second or (0, 0, 0)
-        words.append(pack(ELEM_FIELDS, {"E0": e0, "UNIT0": unit0, "SLOT0": slot0, "V1": int(second is not None),
-                                        "E1": e1, "UNIT1": unit1, "SLOT1": slot1,
-                                        "EDGE_PAIR": int(edge and j == cols2 - 1)}))
+        unit1, slot1 = second or (0, 0)
+        words.append(pack(ELEM_FIELDS, {"UNIT0": unit0, "SLOT0": slot0, "V1": int(second is not None),
+                                        "UNIT1": unit1, "SLOT1": slot1, "EDGE_PAIR": int(edge and j == cols2 - 1)}))
     return words
 
 

@@ -86,13 +86,11 @@ TERM_W = 7  # one scale term: {valid, sign, shift[4:0]}
 LW_TERMS = sum(f.width for f in LW_FIELDS)  # the scale terms follow the fixed fields
 
 ELEM_FIELDS: tuple[Field, ...] = (
-    Field("E0", 24, "fan-in element of the pair's first column"),
-    Field("UNIT0", 24, "its 1-bit weight entry"),
-    Field("SLOT0", 3, "its channel slot in that entry"),
+    Field("UNIT0", 24, "the weight row (kernel tap, channel word) of the pair's first column"),
+    Field("SLOT0", 3, "its channel slot in that row"),
     Field("V1", 1, "the second column exists (0: padding)"),
-    Field("E1", 24, "fan-in element of the second column"),
-    Field("UNIT1", 24, "its 1-bit weight entry"),
-    Field("SLOT1", 3, "its channel slot in that entry"),
+    Field("UNIT1", 24, "the weight row of the second column"),
+    Field("SLOT1", 3, "its channel slot in that row"),
     Field("EDGE_PAIR", 1, "the pair is stored as {HL, LL} edge records"),
 )
 ELEM_W = sum(f.width for f in ELEM_FIELDS)

