@@ -214,6 +214,14 @@ def test_builder_rejects_step_that_is_no_power_of_two():
         build_bank("t", nodes, (1, 2, 2), 2, [8], 1 / 255, {"fc": layer})
 
 
+def test_builder_rejects_requant_terms_beyond_62_bits():
+    """A bias that a multiplier's shift pushes past 2**62 is refused by name, not wrapped around."""
+    nodes, layer = _tiny_model(np.ones((2, 4)))
+    layer.bias = np.array([0.0, 1e30])
+    with pytest.raises(BuildError, match=r"layer 'fc'.*bias 1e\+32 at channel 1 needs more than 62 bits"):
+        build_bank("t", nodes, (1, 2, 2), 2, [8], 1 / 255, {"fc": layer})
+
+
 def test_builder_rejects_weight_shape_mismatch():
     nodes, layer = _tiny_model(np.ones((3, 4)))
     with pytest.raises(BuildError, match="weight shape"):

@@ -392,13 +392,7 @@ def test_board_top_level_clocks_the_core_from_its_pll(tmp_path):
 
 
 def _ds_cnn_bank():
-    """DS-CNN (``examples/ds_cnn.py``, full size, int8 input) as a synthetic bank.
-
-    At 1 bit the global pooling of bipolar values gives every calibration input the same signs, so
-    the synthesizer's statistics for the classifier have no variance and fold into multipliers
-    beyond 2**56; that width takes the classifier requant of width 2 instead (any requant is a
-    valid bank: the golden model and the RTL both follow it)."""
-    import copy
+    """DS-CNN (``examples/ds_cnn.py``, full size, int8 input) as a synthetic bank."""
     import sys
     from pathlib import Path
 
@@ -408,10 +402,8 @@ def _ds_cnn_bank():
     from wavebits.importer import import_module
 
     example = next(e for e in NETWORKS if e.file == "ds_cnn")
-    bank = synth_bank((import_module(module(example), example.shape).nodes, example.shape), calib=16,
+    return synth_bank((import_module(module(example), example.shape).nodes, example.shape), calib=16,
                       input_signed=True)
-    bank.requant["fc"][1] = copy.deepcopy(bank.requant["fc"][2])
-    return bank
 
 
 @pytest.mark.slow

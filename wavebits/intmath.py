@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 MAX_SHIFT = 62
+INT64_SAFE = 1 << 62  # a bank's integers (requant terms, bounds) stay inside +-2**62: headroom for int64 sums
 
 
 def rshift_round(v: np.ndarray, shift: int) -> np.ndarray:

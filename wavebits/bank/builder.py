@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import BuildError
 from ..fixedpoint import to_terms
 from ..graph import INPUT, Node, infer_shapes, weight_shape
-from ..intmath import MAX_SHIFT, activation_limit
+from ..intmath import INT64_SAFE, MAX_SHIFT, activation_limit
 from ..reconstruct import WeightFormat, reconstruct
 from ..wavelet import COMPONENTS, haar_forward, pad_even, weight_matrix
 from .model import Bank, LayerWeights, Requant
@@ -144,11 +144,16 @@ def fixed_requant(where: str, mul: np.ndarray, bias: np.ndarray, mul_bits: int =
     shift = 0 if peak == 0 else mul_bits - 1 - math.floor(math.log2(peak))
     shift = min(max(shift, 0), MAX_SHIFT)
     scale = float(1 << shift)
-    return Requant(
-        mul=np.floor(mul * scale + 0.5).astype(np.int64),
-        bias=np.floor(bias * scale + 0.5).astype(np.int64),
-        shift=shift,
-    )
+    terms = {}
+    for name, value in (("multiplier", mul), ("bias", bias)):
+        fixed = np.floor(value * scale + 0.5)
+        outside = np.argwhere(np.abs(fixed) >= INT64_SAFE)
+        if len(outside):
+            idx = tuple(int(i) for i in outside[0])
+            raise BuildError(f"{where}: {name} {value[idx]:.6g} at channel {idx[-1]} needs more than 62 bits "
+                             f"at shift {shift} (a channel whose statistics have no variance?)")
+        terms[name] = fixed.astype(np.int64)
+    return Requant(mul=terms["multiplier"], bias=terms["bias"], shift=shift)
 
 
 def weighted_requant(name: str, node: Node, layer: FloatLayer, bits: int, in_scale: float,

@@ -38,7 +38,7 @@ from ..errors import BankError
 from ..files import brief, file_mode, strict_json
 from ..fixedpoint import MAX_TERM_SHIFT
 from ..graph import INPUT, GraphError, Node, infer_shapes, weight_shape
-from ..intmath import MAX_SHIFT, weight_limit
+from ..intmath import INT64_SAFE, MAX_SHIFT, weight_limit
 from ..ops import OPS
 from ..reconstruct import WeightFormat, reconstruct
 from ..wavelet import COMPONENTS, padded_shape
@@ -47,7 +47,6 @@ from .model import FORMAT, READABLE_VERSIONS, VERSION, Bank, LayerWeights, Requa
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")  # \Z: a trailing newline is no name
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _LAYER_KEYS = {"name", "op", "inputs", "out_shape", "weights", "requant"}  # plus the op's own fields
-_INT64_SAFE = 1 << 62
 
 
 # ----------------------------------------------------------------------------- writing
@@ -621,7 +620,7 @@ def parse_bank(
     )
     for b in widths:
         for lname, lb in bank.bounds(b).items():
-            if lname != INPUT and max(lb.acc_bound, lb.product_bound) >= _INT64_SAFE:
+            if lname != INPUT and max(lb.acc_bound, lb.product_bound) >= INT64_SAFE:
                 i = next(i for i, n in enumerate(nodes) if n.name == lname)
                 raise BankError(path, f"layers[{i}] {lname!r}.requant[{b}]",
                                 "accumulator x multiplier bound exceeds 62 bits (multiplier too large)")
@@ -723,7 +722,7 @@ def _parse_requant(
         mul = _array(f.path, arrays, f"{node.name}/rq{b}/mul", np.int64, mul_shape)
         bias = _array(f.path, arrays, f"{node.name}/rq{b}/bias", np.int64, (channels,))
         for name, a in ((f"{node.name}/rq{b}/mul", mul), (f"{node.name}/rq{b}/bias", bias)):
-            problem = _first_outside(a, -(_INT64_SAFE - 1), _INT64_SAFE - 1)
+            problem = _first_outside(a, -(INT64_SAFE - 1), INT64_SAFE - 1)
             if problem:
                 raise BankError(f.path, name, problem)
         rf.finish()

@@ -35,6 +35,14 @@ def _out_domain(node: Node, bits: int, src: Domain) -> Domain:
     return Domain("bipolar", 1) if bits == 1 else Domain("unsigned", (1 << bits) - 1)
 
 
+def _wide_step(y: np.ndarray) -> float:
+    """Step of an ``act none`` output: 4096 steps up to its peak, and at least 1/4096.
+
+    The floor keeps a layer whose calibration outputs are all equal (the classifier of a 1-bit network
+    whose global pooling gives every input the same signs) from folding into 2**60 multipliers."""
+    return max(float(np.abs(y).max()), 1.0) / 4096
+
+
 def synth_bank(arch_name: str | tuple[list[Node], tuple[int, ...]], seed: int = 0,
                widths: Sequence[int] = DEFAULT_WIDTHS, calib: int = 128, fmt: BankFormat = DEFAULT_FORMAT,
                input_signed: bool = False) -> Bank:
@@ -85,10 +93,10 @@ def synth_bank(arch_name: str | tuple[list[Node], tuple[int, ...]], seed: int = 
                 fl.bn[b] = BatchNorm(np.ones(c), beta, z.mean(axis=axes), z.var(axis=axes) + 1e-6)
                 k, h = fl.bn[b].fold()
                 y = z * k.reshape((1, -1) + (1,) * (z.ndim - 2)) + h.reshape((1, -1) + (1,) * (z.ndim - 2))
-                fl.act_scale[b] = relu_scale(y, b) if n.act == "relu" else float(np.abs(y).max()) / 4096
+                fl.act_scale[b] = relu_scale(y, b) if n.act == "relu" else _wide_step(y)
             elif kind.learns_step:
                 y = sum(x * scale[s] for x, s in zip(xs, n.inputs, strict=True))
-                learned[n.name][b] = relu_scale(y, b) if n.act == "relu" else float(np.abs(y).max()) / 4096
+                learned[n.name][b] = relu_scale(y, b) if n.act == "relu" else _wide_step(y)
             rq, scale[n.name] = kind.float_requant(
                 n, b, [shapes[s] for s in n.inputs], [scale[s] for s in n.inputs], c, layers.get(n.name),
                 learned.get(n.name, {}).get(b), fmt.mul_bits)
