@@ -221,8 +221,12 @@ def _step(bits: int, step: str, model: Any, transforms: list[Any]) -> Any:
     return model
 
 
-def finn_flow(bank: Bank, bits: int, build_dir: Path) -> FinnWidth:
-    """Width ``bits`` of ``bank`` through FINN: QONNX -> FINN -> streamlined -> HW layers -> partition."""
+def finn_flow(bank: Bank, bits: int, build_dir: Path, standalone_thresholds: bool = False) -> FinnWidth:
+    """Width ``bits`` of ``bank`` through FINN: QONNX -> FINN -> streamlined -> HW layers -> partition.
+
+    With ``standalone_thresholds`` each ``MultiThreshold`` becomes a ``Thresholding`` layer of its own
+    instead of being absorbed into the MVAU before it (what FINN's RTL MVAU needs).
+    """
     expressible(bank, bits)
     finn_session(build_dir)
     from finn.transformation.fpgadataflow import convert_to_hw_layers as to_hw
@@ -250,6 +254,7 @@ def finn_flow(bank: Bank, bits: int, build_dir: Path) -> FinnWidth:
         Streamline(), LowerConvsToMatMul(), MakeMaxPoolNHWC(), AbsorbTransposeIntoMultiThreshold(),
         ConvertBipolarMatMulToXnorPopcount(), Streamline(), InferDataLayouts(), RemoveUnusedTensors()])
     model = _step(bits, "convert to HW layers", model, [
+        *([to_hw.InferThresholdingLayer()] if standalone_thresholds else []),
         to_hw.InferBinaryMatrixVectorActivation(), to_hw.InferQuantizedMatrixVectorActivation(),
         to_hw.InferPool(), to_hw.InferConvInpGen(), RemoveCNVtoFCFlatten(), AbsorbConsecutiveTransposes(),
         InferDataLayouts(), GiveUniqueNodeNames()])
@@ -287,8 +292,10 @@ def _map_layers(bank: Bank, fw: FinnWidth) -> None:
                               f"({', '.join(n.op_type for n in computing)}) do not match the network's layers "
                               f"({', '.join(n.name for n in layers)})")
     for hw, n in zip(computing, layers, strict=True):
-        fw.layer_tensors[n.name] = ("partition", hw.output[0])
-        if fw.partition.get_tensor_datatype(hw.output[0]).name == "BINARY":
+        after = fw.partition.find_consumer(hw.output[0])
+        out = after.output[0] if after is not None and after.op_type == "Thresholding" else hw.output[0]
+        fw.layer_tensors[n.name] = ("partition", out)
+        if fw.partition.get_tensor_datatype(out).name == "BINARY":
             fw.binary.add(n.name)  # ConvertBipolarMatMulToXnorPopcount re-encodes bipolar activations
         if len(bank.shapes[n.name]) == 3:
             fw.layouts[n.name] = (0, 3, 1, 2)  # FINN streams NHWC; the golden model is NCHW
