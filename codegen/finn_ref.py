@@ -338,17 +338,9 @@ def run_finn(bank: Bank, fw: FinnWidth, x: np.ndarray) -> dict[str, np.ndarray]:
 
     Returns every mapped layer's integers, batch first, in the golden model's layout.
     """
-    from finn.core.onnx_exec import execute_onnx
-
-    name_in = fw.parent.graph.input[0].name
-    part_in = fw.partition.graph.input[0].name
     out: dict[str, list[np.ndarray]] = {name: [] for name in fw.layer_tensors}
     for xi in np.asarray(x):
-        try:
-            ctx = execute_onnx(fw.parent, {name_in: xi[None].astype(np.float32)}, return_full_exec_context=True)
-            inner = execute_onnx(fw.partition, {part_in: ctx[_partition_input(fw)]}, return_full_exec_context=True)
-        except Exception as e:
-            raise FinnUnsupported(fw.bits, "execute", f"{type(e).__name__}: {e}") from e
+        ctx, inner = finn_contexts(fw, xi)
         for name, (where, tensor) in fw.layer_tensors.items():
             v = (ctx if where == "parent" else inner)[tensor]
             if name in fw.layouts:
@@ -363,6 +355,20 @@ def run_finn(bank: Bank, fw: FinnWidth, x: np.ndarray) -> dict[str, np.ndarray]:
             raise FinnUnsupported(fw.bits, "execute", f"layer {name!r}: FINN gave non-integer values")
         result[name] = v.astype(np.int64)
     return result
+
+
+def finn_contexts(fw: FinnWidth, xi: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """FINN's execution of one input ``xi``: every tensor of the parent graph and of the partition."""
+    from finn.core.onnx_exec import execute_onnx
+
+    try:
+        ctx = execute_onnx(fw.parent, {fw.parent.graph.input[0].name: xi[None].astype(np.float32)},
+                           return_full_exec_context=True)
+        inner = execute_onnx(fw.partition, {fw.partition.graph.input[0].name: ctx[_partition_input(fw)]},
+                             return_full_exec_context=True)
+    except Exception as e:
+        raise FinnUnsupported(fw.bits, "execute", f"{type(e).__name__}: {e}") from e
+    return ctx, inner
 
 
 def _partition_input(fw: FinnWidth) -> str:

@@ -80,3 +80,60 @@ class FinnLevel(_Lazy):
             log.warning("%s", e)
             return [Inference(bits, {}, skipped=f"{e.step}: {e.reason}") for _ in range(len(x))]
         return [Inference(bits, {name: values[name][j] for name in self.layers}) for j in range(len(x))]
+
+
+class FinnRtlLevel(FinnLevel):
+    """FINN's RTL layers for each width, stitched by wavebits and simulated by Verilator
+    (``codegen/finn_rtl.py``): the output layer, and the cycles of every inference.
+
+    Widths where FINN has no RTL for some layer (1 bit: XNOR MVAUs; max pooling) are skipped in the
+    report with the layer named.
+    """
+
+    name = "finn-rtl"
+    _transient = ("_flows",)
+
+    def __init__(self, bank: Bank, workdir: Path, folding: Any = None) -> None:
+        super().__init__(bank, workdir)
+        self.layers = (bank.nodes[-1].name,)
+        self.folding = folding
+
+    def unsupported(self, bits: int) -> str | None:
+        """Why FINN has no RTL for width ``bits`` where that is known before building, or None."""
+        from wavebits.codegen.finn_rtl import refuse_1bit
+
+        if bits == 1:
+            e = refuse_1bit(self.bank)
+            return f"{e.step}: {e.reason}"
+        return super().unsupported(bits)
+
+    def _flow(self, bits: int) -> Any:
+        from wavebits.codegen.finn_rtl import finn_rtl_build, verilate_segments, whole
+
+        if self._flows is None:
+            self._flows = {}
+        if bits not in self._flows:
+            log.info("finn-rtl: width %d through FINN's transformations, HDL generation and Verilator", bits)
+            fr = finn_rtl_build(self.bank, bits, self.workdir / f"rtl-w{bits}-{os.getpid()}", self.folding,
+                                verilate=False)
+            whole(fr)
+            verilate_segments(fr)
+            self._flows[bits] = fr
+        return self._flows[bits]
+
+    def _run_width(self, bits: int, x: np.ndarray) -> list[Inference]:
+        from wavebits.codegen.finn_ref import FinnUnsupported
+        from wavebits.codegen.finn_rtl import simulate
+
+        reason = self.unsupported(bits)
+        try:
+            if reason is not None:
+                raise FinnUnsupported(bits, *reason.split(": ", 1))
+            fr = self._flow(bits)
+            run = simulate(self.bank, fr, x)
+        except FinnUnsupported as e:
+            log.warning("%s", e)
+            return [Inference(bits, {}, skipped=f"{e.step}: {e.reason}") for _ in range(len(x))]
+        seg = run.segments[0]
+        return [Inference(bits, {name: run.layers[name][j] for name in self.layers},
+                          cycles=seg.latency if j == 0 else None) for j in range(len(x))]
