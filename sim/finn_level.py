@@ -5,6 +5,9 @@ bank's integers), so ``wavebits verify BANK --backend finn`` works on any bank. 
 weighted and pooling layer and the output layer, in the golden model's layout. A width FINN
 cannot express is skipped in the report with the step that cannot and why (``Inference.skipped``);
 FINN itself is installed beside wavebits (README, "FINN users").
+
+``FinnRtlLevel`` (``--backend finn-rtl``) runs FINN's RTL layers instead, stitched by wavebits and
+simulated by Verilator (``codegen/finn_rtl.py``): the output layer, and cycles.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +25,10 @@ from wavebits.bank.model import Bank
 from .golden import GoldenModel
 from .levels import _Lazy, run_by_width
 from .parity import Inference
+
+if TYPE_CHECKING:
+    from wavebits.codegen.finn_ref import FinnUnsupported
+    from wavebits.codegen.finn_rtl import Folding
 
 log = logging.getLogger(__name__)
 
@@ -84,28 +91,36 @@ class FinnLevel(_Lazy):
 
 class FinnRtlLevel(FinnLevel):
     """FINN's RTL layers for each width, stitched by wavebits and simulated by Verilator
-    (``codegen/finn_rtl.py``): the output layer, and the cycles of every inference.
+    (``codegen/finn_rtl.py``): the output layer, and the cycles of the first inference of each width
+    (its latency: FINN's layers are a pipeline, the rest overlap).
 
     Widths where FINN has no RTL for some layer (1 bit: XNOR MVAUs; max pooling) are skipped in the
     report with the layer named.
     """
 
     name = "finn-rtl"
-    _transient = ("_flows",)
 
-    def __init__(self, bank: Bank, workdir: Path, folding: Any = None) -> None:
+    def __init__(self, bank: Bank, workdir: Path, folding: Folding | None = None) -> None:
         super().__init__(bank, workdir)
         self.layers = (bank.nodes[-1].name,)
         self.folding = folding
 
-    def unsupported(self, bits: int) -> str | None:
-        """Why FINN has no RTL for width ``bits`` where that is known before building, or None."""
+    def _refusal(self, bits: int) -> FinnUnsupported | None:
+        from wavebits.codegen.finn_ref import FinnUnsupported, expressible
         from wavebits.codegen.finn_rtl import refuse_1bit
 
         if bits == 1:
-            e = refuse_1bit(self.bank)
-            return f"{e.step}: {e.reason}"
-        return super().unsupported(bits)
+            return refuse_1bit(self.bank)
+        try:
+            expressible(self.bank, bits)
+        except FinnUnsupported as e:
+            return e
+        return None
+
+    def unsupported(self, bits: int) -> str | None:
+        """Why FINN has no RTL for width ``bits``, where that is known before building, or None."""
+        e = self._refusal(bits)
+        return None if e is None else f"{e.step}: {e.reason}"
 
     def _flow(self, bits: int) -> Any:
         from wavebits.codegen.finn_rtl import finn_rtl_build, verilate_segments, whole
@@ -125,15 +140,13 @@ class FinnRtlLevel(FinnLevel):
         from wavebits.codegen.finn_ref import FinnUnsupported
         from wavebits.codegen.finn_rtl import simulate
 
-        reason = self.unsupported(bits)
         try:
-            if reason is not None:
-                raise FinnUnsupported(bits, *reason.split(": ", 1))
-            fr = self._flow(bits)
-            run = simulate(self.bank, fr, x)
+            refusal = self._refusal(bits)
+            if refusal is not None:
+                raise refusal
+            run = simulate(self.bank, self._flow(bits), x)
         except FinnUnsupported as e:
             log.warning("%s", e)
             return [Inference(bits, {}, skipped=f"{e.step}: {e.reason}") for _ in range(len(x))]
-        seg = run.segments[0]
         return [Inference(bits, {name: run.layers[name][j] for name in self.layers},
-                          cycles=seg.latency if j == 0 else None) for j in range(len(x))]
+                          cycles=run.segments[0].latency if j == 0 else None) for j in range(len(x))]
