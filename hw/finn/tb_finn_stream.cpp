@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     }
     const long inferences = (long)beats.size() / beats_in;
     const char* limit_env = std::getenv("FINN_TB_CYCLE_LIMIT");
-    const long long limit = limit_env ? std::atoll(limit_env) : 100000000LL;
+    const long long limit = limit_env ? std::atoll(limit_env) : 10000000LL;
     FILE* events = std::fopen(argv[4], "w");
     if (!events) {
         std::fprintf(stderr, "error: cannot write %s\n", argv[4]);
