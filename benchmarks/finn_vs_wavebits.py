@@ -33,8 +33,10 @@ from wavebits.codegen.finn_rtl import Folding, finn_rtl_build, simulate, synth_e
 from wavebits.codegen.project import default_vectors
 from wavebits.sim.golden import GoldenModel
 
+from wavebits.archs import ARCHS
 from wavebits.bank import synth_bank
 from wavebits.bank.report import table
+from wavebits.errors import WavebitsError
 from wavebits.reports import publish, report, write_json
 
 LANES = 8
@@ -175,14 +177,27 @@ def main() -> None:
     ap.add_argument("--no-synth", action="store_true", help="Skip Yosys.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the markdown here (and .json beside it).")
     args = ap.parse_args()
-    folding = Folding(args.simd, args.pe)
+    try:
+        folding = Folding(args.simd, args.pe)
+        names = args.banks.split(",")
+        if unknown := [n for n in names if n not in ARCHS]:
+            raise WavebitsError(f"unknown architecture {', '.join(unknown)} (known: {', '.join(ARCHS)})")
+        if not all(b.isdigit() for b in args.bits.split(",")):
+            raise WavebitsError(f"--bits takes widths like 8,4, got {args.bits!r}")
+        banks = [synth_bank(name, seed=0) for name in names]
+        widths = [int(b) for b in args.bits.split(",")]
+        for bank in banks:
+            for bits in widths:
+                bank.check_width(bits)
+    except WavebitsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     work = Path(tempfile.mkdtemp(prefix="wb-finn-rtl-"))
     rows = []
     try:
-        for name in args.banks.split(","):
-            bank = synth_bank(name, seed=0)
-            for bits in (int(b) for b in args.bits.split(",")):
-                print(f"{name} {bits}-bit ...", file=sys.stderr, flush=True)
+        for bank in banks:
+            for bits in widths:
+                print(f"{bank.name} {bits}-bit ...", file=sys.stderr, flush=True)
                 rows.append(run_width(bank, bits, folding, args.vectors, not args.no_synth, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)

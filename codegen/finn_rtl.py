@@ -35,6 +35,7 @@ import numpy as np
 from wavebits.sim.rtlsim import RtlSimError, compile_verilator
 
 from wavebits.bank.model import Bank
+from wavebits.errors import WavebitsError
 from wavebits.intmath import requantize
 from wavebits.tools import find_tool, run_tool
 
@@ -72,7 +73,7 @@ class Folding:
 
     def __post_init__(self) -> None:
         if self.simd < 1 or self.pe < 1:
-            raise FinnUnsupported(0, "folding", f"SIMD and PE must be at least 1, got {self.simd} and {self.pe}")
+            raise WavebitsError(f"FINN folding: SIMD and PE must be at least 1, got {self.simd} and {self.pe}")
 
 
 @dataclass
@@ -201,7 +202,7 @@ def verilate_segments(fr: FinnRtl) -> None:
         bench.write_bytes((resources.files("wavebits.hw") / "finn" / BENCH).read_bytes())
         obj = seg.project / "obj_dir"
         try:
-            # --no-timing: the MVU's start-up watchdog waits #100ns in an initial block, only to warn
+            # --no-timing: Verilator ignores delays in finn-rtllib's simulation-only code
             compile_verilator(seg.project, TOP, seg.sources, bench, obj, obj / "Vtb", flags=("--no-timing",))
         except RtlSimError as e:
             raise FinnUnsupported(fr.bits, "Verilator", f"segment {seg.index} ({seg.text()}): {e}\n{e.detail}") from e
