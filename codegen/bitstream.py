@@ -32,6 +32,17 @@ RESOURCES = {"TRELLIS_COMB": "LUT4", "TRELLIS_FF": "flip-flops", "MULT18X18D": "
              "DP16KD": "block RAM (18 kbit)"}
 
 
+def yosys_resources(cells: dict[str, int]) -> dict[str, int]:
+    """Yosys's ``synth_ecp5`` cell counts as nextpnr counts them: a carry cell is two LUT4s, a LUT RAM two."""
+    return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 2 * cells.get("TRELLIS_DPR16X4", 0),
+            "ff": cells.get("TRELLIS_FF", 0), "dsp": cells.get("MULT18X18D", 0), "bram": cells.get("DP16KD", 0)}
+
+
+def parse_yosys_cells(stat: str) -> dict[str, int]:
+    """Cell counts from the text of Yosys's ``stat`` (the top level's, or the design's total)."""
+    return {m.group(2): int(m.group(1)) for m in re.finditer(r"^[ \t]*(\d+)[ \t]+\$?(\w+)[ \t]*$", stat, re.M)}
+
+
 class BuildFailed(WavebitsError):
     """A tool that is missing or that failed; names the step and shows the end of its log."""
 

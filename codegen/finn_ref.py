@@ -221,8 +221,12 @@ def _step(bits: int, step: str, model: Any, transforms: list[Any]) -> Any:
     return model
 
 
-def finn_flow(bank: Bank, bits: int, build_dir: Path) -> FinnWidth:
-    """Width ``bits`` of ``bank`` through FINN: QONNX -> FINN -> streamlined -> HW layers -> partition."""
+def finn_flow(bank: Bank, bits: int, build_dir: Path, standalone_thresholds: bool = False) -> FinnWidth:
+    """Width ``bits`` of ``bank`` through FINN: QONNX -> FINN -> streamlined -> HW layers -> partition.
+
+    With ``standalone_thresholds`` each ``MultiThreshold`` becomes a ``Thresholding`` layer of its own
+    instead of being absorbed into the MVAU before it (what FINN's RTL MVAU needs).
+    """
     expressible(bank, bits)
     finn_session(build_dir)
     from finn.transformation.fpgadataflow import convert_to_hw_layers as to_hw
@@ -250,6 +254,7 @@ def finn_flow(bank: Bank, bits: int, build_dir: Path) -> FinnWidth:
         Streamline(), LowerConvsToMatMul(), MakeMaxPoolNHWC(), AbsorbTransposeIntoMultiThreshold(),
         ConvertBipolarMatMulToXnorPopcount(), Streamline(), InferDataLayouts(), RemoveUnusedTensors()])
     model = _step(bits, "convert to HW layers", model, [
+        *([to_hw.InferThresholdingLayer()] if standalone_thresholds else []),
         to_hw.InferBinaryMatrixVectorActivation(), to_hw.InferQuantizedMatrixVectorActivation(),
         to_hw.InferPool(), to_hw.InferConvInpGen(), RemoveCNVtoFCFlatten(), AbsorbConsecutiveTransposes(),
         InferDataLayouts(), GiveUniqueNodeNames()])
@@ -287,8 +292,10 @@ def _map_layers(bank: Bank, fw: FinnWidth) -> None:
                               f"({', '.join(n.op_type for n in computing)}) do not match the network's layers "
                               f"({', '.join(n.name for n in layers)})")
     for hw, n in zip(computing, layers, strict=True):
-        fw.layer_tensors[n.name] = ("partition", hw.output[0])
-        if fw.partition.get_tensor_datatype(hw.output[0]).name == "BINARY":
+        after = fw.partition.find_consumer(hw.output[0])
+        out = after.output[0] if after is not None and after.op_type == "Thresholding" else hw.output[0]
+        fw.layer_tensors[n.name] = ("partition", out)
+        if fw.partition.get_tensor_datatype(out).name == "BINARY":
             fw.binary.add(n.name)  # ConvertBipolarMatMulToXnorPopcount re-encodes bipolar activations
         if len(bank.shapes[n.name]) == 3:
             fw.layouts[n.name] = (0, 3, 1, 2)  # FINN streams NHWC; the golden model is NCHW
@@ -331,17 +338,9 @@ def run_finn(bank: Bank, fw: FinnWidth, x: np.ndarray) -> dict[str, np.ndarray]:
 
     Returns every mapped layer's integers, batch first, in the golden model's layout.
     """
-    from finn.core.onnx_exec import execute_onnx
-
-    name_in = fw.parent.graph.input[0].name
-    part_in = fw.partition.graph.input[0].name
     out: dict[str, list[np.ndarray]] = {name: [] for name in fw.layer_tensors}
     for xi in np.asarray(x):
-        try:
-            ctx = execute_onnx(fw.parent, {name_in: xi[None].astype(np.float32)}, return_full_exec_context=True)
-            inner = execute_onnx(fw.partition, {part_in: ctx[_partition_input(fw)]}, return_full_exec_context=True)
-        except Exception as e:
-            raise FinnUnsupported(fw.bits, "execute", f"{type(e).__name__}: {e}") from e
+        ctx, inner = finn_contexts(fw, xi)
         for name, (where, tensor) in fw.layer_tensors.items():
             v = (ctx if where == "parent" else inner)[tensor]
             if name in fw.layouts:
@@ -356,6 +355,20 @@ def run_finn(bank: Bank, fw: FinnWidth, x: np.ndarray) -> dict[str, np.ndarray]:
             raise FinnUnsupported(fw.bits, "execute", f"layer {name!r}: FINN gave non-integer values")
         result[name] = v.astype(np.int64)
     return result
+
+
+def finn_contexts(fw: FinnWidth, xi: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """FINN's execution of one input ``xi``: every tensor of the parent graph and of the partition."""
+    from finn.core.onnx_exec import execute_onnx
+
+    try:
+        ctx = execute_onnx(fw.parent, {fw.parent.graph.input[0].name: xi[None].astype(np.float32)},
+                           return_full_exec_context=True)
+        inner = execute_onnx(fw.partition, {fw.partition.graph.input[0].name: ctx[_partition_input(fw)]},
+                             return_full_exec_context=True)
+    except Exception as e:
+        raise FinnUnsupported(fw.bits, "execute", f"{type(e).__name__}: {e}") from e
+    return ctx, inner
 
 
 def _partition_input(fw: FinnWidth) -> str:

@@ -5,6 +5,9 @@ bank's integers), so ``wavebits verify BANK --backend finn`` works on any bank. 
 weighted and pooling layer and the output layer, in the golden model's layout. A width FINN
 cannot express is skipped in the report with the step that cannot and why (``Inference.skipped``);
 FINN itself is installed beside wavebits (README, "FINN users").
+
+``FinnRtlLevel`` (``--backend finn-rtl``) runs FINN's RTL layers instead, stitched by wavebits and
+simulated by Verilator (``codegen/finn_rtl.py``): the output layer, and cycles.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +25,10 @@ from wavebits.bank.model import Bank
 from .golden import GoldenModel
 from .levels import _Lazy, run_by_width
 from .parity import Inference
+
+if TYPE_CHECKING:
+    from wavebits.codegen.finn_ref import FinnUnsupported
+    from wavebits.codegen.finn_rtl import Folding
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +87,66 @@ class FinnLevel(_Lazy):
             log.warning("%s", e)
             return [Inference(bits, {}, skipped=f"{e.step}: {e.reason}") for _ in range(len(x))]
         return [Inference(bits, {name: values[name][j] for name in self.layers}) for j in range(len(x))]
+
+
+class FinnRtlLevel(FinnLevel):
+    """FINN's RTL layers for each width, stitched by wavebits and simulated by Verilator
+    (``codegen/finn_rtl.py``): the output layer, and the cycles of the first inference of each width
+    (its latency: FINN's layers are a pipeline, the rest overlap).
+
+    Widths where FINN has no RTL for some layer (1 bit: XNOR MVAUs; max pooling) are skipped in the
+    report with the layer named.
+    """
+
+    name = "finn-rtl"
+
+    def __init__(self, bank: Bank, workdir: Path, folding: Folding | None = None) -> None:
+        super().__init__(bank, workdir)
+        self.layers = (bank.nodes[-1].name,)
+        self.folding = folding
+
+    def _refusal(self, bits: int) -> FinnUnsupported | None:
+        from wavebits.codegen.finn_ref import FinnUnsupported, expressible
+        from wavebits.codegen.finn_rtl import refuse_1bit
+
+        if bits == 1:
+            return refuse_1bit(self.bank)
+        try:
+            expressible(self.bank, bits)
+        except FinnUnsupported as e:
+            return e
+        return None
+
+    def unsupported(self, bits: int) -> str | None:
+        """Why FINN has no RTL for width ``bits``, where that is known before building, or None."""
+        e = self._refusal(bits)
+        return None if e is None else f"{e.step}: {e.reason}"
+
+    def _flow(self, bits: int) -> Any:
+        from wavebits.codegen.finn_rtl import finn_rtl_build, verilate_segments, whole
+
+        if self._flows is None:
+            self._flows = {}
+        if bits not in self._flows:
+            log.info("finn-rtl: width %d through FINN's transformations, HDL generation and Verilator", bits)
+            fr = finn_rtl_build(self.bank, bits, self.workdir / f"rtl-w{bits}-{os.getpid()}", self.folding,
+                                verilate=False)
+            whole(fr)
+            verilate_segments(fr)
+            self._flows[bits] = fr
+        return self._flows[bits]
+
+    def _run_width(self, bits: int, x: np.ndarray) -> list[Inference]:
+        from wavebits.codegen.finn_ref import FinnUnsupported
+        from wavebits.codegen.finn_rtl import simulate
+
+        try:
+            refusal = self._refusal(bits)
+            if refusal is not None:
+                raise refusal
+            run = simulate(self.bank, self._flow(bits), x)
+        except FinnUnsupported as e:
+            log.warning("%s", e)
+            return [Inference(bits, {}, skipped=f"{e.step}: {e.reason}") for _ in range(len(x))]
+        return [Inference(bits, {name: run.layers[name][j] for name in self.layers},
+                          cycles=run.segments[0].latency if j == 0 else None) for j in range(len(x))]

@@ -1,4 +1,5 @@
-"""Execution levels behind one interface (FINN's exec modes): golden, csim, rtl, hls4ml, qonnx, finn, board.
+"""Execution levels behind one interface (FINN's exec modes): golden, csim, rtl, hls4ml, qonnx, finn, finn-rtl,
+board.
 
 Every level answers ``run(x, schedule)``: input ``x[k]`` at width ``schedule[k % len(schedule)]``,
 in order, giving one ``Inference`` per input with every layer's integers it can see (and cycles
@@ -13,10 +14,11 @@ rtl        the generated Verilog in Verilator            every layer            
 hls4ml     each width as QKeras, converted by hls4ml     the output layer only       no
 qonnx      each width exported by Brevitas, run by qonnx  the predicted class only   no
 finn       each width through FINN's flow, run by FINN   weighted, pooling, output   no
+finn-rtl   FINN's RTL layers stitched, in Verilator      the output layer only       yes
 board      an RTL project's bitstream on a board (UART)  the output layer only       no
 =========  ============================================  ==========================  ======
 
-``finn`` lives in ``finn_level.py`` (it needs finn-plus: README, "FINN users"), ``board`` in
+``finn`` and ``finn-rtl`` live in ``finn_level.py`` (they need finn-plus: README, "FINN users"), ``board`` in
 ``board.py`` (it needs pyserial and a serial port; ``boardsim.py`` simulates one).
 
 Levels are picklable (compiled models and caches are rebuilt in the process that runs them), so
@@ -46,7 +48,7 @@ from .parity import PREDICTION, Inference, widths_for
 
 log = logging.getLogger(__name__)
 
-LEVEL_NAMES = ("golden", "csim", "rtl", "hls4ml", "qonnx", "finn", "board")
+LEVEL_NAMES = ("golden", "csim", "rtl", "hls4ml", "qonnx", "finn", "finn-rtl", "board")
 
 
 def _by_width(widths: list[int]) -> dict[int, np.ndarray]:

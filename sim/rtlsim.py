@@ -90,16 +90,16 @@ def _compile(project: Path, meta: dict, obj: Path, binary: Path, sources: list[s
 
 def compile_verilator(project: Path, top: str, sources: list[str], bench: Path, obj: Path, binary: Path,
                       defines: dict[str, int] | None = None, params: dict[str, int] | None = None,
-                      trace: bool = False) -> None:
+                      trace: bool = False, flags: tuple[str, ...] = ()) -> None:
     """Verilate ``sources`` (paths relative to ``project``) with ``top`` as the top module and compile
     them with the C++ test bench ``bench`` into ``binary`` (g++ directly, no make).
 
     ``params`` override the top module's parameters (``-G``), ``defines`` become ``-D`` flags of the
-    bench; ``obj`` is Verilator's output folder inside ``project``."""
+    bench, ``flags`` go to Verilator; ``obj`` is Verilator's output folder inside ``project``."""
     gxx = find_tool("g++", "apt-get install g++")
     verilate = [_tool(VERILATOR), "--cc", "--exe", "-O2", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
                 "-Wno-WIDTH", "-Wno-lint", "-Irtl", "--top-module", top, "--Mdir", obj.name,
-                *(["--trace"] if trace else []), *(f"-G{k}={v}" for k, v in (params or {}).items()), *sources]
+                *(["--trace"] if trace else []), *(f"-G{k}={v}" for k, v in (params or {}).items()), *flags, *sources]
     proc = run_tool(verilate, cwd=project)
     if proc.returncode != 0:
         raise RtlSimError(f"{project}: Verilator failed (the end of its output above)",

@@ -183,6 +183,10 @@ def make_level(name: str, target: Target, weights: str, workdir: Path, lanes: in
         from .finn_level import FinnLevel
 
         return FinnLevel(bank, workdir / "finn")
+    if name == "finn-rtl":
+        from .finn_level import FinnRtlLevel
+
+        return FinnRtlLevel(bank, workdir / "finn-rtl")
     kind = {"csim": "hls", "rtl": "rtl"}[name]
     if target.kind == kind and target.weights == weights:
         project = target.path

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -12,14 +14,31 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HAVE_TENSORFLOW = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "qkeras"))
 
 
+def _have_finn() -> bool:
+    try:
+        importlib.metadata.version("finn-plus")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+HAVE_FINN = _have_finn()
+REQUIRE_FINN = os.environ.get("WAVEBITS_REQUIRE_FINN") == "1"
+"""CI installs FINN (.ci/run) and sets this: there a test marked `finn` runs (and fails without FINN)."""
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `tensorflow` skip where the tf extra is not installed (Python 3.12 and 3.13)."""
-    if HAVE_TENSORFLOW:
-        return
-    skip = pytest.mark.skip(reason="needs the tf extra (TensorFlow 2.15, QKeras: Python 3.11 only)")
+    """Tests marked `tensorflow` skip where the tf extra is not installed (Python 3.12 and 3.13), tests
+    marked `finn` where finn-plus is not (README, "FINN users"), unless WAVEBITS_REQUIRE_FINN=1."""
+    skips = {}
+    if not HAVE_TENSORFLOW:
+        skips["tensorflow"] = pytest.mark.skip(reason="needs the tf extra (TensorFlow 2.15, QKeras: Python 3.11 only)")
+    if not HAVE_FINN and not REQUIRE_FINN:
+        skips["finn"] = pytest.mark.skip(reason="needs finn-plus 1.4.0 (README, 'FINN users')")
     for item in items:
-        if "tensorflow" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -86,8 +86,8 @@ def test_a_width_finn_cannot_express_is_a_skipped_entry_of_the_report(resnet_ban
 
 
 @pytest.mark.slow
+@pytest.mark.finn
 def test_finn_execution_equals_the_golden_model_at_every_width(mlp_bank, tmp_path):
-    pytest.importorskip("finn.transformation", reason="needs finn-plus (README, 'FINN users')")
     from wavebits.sim.finn_level import FinnLevel
 
     level = FinnLevel(mlp_bank, tmp_path)
@@ -100,3 +100,65 @@ def test_finn_execution_equals_the_golden_model_at_every_width(mlp_bank, tmp_pat
     assert sorted(report.per_width) == sorted(mlp_bank.widths)
     assert all(c.expected_exact and not c.skipped and c.inferences == len(x) for c in report.per_width.values())
     assert report.values_compared == len(mlp_bank.widths) * len(x) * (64 + 32 + 10)
+
+
+def test_finn_rtl_refuses_1_bit_naming_the_layer(mlp_bank, tmp_path):
+    from wavebits.sim.finn_level import FinnRtlLevel
+
+    report = check(FinnRtlLevel(mlp_bank, tmp_path), default_vectors(mlp_bank, 2), [1])
+    assert not report.ok and report.values_compared == 0
+    assert report.to_dict()["per_width"][0]["skipped"] == (
+        "SpecializeLayers: layer 'fc1': at 1 bit FINN computes XNOR-popcount (MVAU binaryXnorMode), "
+        "which it implements only in HLS (MVAU_hls)")
+
+
+def test_the_stitcher_ties_every_input_it_does_not_connect(tmp_path):
+    from wavebits.codegen.finn_rtl import _instance, module_inputs
+
+    src = tmp_path / "m.v"
+    src.write_text("module m #(parameter W = 8)(\n  input ap_clk,\n  input [W-1:0] in0_V_TDATA,\n"
+                   "  output logic [3:0] out0_V_TDATA,\n  input wire s_axilite_AWVALID\n);\nendmodule\n")
+    assert module_inputs([src], "m") == ["ap_clk", "in0_V_TDATA", "s_axilite_AWVALID"]
+    text = _instance("m", "n0", {"ap_clk": "ap_clk", "ap_clk2x": "ap_clk", "in0_V_TDATA": "s0_tdata",
+                                 "out0_V_TDATA": "s1_tdata"}, [src])
+    assert ".s_axilite_AWVALID('0)" in text and ".in0_V_TDATA(s0_tdata)" in text and ".out0_V_TDATA(s1_tdata)" in text
+    assert "ap_clk2x" not in text  # a clock the module does not have
+
+
+@pytest.mark.slow
+@pytest.mark.finn
+@pytest.mark.verilator
+def test_finn_rtl_stitched_in_verilator_equals_the_golden_model_at_4_bits(mlp_bank, tmp_path):
+    from wavebits.codegen.finn_rtl import Folding, simulate
+    from wavebits.sim.finn_level import FinnRtlLevel
+
+    level = FinnRtlLevel(mlp_bank, tmp_path, Folding(simd=8, pe=4))
+    x = default_vectors(mlp_bank, 4)
+    report = check(level, x, [4])
+    assert report.ok and report.values_compared == len(x) * 10, report.text()
+    fr = level._flows[4]
+    assert fr.whole
+    seg = fr.segments[0]
+    assert [lay.op_type for lay in seg.layers] == [
+        "MVAU_rtl", "Thresholding_rtl", "StreamingDataWidthConverter_rtl", "MVAU_rtl", "Thresholding_rtl",
+        "StreamingDataWidthConverter_rtl", "MVAU_rtl"]
+    assert [lay.folding for lay in seg.layers if lay.op_type == "MVAU_rtl"] == [
+        {"PE": 4, "SIMD": 8}, {"PE": 4, "SIMD": 8}, {"PE": 2, "SIMD": 8}]  # fc3's 10 outputs: PE 2
+    run = simulate(mlp_bank, fr, x)
+    np.testing.assert_array_equal(run.layers["fc3"], GoldenModel(mlp_bank).run(x, 4, "all")["fc3"])
+    sr = run.segments[0]
+    assert report.cycles[4] == sr.latency
+    # fc1 alone takes 64 / 8 input beats for each of its 64 / 4 output groups, the others overlap it
+    assert sr.interval == (64 // 8) * (64 // 4) and sr.latency > sr.interval
+
+
+@pytest.mark.slow
+@pytest.mark.finn
+def test_finn_rtl_names_the_max_pooling_it_has_only_in_hls(digits_bank, tmp_path):
+    from wavebits.codegen.finn_rtl import finn_rtl_build, whole
+
+    fr = finn_rtl_build(digits_bank, 4, tmp_path, verilate=False)
+    assert fr.hls_layers[0] == ("pool1", "Pool") and not fr.whole
+    with pytest.raises(FinnUnsupported, match=r"width 4, SpecializeLayers: layer 'pool1' \(Pool\): FINN implements "
+                                              r"max pooling only in HLS"):
+        whole(fr)

@@ -383,8 +383,8 @@ def sim_hls4ml(file: Path, bits: str, vectors: int, workdir: Path, json_file: Pa
 @cli.command()
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("--backend", default=None,
-              help="Levels, comma-separated: golden,csim,rtl,hls4ml,qonnx,finn,board (default: csim,rtl for a bank, "
-                   "the project's own level for a project).")
+              help="Levels, comma-separated: golden,csim,rtl,hls4ml,qonnx,finn,finn-rtl,board (default: csim,rtl "
+                   "for a bank, the project's own level for a project).")
 @click.option("--data", type=click.Choice(DATASETS), default=None, help="Inputs from this data set's test split.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="The data set's folder or file (idx folder, CIFAR-10 JPEGs, .npz file, image folder).")
