@@ -160,10 +160,12 @@ module wb_core #(
     endgenerate
 
     // ---------------------------------------------------------------- weight memory
-    // a row of every slot's 8 planes (64P bits, see the header); banked widths store their b planes
+    // its row select (width or half) is registered (WSEL_LAT = 1) without a cycle more per item:
+    // the memory is addressed from the issue stage's weight pointer, a cycle before the item's
+    // addresses are registered (i_wptr), so the row still meets the item at the operand stage
+    localparam WSEL_LAT = 1;
     wire [WAW-1:0] w_raddr;
-    reg  [64*P-1:0] wrow;                 // combinational: the row read last cycle
-    wire [64*P-1:0] bank_q [0:8];       // [0]: no width (never live)
+    wire [64*P-1:0] wrow;                 // the row for the item at the operand stage's input
     wire           recon_we;
     wire [WAW-1:0] recon_waddr;
     wire [2:0]     recon_wslot;
@@ -172,61 +174,18 @@ module wb_core #(
     wire [WAW-1:0] recon_waddr2;
     wire [2:0]     recon_wslot2;
     wire [8*P-1:0] recon_wdata2;
-    assign bank_q[0] = {(64*P){1'b0}};
+    wb_weight_store #(.WEIGHTS(WEIGHTS), .P(P), .WIDTHS(WIDTHS), .WDEPTH(WDEPTH), .WAW(WAW), .MEM_OREG(MEM_OREG),
+                      .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
+        .clk(clk), .raddr(w_raddr), .bits(cur_bits), .active(active),
+        .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot), .wdata(recon_wdata),
+        .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2), .wdata2(recon_wdata2), .row(wrow));
     generate
         if (WEIGHTS == 0) begin : g_banked
-            for (gb = 1; gb <= 8; gb = gb + 1) begin : g_width
-                if (WIDTHS[gb]) begin : g_have
-                    localparam NPL = (gb == 1) ? 1 : gb;  // planes stored per slot
-                    localparam BW = 8 * NPL * P;
-                    localparam [7:0] DIGIT = 48 + gb;
-                    wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG),
-                             .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
-                        .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(w_raddr), .rdata(q));
-                    for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                        if (NPL < 8) begin : g_pad
-                            assign bank_q[gb][gs*8*P +: 8*P] = {{((8-NPL)*P){1'b0}}, q[gs*NPL*P +: NPL*P]};
-                        end else begin : g_full
-                            assign bank_q[gb][gs*8*P +: 8*P] = q[gs*8*P +: 8*P];
-                        end
-                    end
-                end else begin : g_none
-                    assign bank_q[gb] = {(64*P){1'b0}};
-                end
-            end
+            assign {recon_we, recon_waddr, recon_wslot, recon_wdata} = {(1+WAW+3+8*P){1'b0}};
+            assign {recon_we2, recon_waddr2, recon_wslot2, recon_wdata2} = {(1+WAW+3+8*P){1'b0}};
             assign recon_busy = 1'b0;
             assign recon_done = 1'b0;
-            always @* wrow = bank_q[cur_bits];
         end else begin : g_recon
-            // per half, one memory per slot holding its 8 planes: the engine writes one column (one
-            // slot of one unit, P lanes, every plane) per port and cycle
-            wire [64*P-1:0] half_q [0:1];
-            // the engine's two writes, registered once more per half and slot (each enable its own
-            // flip-flop) before they fan out to the block RAMs across the die; the extra cycle ends
-            // long before the rebuilt half goes live (done, then recon_ready, then the flip)
-            reg  [WAW-1:0] buf_waddr, buf_waddr2;
-            reg  [8*P-1:0] buf_wdata, buf_wdata2;
-            for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
-                reg [7:0] buf_we, buf_we2;    // per slot
-                always @(posedge clk) begin
-                    buf_we <= (recon_we && active != gb) ? 8'd1 << recon_wslot : 8'd0;
-                    buf_we2 <= (recon_we2 && active != gb) ? 8'd1 << recon_wslot2 : 8'd0;
-                end
-                for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                    wb_ram #(.W(8*P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .WP2(1)) u_buf (
-                        .clk(clk), .we(buf_we[gs]), .waddr(buf_waddr), .wdata(buf_wdata),
-                        .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*8*P +: 8*P]),
-                        .we2(buf_we2[gs]), .waddr2(buf_waddr2), .wdata2(buf_wdata2));
-                end
-            end
-            always @(posedge clk) begin
-                {buf_waddr, buf_waddr2} <= {recon_waddr, recon_waddr2};
-                {buf_wdata, buf_wdata2} <= {recon_wdata, recon_wdata2};
-            end
-            for (gb = 1; gb <= 8; gb = gb + 1) begin : g_unused
-                assign bank_q[gb] = {(64*P){1'b0}};
-            end
             wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
                              .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CAW(CAW), .EDEPTH(EDEPTH),
                              .XDEPTH(XDEPTH), .XAW(XAW),
@@ -236,7 +195,6 @@ module wb_core #(
                 .busy(recon_busy), .done(recon_done), .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot),
                 .wdata(recon_wdata), .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2),
                 .wdata2(recon_wdata2));
-            always @* wrow = half_q[active];
         end
     endgenerate
     assign switching = pending || recon_busy || recon_ready;
@@ -327,7 +285,7 @@ module wb_core #(
                                 + $signed({1'b0, cw});
     assign act_raddr = i_addr;
     assign act_raddr2 = i_addr2;
-    assign w_raddr = i_wptr;
+    assign w_raddr = (WSEL_LAT != 0) ? wptr[WAW-1:0] : i_wptr;
 
     // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data
     // valid), operands (a: the row's plane selected), the lanes' LANE_LAT stages (y_pipe; its last:
