@@ -396,31 +396,15 @@ module wb_core #(
     wire can_issue = issuing && !(is_conv && grp_last && grp_pending) && !(is_add && !den);
 
     // ---------------------------------------------------------------- MAC lanes
+    wire [P*ACC_W-1:0] acc_flat;
+    wb_mac_array #(.P(P), .ACC_W(ACC_W)) u_lanes (
+        .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
+        .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wrow(a_wrow), .vmask(a_vmask), .gp(a_gp[7:0]),
+        .cw(a_cw), .lo(a_lo), .hi(a_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
     genvar gl;
     generate
-        for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
-            wire [7:0] wslots, wbits, lmask;
-            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
-                assign wslots[gs] = a_wrow[gs*P + gl];
-            end
-            // depthwise and window sums: the lane's channel gp + l lies in word rel / 8 of the group's
-            // words (the channel-word loop), from slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB bytes per
-            // value); its weight is slot 0's. A wide input's word holds 8 / NB channels: the channel in
-            // slots [i * NB, (i + 1) * NB) takes weight slot i
-            wire [7:0] gbyte = a_gp[7:0] << nba;
-            wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nba);
-            wire [7:0] wwide;
-            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wide
-                assign wwide[gs] = wslots[gs >> nba];
-            end
-            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
-            wire       en = gl >= a_lo && gl < a_hi;   // the lane's convolution group is the pass's
-            assign lmask = !en ? 8'd0 : !dw ? a_vmask
-                           : (a_cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nba) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
-            wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
-                .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .x(a_word), .xsigned(in_sgn),
-                .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wbits(wbits), .vmask(lmask),
-                .acc_next(acc_next[gl]));
+        for (gl = 0; gl < P; gl = gl + 1) begin : g_acc
+            assign acc_next[gl] = acc_flat[gl*ACC_W +: ACC_W];
         end
     endgenerate
 
