@@ -135,8 +135,8 @@ module wb_core #(
     reg  [2:0]        i_rot;              // grouped: the first slot of the pass's group's channels
     wire [63:0]       act_q [0:3];
     reg  [ACT_AW-1:0] act_waddr;
-    reg  [7:0]        ld_we;              // the input loader's writes, each slot at its own address
-    reg  [ACT_AW-1:0] ld_waddr [0:7];
+    wire [7:0]        ld_we;              // the input loader's writes, each slot at its own address
+    wire [8*ACT_AW-1:0] ld_waddr;
     reg  [7:0]        act_wmask;
     reg  [63:0]       act_wdata;
     reg  [1:0]        act_wbuf;
@@ -150,7 +150,7 @@ module wb_core #(
                     wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < i_rot) ? i_addr1 : act_raddr;
                     wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
                         .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
-                        .waddr(ld_we[gs] ? ld_waddr[gs] : act_waddr),
+                        .waddr(ld_we[gs] ? ld_waddr[gs*ACT_AW +: ACT_AW] : act_waddr),
                         .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(ra), .rdata(act_q[gb][gs*8 +: 8]));
                 end
             end else begin : g_none
@@ -436,27 +436,11 @@ module wb_core #(
         .shift(lw[LW_RQSHIFT +: 6]), .act_none(act_none), .bits(cur_bits), .out(rq_out));
 
     // ---------------------------------------------------------------- input loading
-    // PACK = 1: value (c, y, x) goes to word (y * IN_W + x) * IN_CW + c / 8, slot c % 8. PACK > 1
-    // (the first layer reads at most 8 channels x taps): word y * PACK_WS + X, X = x + PACK_PW - t,
-    // slot t * IN_C + c for each tap t < PACK with 0 <= X < PACK_WS, so that word X holds the
-    // kernel row of the window whose first column is X - PACK_PW; slots whose column lies in the
-    // padding hold stale values, which the issue stage masks (pack_mask)
-    reg [23:0] in_c, in_pix, in_paddr, in_x, in_row;
-    reg        in_c_last, in_pix_last, in_x_last;    // registered loop ends, as in the issue stage
     assign in_ready = (state == S_LOAD) && !rst;
-    wire       in_take = in_valid && in_ready;
-    integer    lt, lx;
-    always @(posedge clk)
-        for (lt = 0; lt < 8; lt = lt + 1) begin
-            if (PACK > 1) begin
-                lx = in_x + PACK_PW - lt / IN_C;
-                ld_we[lt] <= in_take && lt < IN_C * PACK && in_c == lt % IN_C && lx >= 0 && lx < PACK_WS;
-                ld_waddr[lt] <= in_row + lx;
-            end else begin
-                ld_we[lt] <= in_take && in_c[2:0] == lt;
-                ld_waddr[lt] <= in_paddr + (in_c >> 3);
-            end
-        end
+    wire       in_last;                   // the input tensor's last value is taken
+    wb_input_loader #(.IN_C(IN_C), .IN_HW(IN_HW), .IN_CW(IN_CW), .IN_W(IN_W), .PACK(PACK), .PACK_PW(PACK_PW),
+                      .PACK_WS(PACK_WS), .ACT_AW(ACT_AW)) u_loader (
+        .clk(clk), .rst(rst), .take(in_valid && in_ready), .last(in_last), .we(ld_we), .waddr(ld_waddr));
     // the packed layer's valid slots for the window at column ix0: its tap inside the input
     reg  [7:0] pack_mask;
     integer    lp;
@@ -478,8 +462,6 @@ module wb_core #(
             recon_ready <= 1'b0;
             active <= 1'b0;
             cfg_error <= 1'b0;
-            in_c <= 0; in_pix <= 0; in_paddr <= 0; in_c_last <= (IN_C == 1); in_pix_last <= (IN_HW == 1);
-            in_x <= 0; in_x_last <= (IN_W == 1); in_row <= 0;
             i_valid <= 1'b0; x_valids <= 0; a_valid <= 1'b0; y_valids <= 0;
             d_busy <= 1'b0;
             t_valid <= 0;
@@ -505,16 +487,7 @@ module wb_core #(
                 S_LOAD: if (in_valid) begin
                     act_wbuf <= 2'd0;
                     act_wdata <= {8{in_data}};
-                    if (!in_pix_last) begin
-                        in_pix <= in_pix + 1; in_pix_last <= (in_pix + 2 == IN_HW); in_paddr <= in_paddr + IN_CW;
-                        if (!in_x_last) begin in_x <= in_x + 1; in_x_last <= (in_x + 2 == IN_W); end
-                        else begin in_x <= 0; in_x_last <= (IN_W == 1); in_row <= in_row + PACK_WS; end
-                    end else begin
-                        in_pix <= 0; in_pix_last <= (IN_HW == 1); in_paddr <= 0;
-                        in_x <= 0; in_x_last <= (IN_W == 1); in_row <= 0;
-                        if (!in_c_last) begin in_c <= in_c + 1; in_c_last <= (in_c + 2 == IN_C); end
-                        else begin in_c <= 0; in_c_last <= (IN_C == 1); state <= S_START; end
-                    end
+                    if (in_last) state <= S_START;
                 end
                 S_START: begin
                     // the width goes live between inferences: at once (banked) or once rebuilt
