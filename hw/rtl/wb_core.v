@@ -160,7 +160,8 @@ module wb_core #(
     // ---------------------------------------------------------------- weight memory
     // its row select (width or half) is registered (WSEL_LAT = 1) without a cycle more per item:
     // the memory is addressed from the issue stage's weight pointer, a cycle before the item's
-    // addresses are registered (i_wptr), so the row still meets the item at the operand stage
+    // addresses are registered (i_wptr), so the row still meets the item at the operand stage.
+    // WSEL_LAT is 0 or 1: the pointer leads its item by one cycle, no more
     localparam WSEL_LAT = 1;
     wire [WAW-1:0] w_raddr;
     wire [64*P-1:0] wrow;                 // the row for the item at the operand stage's input
