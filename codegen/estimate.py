@@ -223,13 +223,19 @@ def final_flip_flops(design: RtlDesign) -> int:
     return sum(m.count * m.width for m in memories(design) if m.oreg == 2 and memory_blocks(m))
 
 
+def row_select_flip_flops(design: RtlDesign) -> int:
+    """wb_weight_store's register after the width (or half) select: one weight row, 64P bits."""
+    return 64 * int(design.params["P"])
+
+
 def logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) of the design: ``LOGIC`` over ``logic_features``, plus the memories'
-    select multiplexers and final read registers."""
+    select multiplexers and final read registers and the weight row's select register."""
     coef = LOGIC["reconstruct" if design.params["WEIGHTS"] == 1 else "banked"]
     x = logic_features(design)
     lut = sum(c * v for c, v in zip(coef["lut4"], x, strict=True)) + select_luts(design)
-    ff = sum(c * v for c, v in zip(coef["ff"], x, strict=True)) + final_flip_flops(design)
+    ff = (sum(c * v for c, v in zip(coef["ff"], x, strict=True)) + final_flip_flops(design)
+          + row_select_flip_flops(design))
     return round(lut), round(ff)
 
 

@@ -54,7 +54,8 @@ LANE_CHOICES = (4, 8, 16, 32)
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",
-                "wb_haar_lane.v", "wb_haar_engine.v", "wb_core.v")
+                "wb_haar_lane.v", "wb_haar_engine.v", "wb_weight_store.v", "wb_mac_array.v",
+                "wb_input_loader.v", "wb_issue.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
 LIBRARY = (*CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
 BOARDS = {

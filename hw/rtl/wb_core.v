@@ -34,6 +34,10 @@
 // (average and global average pooling) runs the same way with unit weights, then the requant
 // multiplies by 1/n. An add reads one value of each input per cycle (two buffers at once) and
 // requantizes x_a * mul + x_b * mul2 + bias (TWO = 1: the requant unit's second product).
+// Parts: wb_input_loader (the input stream into buffer 0), wb_issue (the loop nest: one item per
+// cycle, its addresses), wb_weight_store (the weight memory and its row select), wb_mac_array (the
+// P lanes), wb_requant (the drain's pipeline); this module holds the width register, the layer
+// sequencing, the activation buffers, the operand stage, the max pool and the drain.
 module wb_core #(
     parameter WEIGHTS = 0,
     parameter P = 8,
@@ -117,13 +121,7 @@ module wb_core #(
     reg  [1:0]  src, src2, dst;
     reg  [1:0]  mode;
     wire        xnor_layer = (cur_bits == 4'd1) && ((`F(F_FLAGS) >> 2) & 1);
-    wire [3:0]  nplanes = (cur_bits == 4'd1) ? 4'd1 : cur_bits;
-    // the plane loop's "last" flag at the start of each pass (one pass: pool, width 1)
     wire [23:0] fl = `F(F_FLAGS);
-    // passes per unit: weight bit planes (one for pools and at width 1), times the bytes per value of
-    // a wide (act none) input, whose bytes are taken one per pass (a max pool compares whole values)
-    wire [5:0]  passes = (`F(F_OP) == 1) ? 6'd1 : ((`F(F_OP) == 0) ? {2'd0, nplanes} : 6'd1) << fl[12:11];
-    wire        j_first_last = passes == 6'd1;
 
     // activation and weight memories: block outputs registered, then the selected block once more
     // (wb_ram OREG = 2), since the block RAMs lie far apart on the die
@@ -131,12 +129,12 @@ module wb_core #(
 
     // ---------------------------------------------------------------- activation buffers
     wire [ACT_AW-1:0] act_raddr, act_raddr2;
-    reg  [ACT_AW-1:0] i_addr1;            // the issued item's address + 1
-    reg  [2:0]        i_rot;              // grouped: the first slot of the pass's group's channels
+    wire [ACT_AW-1:0] i_addr1;            // the issued item's address + 1
+    wire [2:0]        i_rot;              // grouped: the first slot of the pass's group's channels
     wire [63:0]       act_q [0:3];
     reg  [ACT_AW-1:0] act_waddr;
-    reg  [7:0]        ld_we;              // the input loader's writes, each slot at its own address
-    reg  [ACT_AW-1:0] ld_waddr [0:7];
+    wire [7:0]        ld_we;              // the input loader's writes, each slot at its own address
+    wire [8*ACT_AW-1:0] ld_waddr;
     reg  [7:0]        act_wmask;
     reg  [63:0]       act_wdata;
     reg  [1:0]        act_wbuf;
@@ -150,7 +148,7 @@ module wb_core #(
                     wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < i_rot) ? i_addr1 : act_raddr;
                     wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
                         .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
-                        .waddr(ld_we[gs] ? ld_waddr[gs] : act_waddr),
+                        .waddr(ld_we[gs] ? ld_waddr[gs*ACT_AW +: ACT_AW] : act_waddr),
                         .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(ra), .rdata(act_q[gb][gs*8 +: 8]));
                 end
             end else begin : g_none
@@ -160,10 +158,13 @@ module wb_core #(
     endgenerate
 
     // ---------------------------------------------------------------- weight memory
-    // a row of every slot's 8 planes (64P bits, see the header); banked widths store their b planes
+    // its row select (width or half) is registered (WSEL_LAT = 1) without a cycle more per item:
+    // the memory is addressed from the issue stage's weight pointer, a cycle before the item's
+    // addresses are registered (i_wptr), so the row still meets the item at the operand stage.
+    // WSEL_LAT is 0 or 1: the pointer leads its item by one cycle, no more
+    localparam WSEL_LAT = 1;
     wire [WAW-1:0] w_raddr;
-    reg  [64*P-1:0] wrow;                 // combinational: the row read last cycle
-    wire [64*P-1:0] bank_q [0:8];       // [0]: no width (never live)
+    wire [64*P-1:0] wrow;                 // the row for the item at the operand stage's input
     wire           recon_we;
     wire [WAW-1:0] recon_waddr;
     wire [2:0]     recon_wslot;
@@ -172,61 +173,18 @@ module wb_core #(
     wire [WAW-1:0] recon_waddr2;
     wire [2:0]     recon_wslot2;
     wire [8*P-1:0] recon_wdata2;
-    assign bank_q[0] = {(64*P){1'b0}};
+    wb_weight_store #(.WEIGHTS(WEIGHTS), .P(P), .WIDTHS(WIDTHS), .WDEPTH(WDEPTH), .WAW(WAW), .MEM_OREG(MEM_OREG),
+                      .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
+        .clk(clk), .raddr(w_raddr), .bits(cur_bits), .active(active),
+        .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot), .wdata(recon_wdata),
+        .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2), .wdata2(recon_wdata2), .row(wrow));
     generate
         if (WEIGHTS == 0) begin : g_banked
-            for (gb = 1; gb <= 8; gb = gb + 1) begin : g_width
-                if (WIDTHS[gb]) begin : g_have
-                    localparam NPL = (gb == 1) ? 1 : gb;  // planes stored per slot
-                    localparam BW = 8 * NPL * P;
-                    localparam [7:0] DIGIT = 48 + gb;
-                    wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG),
-                             .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
-                        .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(w_raddr), .rdata(q));
-                    for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                        if (NPL < 8) begin : g_pad
-                            assign bank_q[gb][gs*8*P +: 8*P] = {{((8-NPL)*P){1'b0}}, q[gs*NPL*P +: NPL*P]};
-                        end else begin : g_full
-                            assign bank_q[gb][gs*8*P +: 8*P] = q[gs*8*P +: 8*P];
-                        end
-                    end
-                end else begin : g_none
-                    assign bank_q[gb] = {(64*P){1'b0}};
-                end
-            end
+            assign {recon_we, recon_waddr, recon_wslot, recon_wdata} = {(1+WAW+3+8*P){1'b0}};
+            assign {recon_we2, recon_waddr2, recon_wslot2, recon_wdata2} = {(1+WAW+3+8*P){1'b0}};
             assign recon_busy = 1'b0;
             assign recon_done = 1'b0;
-            always @* wrow = bank_q[cur_bits];
         end else begin : g_recon
-            // per half, one memory per slot holding its 8 planes: the engine writes one column (one
-            // slot of one unit, P lanes, every plane) per port and cycle
-            wire [64*P-1:0] half_q [0:1];
-            // the engine's two writes, registered once more per half and slot (each enable its own
-            // flip-flop) before they fan out to the block RAMs across the die; the extra cycle ends
-            // long before the rebuilt half goes live (done, then recon_ready, then the flip)
-            reg  [WAW-1:0] buf_waddr, buf_waddr2;
-            reg  [8*P-1:0] buf_wdata, buf_wdata2;
-            for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
-                reg [7:0] buf_we, buf_we2;    // per slot
-                always @(posedge clk) begin
-                    buf_we <= (recon_we && active != gb) ? 8'd1 << recon_wslot : 8'd0;
-                    buf_we2 <= (recon_we2 && active != gb) ? 8'd1 << recon_wslot2 : 8'd0;
-                end
-                for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                    wb_ram #(.W(8*P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .WP2(1)) u_buf (
-                        .clk(clk), .we(buf_we[gs]), .waddr(buf_waddr), .wdata(buf_wdata),
-                        .re(1'b1), .raddr(w_raddr), .rdata(half_q[gb][gs*8*P +: 8*P]),
-                        .we2(buf_we2[gs]), .waddr2(buf_waddr2), .wdata2(buf_wdata2));
-                end
-            end
-            always @(posedge clk) begin
-                {buf_waddr, buf_waddr2} <= {recon_waddr, recon_waddr2};
-                {buf_wdata, buf_wdata2} <= {recon_wdata, recon_wdata2};
-            end
-            for (gb = 1; gb <= 8; gb = gb + 1) begin : g_unused
-                assign bank_q[gb] = {(64*P){1'b0}};
-            end
             wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
                              .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CAW(CAW), .EDEPTH(EDEPTH),
                              .XDEPTH(XDEPTH), .XAW(XAW),
@@ -236,7 +194,6 @@ module wb_core #(
                 .busy(recon_busy), .done(recon_done), .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot),
                 .wdata(recon_wdata), .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2),
                 .wdata2(recon_wdata2));
-            always @* wrow = half_q[active];
         end
     endgenerate
     assign switching = pending || recon_busy || recon_ready;
@@ -260,87 +217,34 @@ module wb_core #(
         end
     endgenerate
 
-    // ---------------------------------------------------------------- loop counters (issue stage)
-    reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase, wptr;
-    reg [23:0] gwo;                       // depthwise: the lane group's first input word
-    // grouped: the pass's convolution group, by its first output channel and first input byte; the
-    // lane group's first weight unit; whether this pass is the lane group's first
-    reg [23:0] cg_base, cg_inb, wbase_g;
-    reg        pass_first, grouped;
-    reg [23:0] ac, ba, bb, bo, pb2, cout_m1;  // add: channel, byte positions in a, b, out; b's pixel base
-    reg        ac_last;
-    reg [5:0]  j;
-    reg signed [24:0] iy0, ix0, prow, pbase;
-    reg        issuing;      // the layer's items are not all issued yet
-    // loop bounds minus one, and the current channel word's valid slots, held in registers so that
-    // the loop-end tests are plain equalities
-    reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1;
-    reg [5:0]  planes_m1;
-    reg [3:0]  lastplane;
-    reg [7:0]  vmask, vmask_first;
-    // each counter's "at its last value" flag, updated with the counter; the plane loop has one
-    // pass in pool layers and at width 1, so j_last holds there (j_wrap: its value as the loop
-    // restarts)
-    reg         j_last, cw_last, kx_last, ky_last, g_last, ox_last, oy_last;
-    reg         j_wrap;
-    // the next output pixel (row-major), and the input window it reads; the last one ends the layer
-    task next_output_pixel;
-        begin
-            obase <= obase + `F(F_OUTCW);
-            if (!ox_last) begin
-                ox <= ox + 1; ox_last <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
-                pbase <= pbase + $signed({1'b0, `F(F_DOX)});
-            end else begin
-                ox <= 0; ox_last <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
-                if (!oy_last) begin
-                    oy <= oy + 1; oy_last <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
-                    prow <= prow + $signed({1'b0, `F(F_DOY)});
-                    pbase <= prow + $signed({1'b0, `F(F_DOY)});
-                end else issuing <= 1'b0;
-            end
-        end
-    endtask
-    function [7:0] slot_mask(input [23:0] channels_left);
-        slot_mask = (channels_left >= 8) ? 8'hFF : ((8'd1 << channels_left) - 8'd1);
-    endfunction
-    // the next channel word's slots, slot_mask(crem - 8), without a subtraction (crem > 8 there)
-    wire [7:0]  vmask_next = (|crem[23:4]) ? 8'hFF : ((8'd1 << crem[2:0]) - 8'd1);
-    // grouped: the pass's group ends at cg_end; another pass follows while the lane group's channels
-    // go on past it
-    wire [23:0] cg_end = cg_base + `F(F_COUTG);
-    wire        more_pass = grouped && cg_end < gp + P && cg_end < `F(F_COUT);
-    wire        pass_end = j_last && cw_last && kx_last && ky_last;
-    wire        grp_last = pass_end && !more_pass;                   // conv: last item of a group
-    wire        tap_last = kx_last && ky_last;                       // pool: last tap of a window
-    wire        first_item = (j == 0) && (cw == 0) && (kx == 0) && (ky == 0) && pass_first;
-    // the pass's lanes: lo <= l < hi (all of them but in grouped layers)
-    wire signed [25:0] lo_s = $signed({2'b0, cg_base}) - $signed({2'b0, gp});
-    wire signed [25:0] hi_s = $signed({2'b0, cg_end}) - $signed({2'b0, gp});
-    wire [6:0]  lane_lo = !grouped ? 7'd0 : lo_s < 0 ? 7'd0 : lo_s[6:0];
-    wire [6:0]  lane_hi = !grouped || hi_s > P ? P : hi_s[6:0];
-    wire signed [24:0] iy = iy0 + $signed({1'b0, ky});
-    wire signed [24:0] ix = ix0 + $signed({1'b0, kx});
-    wire        pad = (iy < 0) || (iy >= $signed({1'b0, `F(F_HIN)})) || (ix < 0) || (ix >= $signed({1'b0, `F(F_WIN)}));
-    wire signed [24:0] addr = is_add ? pbase + $signed({1'b0, ba >> 3})
-                              : pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs})
-                                + $signed({1'b0, dw ? gwo : cg_inb >> 3})
-                                + $signed({1'b0, cw});
+    // ---------------------------------------------------------------- issue stage
+    wire              issuing;
+    wire [23:0]       wptr;
+    wire              i_valid, i_first, i_last, i_pad;
+    wire [ACT_AW-1:0] i_addr, i_addr2;
+    wire [WAW-1:0]    i_wptr;
+    wire [2:0]        i_offa, i_offb, i_plane;
+    wire [1:0]        i_kb, i_mode;
+    wire [6:0]        i_lo, i_hi;
+    wire              i_sign;
+    wire [7:0]        i_vmask;
+    wire [23:0]       i_gp, i_obase, i_cw;
+    wire              drain_last;         // the drain takes a group's last channel
+    wb_issue #(.P(P), .ACT_AW(ACT_AW), .WAW(WAW), .DESC_W(DESC_W), .IN_C(IN_C), .IN_W(IN_W), .PACK_PW(PACK_PW)) u_issue (
+        .clk(clk), .rst(rst), .setup(state == S_SETUP), .d(d), .bits(cur_bits), .is_pool(is_pool), .is_add(is_add),
+        .is_conv(is_conv), .dw(dw), .unitw(unitw), .row_packed(row_packed), .nbo(nbo), .nba(nba), .nbb(nbb),
+        .mode(mode), .den(den), .drain_last(drain_last), .issuing(issuing), .wptr(wptr),
+        .i_valid(i_valid), .i_first(i_first), .i_last(i_last), .i_pad(i_pad), .i_addr(i_addr), .i_addr2(i_addr2),
+        .i_addr1(i_addr1), .i_rot(i_rot), .i_wptr(i_wptr), .i_offa(i_offa), .i_offb(i_offb), .i_plane(i_plane),
+        .i_kb(i_kb), .i_lo(i_lo), .i_hi(i_hi), .i_mode(i_mode), .i_sign(i_sign), .i_vmask(i_vmask), .i_gp(i_gp),
+        .i_obase(i_obase), .i_cw(i_cw));
     assign act_raddr = i_addr;
     assign act_raddr2 = i_addr2;
-    assign w_raddr = i_wptr;
+    assign w_raddr = (WSEL_LAT != 0) ? wptr[WAW-1:0] : i_wptr;
 
     // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data
     // valid), operands (a: the row's plane selected), the lanes' LANE_LAT stages (y_pipe; its last:
     // acc_next holds the item), then the drain
-    reg        i_valid, i_first, i_last, i_pad;
-    reg [2:0]  i_offa, i_offb;           // add: the values' first slots in their words
-    reg [2:0]  i_plane;
-    reg [1:0]  i_kb;                     // the byte of a wide input's values this pass takes
-    reg [6:0]  i_lo, i_hi;               // the lanes enabled
-    reg [1:0]  i_mode;
-    reg        i_sign;
-    reg [7:0]  i_vmask;
-    reg [23:0] i_gp, i_obase, i_cw;
     // the item travels beside its memory reads: MEM_LAT stages, the activation and weight memories'
     // read latency
     localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 114;
@@ -359,8 +263,6 @@ module wb_core #(
     assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_lo, x_hi, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw,
             x_offa, x_offb}
         = x_pipe[MEM_LAT];
-    reg [ACT_AW-1:0] i_addr, i_addr2;
-    reg [WAW-1:0] i_wptr;
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_plane;
@@ -432,37 +334,18 @@ module wb_core #(
     wire add_issue = a_valid && is_add;
     wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && y_valids == 0 && !d_busy && t_valid == 0;
 
-    // a group's last item waits while the previous group is still on its way to, or in, the drain
-    // (only conv layers set grp_pending); an add issues while the requant pipeline runs
-    reg  grp_pending;
-    wire can_issue = issuing && !(is_conv && grp_last && grp_pending) && !(is_add && !den);
+    assign drain_last = drain_issue && d_c + 1 >= d_cend;
 
     // ---------------------------------------------------------------- MAC lanes
+    wire [P*ACC_W-1:0] acc_flat;
+    wb_mac_array #(.P(P), .ACC_W(ACC_W)) u_lanes (
+        .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
+        .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wrow(a_wrow), .vmask(a_vmask), .gp(a_gp[7:0]),
+        .cw(a_cw), .lo(a_lo), .hi(a_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
     genvar gl;
     generate
-        for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
-            wire [7:0] wslots, wbits, lmask;
-            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
-                assign wslots[gs] = a_wrow[gs*P + gl];
-            end
-            // depthwise and window sums: the lane's channel gp + l lies in word rel / 8 of the group's
-            // words (the channel-word loop), from slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB bytes per
-            // value); its weight is slot 0's. A wide input's word holds 8 / NB channels: the channel in
-            // slots [i * NB, (i + 1) * NB) takes weight slot i
-            wire [7:0] gbyte = a_gp[7:0] << nba;
-            wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nba);
-            wire [7:0] wwide;
-            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wide
-                assign wwide[gs] = wslots[gs >> nba];
-            end
-            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
-            wire       en = gl >= a_lo && gl < a_hi;   // the lane's convolution group is the pass's
-            assign lmask = !en ? 8'd0 : !dw ? a_vmask
-                           : (a_cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nba) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
-            wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
-                .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .x(a_word), .xsigned(in_sgn),
-                .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wbits(wbits), .vmask(lmask),
-                .acc_next(acc_next[gl]));
+        for (gl = 0; gl < P; gl = gl + 1) begin : g_acc
+            assign acc_next[gl] = acc_flat[gl*ACC_W +: ACC_W];
         end
     endgenerate
 
@@ -494,33 +377,11 @@ module wb_core #(
         .shift(lw[LW_RQSHIFT +: 6]), .act_none(act_none), .bits(cur_bits), .out(rq_out));
 
     // ---------------------------------------------------------------- input loading
-    // PACK = 1: value (c, y, x) goes to word (y * IN_W + x) * IN_CW + c / 8, slot c % 8. PACK > 1
-    // (the first layer reads at most 8 channels x taps): word y * PACK_WS + X, X = x + PACK_PW - t,
-    // slot t * IN_C + c for each tap t < PACK with 0 <= X < PACK_WS, so that word X holds the
-    // kernel row of the window whose first column is X - PACK_PW; slots whose column lies in the
-    // padding hold stale values, which the issue stage masks (pack_mask)
-    reg [23:0] in_c, in_pix, in_paddr, in_x, in_row;
-    reg        in_c_last, in_pix_last, in_x_last;    // registered loop ends, as in the issue stage
     assign in_ready = (state == S_LOAD) && !rst;
-    wire       in_take = in_valid && in_ready;
-    integer    lt, lx;
-    always @(posedge clk)
-        for (lt = 0; lt < 8; lt = lt + 1) begin
-            if (PACK > 1) begin
-                lx = in_x + PACK_PW - lt / IN_C;
-                ld_we[lt] <= in_take && lt < IN_C * PACK && in_c == lt % IN_C && lx >= 0 && lx < PACK_WS;
-                ld_waddr[lt] <= in_row + lx;
-            end else begin
-                ld_we[lt] <= in_take && in_c[2:0] == lt;
-                ld_waddr[lt] <= in_paddr + (in_c >> 3);
-            end
-        end
-    // the packed layer's valid slots for the window at column ix0: its tap inside the input
-    reg  [7:0] pack_mask;
-    integer    lp;
-    always @*
-        for (lp = 0; lp < 8; lp = lp + 1)
-            pack_mask[lp] = (ix0 + lp / IN_C >= PACK_PW) && (ix0 + lp / IN_C < IN_W + PACK_PW);
+    wire       in_last;                   // the input tensor's last value is taken
+    wb_input_loader #(.IN_C(IN_C), .IN_HW(IN_HW), .IN_CW(IN_CW), .IN_W(IN_W), .PACK(PACK), .PACK_PW(PACK_PW),
+                      .PACK_WS(PACK_WS), .ACT_AW(ACT_AW)) u_loader (
+        .clk(clk), .rst(rst), .take(in_valid && in_ready), .last(in_last), .we(ld_we), .waddr(ld_waddr));
 
     integer l;
     always @(posedge clk) begin
@@ -528,7 +389,6 @@ module wb_core #(
         trace_valid <= 1'b0;
         recon_start <= 1'b0;
         if (rst) begin
-            issuing <= 1'b0; grp_pending <= 1'b0;
             state <= S_LOAD;
             cur_bits <= INIT_BITS; req_bits <= INIT_BITS;
             pending <= (WEIGHTS != 0);
@@ -536,9 +396,7 @@ module wb_core #(
             recon_ready <= 1'b0;
             active <= 1'b0;
             cfg_error <= 1'b0;
-            in_c <= 0; in_pix <= 0; in_paddr <= 0; in_c_last <= (IN_C == 1); in_pix_last <= (IN_HW == 1);
-            in_x <= 0; in_x_last <= (IN_W == 1); in_row <= 0;
-            i_valid <= 1'b0; x_valids <= 0; a_valid <= 1'b0; y_valids <= 0;
+            x_valids <= 0; a_valid <= 1'b0; y_valids <= 0;
             d_busy <= 1'b0;
             t_valid <= 0;
             o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1;
@@ -563,16 +421,7 @@ module wb_core #(
                 S_LOAD: if (in_valid) begin
                     act_wbuf <= 2'd0;
                     act_wdata <= {8{in_data}};
-                    if (!in_pix_last) begin
-                        in_pix <= in_pix + 1; in_pix_last <= (in_pix + 2 == IN_HW); in_paddr <= in_paddr + IN_CW;
-                        if (!in_x_last) begin in_x <= in_x + 1; in_x_last <= (in_x + 2 == IN_W); end
-                        else begin in_x <= 0; in_x_last <= (IN_W == 1); in_row <= in_row + PACK_WS; end
-                    end else begin
-                        in_pix <= 0; in_pix_last <= (IN_HW == 1); in_paddr <= 0;
-                        in_x <= 0; in_x_last <= (IN_W == 1); in_row <= 0;
-                        if (!in_c_last) begin in_c <= in_c + 1; in_c_last <= (in_c + 2 == IN_C); end
-                        else begin in_c <= 0; in_c_last <= (IN_C == 1); state <= S_START; end
-                    end
+                    if (in_last) state <= S_START;
                 end
                 S_START: begin
                     // the width goes live between inferences: at once (banked) or once rebuilt
@@ -605,22 +454,6 @@ module wb_core #(
                     nbo <= fl[10:9]; nba <= fl[12:11]; nbb <= fl[14:13];
                     src <= `F(F_SRC); src2 <= `F(F_SRC2); dst <= `F(F_DST);
                     mode <= (cur_bits != 4'd1) ? 2'd0 : (xnor_layer ? 2'd2 : 2'd1);
-                    issuing <= 1'b1;
-                    grp_pending <= 1'b0;
-                    oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
-                    crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
-                    kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
-                    gwo <= 0; cg_base <= 0; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
-                    grouped <= fl[15];
-                    ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
-                    groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
-                    planes_m1 <= passes - 6'd1; lastplane <= nplanes - 4'd1;
-                    j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
-                    kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
-                    ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
-                    wptr <= `F(F_WBASE);
-                    iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
-                    prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
                     state <= S_RUN;
                 end
                 S_RUN: if (!issuing && pipe_empty) state <= S_NEXT;
@@ -631,96 +464,6 @@ module wb_core #(
                 default: ;
             endcase
 
-            // ---- issue one item
-            i_valid <= 1'b0;
-            if (can_issue) begin
-                i_valid <= 1'b1;
-                i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
-                i_addr2 <= pb2 + (bb >> 3);
-                i_wptr <= wptr[WAW-1:0];
-                i_pad <= is_conv && pad;
-                i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
-                i_last <= is_pool ? tap_last : grp_last;
-                if (is_conv && grp_last) grp_pending <= 1'b1;
-                i_mode <= mode;
-                i_plane <= j >> nba;
-                i_kb <= j[1:0] & {nba == 2'd2, nba != 2'd0};
-                i_rot <= grouped ? cg_inb[2:0] : 3'd0;
-                i_lo <= lane_lo; i_hi <= lane_hi;
-                i_addr1 <= addr[ACT_AW-1:0] + 1'b1;
-                i_sign <= ((j >> nba) == lastplane) && !unitw;
-                i_vmask <= row_packed ? vmask & pack_mask : vmask;
-                i_gp <= is_add ? ac : gp;
-                i_obase <= is_add ? obase + (bo >> 3) : obase;
-                i_cw <= is_add ? {21'd0, bo[2:0]} : cw;
-                i_offa <= ba[2:0]; i_offb <= bb[2:0];
-                if (is_add) begin
-                    // add order: per output pixel, per channel (one value of each input per item)
-                    if (!ac_last) begin
-                        ac <= ac + 1; ac_last <= (ac + 1 == cout_m1);
-                        ba <= ba + (24'd1 << nba); bb <= bb + (24'd1 << nbb); bo <= bo + (24'd1 << nbo);
-                    end else begin
-                        ac <= 0; ac_last <= (cout_m1 == 0); ba <= 0; bb <= 0; bo <= 0;
-                        pb2 <= pb2 + `F(F_INCW2);
-                        next_output_pixel;
-                    end
-                end else if (is_pool) begin
-                    // pool order: per output pixel, per channel word, the window's taps
-                    if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
-                    else begin
-                        kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;
-                        if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
-                        else begin
-                            ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0;
-                            if (!cw_last) begin cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); end
-                            else begin
-                                cw <= 0; cw_last <= (incw_m1 == 0);
-                                next_output_pixel;
-                            end
-                        end
-                    end
-                end else begin
-                    // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
-                    // words (one weight unit each), weight bit planes
-                    if (j_last && (cw_last || !dw)) wptr <= wptr + 1;   // next unit (depthwise: one per tap)
-                    if (!j_last) begin j <= j + 1; j_last <= (j + 1 == planes_m1); end
-                    else begin
-                        j <= 0; j_last <= j_wrap;
-                        if (!cw_last) begin
-                            cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); crem <= crem - 8; vmask <= vmask_next;
-                        end else begin
-                            cw <= 0; cw_last <= (incw_m1 == 0); crem <= `F(F_CIN); vmask <= vmask_first;
-                            if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
-                            else begin
-                                kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;
-                                if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
-                                else begin
-                                    ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0;
-                                    if (more_pass) begin
-                                        // the lane group's next convolution group: the same weights
-                                        wptr <= wbase_g; pass_first <= 1'b0;
-                                        cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
-                                    end else if (!g_last) begin
-                                        g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P;
-                                        wbase_g <= wptr + 1; pass_first <= 1'b1;
-                                        // the next lane group's input words: depthwise, where its
-                                        // channels lie; grouped, the group of its first channel
-                                        if (dw) gwo <= ((gp + P) << nba) >> 3;
-                                        if (grouped && cg_end <= gp + P) begin
-                                            cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
-                                        end
-                                    end else begin
-                                        g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
-                                        gwo <= 0; cg_base <= 0; cg_inb <= 0; pass_first <= 1'b1;
-                                        wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);
-                                        next_output_pixel;
-                                    end
-                                end
-                            end
-                        end
-                    end
-                end
-            end
 
             // ---- memory read stages
             x_valids <= {x_valids[MEM_LAT-1:1], i_valid};
@@ -780,7 +523,7 @@ module wb_core #(
                     t_addr[0] <= d_obase + ((d_c << nbo) >> 3);
                     t_slot[0] <= (d_c << nbo) & 7;
                     d_c <= d_c + 1; d_l <= d_l + 1;
-                    if (d_c + 1 >= d_cend) begin d_busy <= 1'b0; grp_pending <= 1'b0; end
+                    if (d_c + 1 >= d_cend) d_busy <= 1'b0;
                 end
                 if (add_issue) begin
                     r1_acc <= unpack(a_word, a_offa, nba, in_sgn, bip1);

@@ -19,7 +19,7 @@ module wb_haar_lane #(
     // stage 1: every term shifted and signed; stage 2: per-component sums
     reg signed [R_W-1:0] term_v [0:4*NT-1];
     reg signed [R_W-1:0] scaled [0:3];
-    reg [5:0] sh1, sh2, sh3;
+    reg [5:0] sh1, sh2;                    // the shift beside the item: sh2 enters the rounding a cycle early
     reg [3:0] b1, b2, b3, b4, b5, b6;
     reg signed [R_W:0] lim, nlim;          // the width's largest weight, 2**(b-1) - 1, and its negative
     reg signed [7:0] lim8, nlim8;          // the same a stage later, for the clamp
@@ -42,7 +42,7 @@ module wb_haar_lane #(
         end
         {sh1, b1} <= {wshift, bits};
         {sh2, b2} <= {sh1, b1};
-        {sh3, b3} <= {sh2, b2};
+        b3 <= b2;
         b4 <= b3;
         b5 <= b4;
         b6 <= b5;
@@ -72,7 +72,8 @@ module wb_haar_lane #(
             wire neg5;
             reg hi, lo, neg6;
             reg signed [7:0] q8, wq;
-            wb_rshift_round #(.W(R_W)) u_round (.clk(clk), .en(1'b1), .v(blk[n]), .shift(sh3), .q(q), .neg(neg5));
+            wb_rshift_round #(.W(R_W), .EARLY(1)) u_round (.clk(clk), .en(1'b1), .v(blk[n]), .shift(sh2), .q(q),
+                                                         .neg(neg5));
             always @(posedge clk) begin
                 hi <= q > lim; lo <= q < nlim; q8 <= q[7:0]; neg6 <= neg5;
                 if (b6 == 4'd1) wq <= neg6 ? -8'sd1 : 8'sd1;

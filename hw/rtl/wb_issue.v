@@ -1,0 +1,241 @@
+// The issue stage: the layer's loop nest and address generator. `setup` (the descriptor `d` and the
+// decoded flags valid) starts a layer; then one item per cycle while the lanes may take it: its
+// activation addresses (i_addr, and i_addr2 for an add's second input; a grouped pass reads the next
+// word, i_addr1, in the slots before i_rot), its weight row (i_wptr; `wptr`, the row of the item
+// about to issue, can address the weight memory a cycle early) and what the datapath needs beside
+// them. A conv group's last item waits while the previous group is still on its way to, or in, the
+// drain (`drain_last`: the drain takes the group's last channel); an add issues while the requant
+// pipeline runs (den).
+module wb_issue #(
+    parameter P = 8,
+    parameter ACT_AW = 10,
+    parameter WAW = 10,
+    parameter DESC_W = 864,                      // NFIELDS * FIELD_W (wb_fields.vh)
+    parameter IN_C = 1, IN_W = 8, PACK_PW = 0   // the packed first layer's input (wb_core)
+) (
+    input  wire                     clk,
+    input  wire                     rst,
+    input  wire                     setup,
+    input  wire [DESC_W-1:0]        d,           // the layer's descriptor
+    input  wire [3:0]               bits,        // the live width
+    input  wire                     is_pool, is_add, is_conv, dw, unitw, row_packed,
+    input  wire [1:0]               nbo, nba, nbb,
+    input  wire [1:0]               mode,
+    input  wire                     den,
+    input  wire                     drain_last,
+    output reg                      issuing,     // the layer's items are not all issued yet
+    output reg  [23:0]              wptr,        // the weight row of the item about to issue
+    output reg                      i_valid, i_first, i_last, i_pad,
+    output reg  [ACT_AW-1:0]        i_addr, i_addr2,
+    output reg  [ACT_AW-1:0]        i_addr1,     // the issued item's address + 1
+    output reg  [2:0]               i_rot,       // grouped: the first slot of the pass's group's channels
+    output reg  [WAW-1:0]           i_wptr,
+    output reg  [2:0]               i_offa, i_offb,  // add: the values' first slots in their words
+    output reg  [2:0]               i_plane,
+    output reg  [1:0]               i_kb,        // the byte of a wide input's values this pass takes
+    output reg  [6:0]               i_lo, i_hi,  // the lanes enabled
+    output reg  [1:0]               i_mode,
+    output reg                      i_sign,
+    output reg  [7:0]               i_vmask,
+    output reg  [23:0]              i_gp, i_obase, i_cw
+);
+`include "wb_fields.vh"
+    `define F(f) d[(f)*FIELD_W +: FIELD_W]
+    wire [23:0] fl = `F(F_FLAGS);
+    wire [3:0]  nplanes = (bits == 4'd1) ? 4'd1 : bits;
+    // passes per unit: weight bit planes (one for pools and at width 1), times the bytes per value of
+    // a wide (act none) input, whose bytes are taken one per pass (a max pool compares whole values)
+    wire [5:0]  passes = (`F(F_OP) == 1) ? 6'd1 : ((`F(F_OP) == 0) ? {2'd0, nplanes} : 6'd1) << fl[12:11];
+    wire        j_first_last = passes == 6'd1;
+    reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase;
+    reg [23:0] gwo;                       // depthwise: the lane group's first input word
+    // grouped: the pass's convolution group, by its first output channel and first input byte; the
+    // lane group's first weight unit; whether this pass is the lane group's first
+    reg [23:0] cg_base, cg_inb, wbase_g;
+    reg        pass_first, grouped;
+    reg [23:0] ac, ba, bb, bo, pb2, cout_m1;  // add: channel, byte positions in a, b, out; b's pixel base
+    reg        ac_last;
+    reg [5:0]  j;
+    reg signed [24:0] iy0, ix0, prow, pbase;
+    // loop bounds minus one, and the current channel word's valid slots, held in registers so that
+    // the loop-end tests are plain equalities
+    reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1;
+    reg [5:0]  planes_m1;
+    reg [3:0]  lastplane;
+    reg [7:0]  vmask, vmask_first;
+    // each counter's "at its last value" flag, updated with the counter; the plane loop has one
+    // pass in pool layers and at width 1, so j_last holds there (j_wrap: its value as the loop
+    // restarts)
+    reg         j_last, cw_last, kx_last, ky_last, g_last, ox_last, oy_last;
+    reg         j_wrap;
+    // the next output pixel (row-major), and the input window it reads; the last one ends the layer
+    task next_output_pixel;
+        begin
+            obase <= obase + `F(F_OUTCW);
+            if (!ox_last) begin
+                ox <= ox + 1; ox_last <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
+                pbase <= pbase + $signed({1'b0, `F(F_DOX)});
+            end else begin
+                ox <= 0; ox_last <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
+                if (!oy_last) begin
+                    oy <= oy + 1; oy_last <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
+                    prow <= prow + $signed({1'b0, `F(F_DOY)});
+                    pbase <= prow + $signed({1'b0, `F(F_DOY)});
+                end else issuing <= 1'b0;
+            end
+        end
+    endtask
+    // the next tap of the window (kx, then ky); after the last, the first again
+    task next_tap;
+        begin
+            if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
+            else begin
+                kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;
+                if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
+                else begin ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0; end
+            end
+        end
+    endtask
+    function [7:0] slot_mask(input [23:0] channels_left);
+        slot_mask = (channels_left >= 8) ? 8'hFF : ((8'd1 << channels_left) - 8'd1);
+    endfunction
+    // the next channel word's slots, slot_mask(crem - 8), without a subtraction (crem > 8 there)
+    wire [7:0]  vmask_next = (|crem[23:4]) ? 8'hFF : ((8'd1 << crem[2:0]) - 8'd1);
+    // grouped: the pass's group ends at cg_end; another pass follows while the lane group's channels
+    // go on past it
+    wire [23:0] cg_end = cg_base + `F(F_COUTG);
+    wire        more_pass = grouped && cg_end < gp + P && cg_end < `F(F_COUT);
+    wire        pass_end = j_last && cw_last && kx_last && ky_last;
+    wire        grp_last = pass_end && !more_pass;                   // conv: last item of a group
+    wire        tap_last = kx_last && ky_last;                       // last tap of a window
+    wire        first_item = (j == 0) && (cw == 0) && (kx == 0) && (ky == 0) && pass_first;
+    // the pass's lanes: lo <= l < hi (all of them but in grouped layers)
+    wire signed [25:0] lo_s = $signed({2'b0, cg_base}) - $signed({2'b0, gp});
+    wire signed [25:0] hi_s = $signed({2'b0, cg_end}) - $signed({2'b0, gp});
+    wire [6:0]  lane_lo = !grouped ? 7'd0 : lo_s < 0 ? 7'd0 : lo_s[6:0];
+    wire [6:0]  lane_hi = !grouped || hi_s > P ? P : hi_s[6:0];
+    wire signed [24:0] iy = iy0 + $signed({1'b0, ky});
+    wire signed [24:0] ix = ix0 + $signed({1'b0, kx});
+    wire        pad = (iy < 0) || (iy >= $signed({1'b0, `F(F_HIN)})) || (ix < 0) || (ix >= $signed({1'b0, `F(F_WIN)}));
+    wire signed [24:0] addr = is_add ? pbase + $signed({1'b0, ba >> 3})
+                              : pbase + $signed({1'b0, krow}) + $signed({1'b0, kxofs})
+                                + $signed({1'b0, dw ? gwo : cg_inb >> 3})
+                                + $signed({1'b0, cw});
+    // the packed layer's valid slots for the window at column ix0: its tap inside the input
+    reg  [7:0] pack_mask;
+    integer    lp;
+    always @*
+        for (lp = 0; lp < 8; lp = lp + 1)
+            pack_mask[lp] = (ix0 + lp / IN_C >= PACK_PW) && (ix0 + lp / IN_C < IN_W + PACK_PW);
+    reg  grp_pending;
+    wire can_issue = issuing && !(is_conv && grp_last && grp_pending) && !(is_add && !den);
+
+    always @(posedge clk) begin
+        if (rst) begin
+            issuing <= 1'b0; grp_pending <= 1'b0;
+            i_valid <= 1'b0;
+        end else begin
+            if (setup) begin
+                issuing <= 1'b1;
+                grp_pending <= 1'b0;
+                oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
+                crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
+                kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
+                gwo <= 0; cg_base <= 0; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
+                grouped <= fl[15];
+                ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
+                groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
+                planes_m1 <= passes - 6'd1; lastplane <= nplanes - 4'd1;
+                j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
+                kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
+                ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
+                wptr <= `F(F_WBASE);
+                iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
+                prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
+            end
+            // ---- issue one item
+            i_valid <= 1'b0;
+            if (can_issue) begin
+                i_valid <= 1'b1;
+                i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
+                i_addr2 <= pb2 + (bb >> 3);
+                i_wptr <= wptr[WAW-1:0];
+                i_pad <= is_conv && pad;
+                i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
+                i_last <= is_pool ? tap_last : grp_last;
+                if (is_conv && grp_last) grp_pending <= 1'b1;
+                i_mode <= mode;
+                i_plane <= j >> nba;
+                i_kb <= j[1:0] & {nba == 2'd2, nba != 2'd0};
+                i_rot <= grouped ? cg_inb[2:0] : 3'd0;
+                i_lo <= lane_lo; i_hi <= lane_hi;
+                i_addr1 <= addr[ACT_AW-1:0] + 1'b1;
+                i_sign <= ((j >> nba) == lastplane) && !unitw;
+                i_vmask <= row_packed ? vmask & pack_mask : vmask;
+                i_gp <= is_add ? ac : gp;
+                i_obase <= is_add ? obase + (bo >> 3) : obase;
+                i_cw <= is_add ? {21'd0, bo[2:0]} : cw;
+                i_offa <= ba[2:0]; i_offb <= bb[2:0];
+                if (is_add) begin
+                    // add order: per output pixel, per channel (one value of each input per item)
+                    if (!ac_last) begin
+                        ac <= ac + 1; ac_last <= (ac + 1 == cout_m1);
+                        ba <= ba + (24'd1 << nba); bb <= bb + (24'd1 << nbb); bo <= bo + (24'd1 << nbo);
+                    end else begin
+                        ac <= 0; ac_last <= (cout_m1 == 0); ba <= 0; bb <= 0; bo <= 0;
+                        pb2 <= pb2 + `F(F_INCW2);
+                        next_output_pixel;
+                    end
+                end else if (is_pool) begin
+                    // pool order: per output pixel, per channel word, the window's taps
+                    next_tap;
+                    if (tap_last) begin
+                        if (!cw_last) begin cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); end
+                        else begin
+                            cw <= 0; cw_last <= (incw_m1 == 0);
+                            next_output_pixel;
+                        end
+                    end
+                end else begin
+                    // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
+                    // words (one weight unit each), weight bit planes
+                    if (j_last && (cw_last || !dw)) wptr <= wptr + 1;   // next unit (depthwise: one per tap)
+                    if (!j_last) begin j <= j + 1; j_last <= (j + 1 == planes_m1); end
+                    else begin
+                        j <= 0; j_last <= j_wrap;
+                        if (!cw_last) begin
+                            cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); crem <= crem - 8; vmask <= vmask_next;
+                        end else begin
+                            cw <= 0; cw_last <= (incw_m1 == 0); crem <= `F(F_CIN); vmask <= vmask_first;
+                            next_tap;
+                            if (tap_last) begin
+                                if (more_pass) begin
+                                    // the lane group's next convolution group: the same weights
+                                    wptr <= wbase_g; pass_first <= 1'b0;
+                                    cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
+                                end else if (!g_last) begin
+                                    g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P;
+                                    wbase_g <= wptr + 1; pass_first <= 1'b1;
+                                    // the next lane group's input words: depthwise, where its
+                                    // channels lie; grouped, the group of its first channel
+                                    if (dw) gwo <= ((gp + P) << nba) >> 3;
+                                    if (grouped && cg_end <= gp + P) begin
+                                        cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
+                                    end
+                                end else begin
+                                    g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
+                                    gwo <= 0; cg_base <= 0; cg_inb <= 0; pass_first <= 1'b1;
+                                    wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);
+                                    next_output_pixel;
+                                end
+                            end
+                        end
+                    end
+                end
+            end
+
+            if (drain_last) grp_pending <= 1'b0;
+        end
+    end
+    `undef F
+endmodule

@@ -1,0 +1,54 @@
+// The P MAC lanes (P output channels at once) and the routing of their operands: every lane takes
+// the item's activation word; lane l takes bit s * P + l of the weight row (its weight bit for slot
+// s) and its own valid slots. Depthwise layers (dw) and window sums (unitw) give each lane one slot:
+// the lane's channel gp + l lies in word rel / 8 of the group's words (the channel-word loop), from
+// slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB = 1 << nbl bytes per value); its weight is slot
+// 0's. A wide input's word holds 8 / NB channels: the channel in slots [i * NB, (i + 1) * NB) takes
+// weight slot i. Lanes outside [lo, hi) (another convolution group's) add nothing. Lane l's
+// accumulator including the item shows on acc_next[l * ACC_W +: ACC_W] wb_mac_lane's LAT cycles
+// after the item is presented.
+module wb_mac_array #(
+    parameter P = 8,
+    parameter ACC_W = 32
+) (
+    input  wire                 clk,
+    input  wire                 valid,
+    input  wire                 first,
+    input  wire [1:0]           mode,
+    input  wire [63:0]          word,
+    input  wire                 xsigned,
+    input  wire [1:0]           nbl,        // log2 bytes per value
+    input  wire [1:0]           kb,
+    input  wire [2:0]           plane,
+    input  wire                 sign_plane,
+    input  wire [8*P-1:0]       wrow,       // slot s of lane l at bit s * P + l
+    input  wire [7:0]           vmask,      // the word's valid slots (not depthwise)
+    input  wire [7:0]           gp,         // the lane group's first channel (its low byte)
+    input  wire [23:0]          cw,         // the channel word within the group's words
+    input  wire [6:0]           lo,
+    input  wire [6:0]           hi,
+    input  wire                 unitw,
+    input  wire                 dw,
+    output wire [P*ACC_W-1:0]   acc_next
+);
+    genvar gl, gs;
+    generate
+        for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
+            wire [7:0] wslots, wbits, lmask, wwide;
+            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
+                assign wslots[gs] = wrow[gs*P + gl];
+                assign wwide[gs] = wslots[gs >> nbl];
+            end
+            wire [7:0] gbyte = gp << nbl;
+            wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nbl);
+            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
+            wire       en = gl >= lo && gl < hi;
+            assign lmask = !en ? 8'd0 : !dw ? vmask
+                           : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
+            wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
+                .clk(clk), .valid(valid), .first(first), .mode(mode), .x(word), .xsigned(xsigned),
+                .nbl(nbl), .kb(kb), .plane(plane), .sign_plane(sign_plane), .wbits(wbits), .vmask(lmask),
+                .acc_next(acc_next[gl*ACC_W +: ACC_W]));
+        end
+    endgenerate
+endmodule
