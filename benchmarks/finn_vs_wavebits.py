@@ -37,7 +37,7 @@ from wavebits.archs import ARCHS
 from wavebits.bank import synth_bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
-from wavebits.reports import publish, report, write_json
+from wavebits.reports import command_line, publish, report, write_json
 
 LANES = 8
 WAVEBITS_SWITCH_CYCLES = 1  # banked: a register write, measured in docs/results/rtl-lenet5.md
@@ -201,10 +201,10 @@ def main() -> None:
                 rows.append(run_width(bank, bits, folding, args.vectors, not args.no_synth, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    command = "python benchmarks/finn_vs_wavebits.py " + " ".join(sys.argv[1:])
-    publish(render(rows, folding, command.strip(), args.vectors, not args.no_synth), args.out)
+    command = command_line(Path(__file__).resolve().parents[1])
+    publish(render(rows, folding, command, args.vectors, not args.no_synth), args.out)
     if args.out is not None:
-        write_json(args.out.with_suffix(".json"), report("finn-vs-wavebits", command=command.strip(),
+        write_json(args.out.with_suffix(".json"), report("finn-vs-wavebits", command=command,
                                                          folding={"simd": folding.simd, "pe": folding.pe},
                                                          vectors=args.vectors, rows=rows))
 

@@ -27,7 +27,7 @@ from wavebits.sim.rtlsim import check_rtl
 from wavebits.bank import read_bank, synth_bank
 from wavebits.bank.report import table
 from wavebits.graph import fan_in
-from wavebits.reports import publish
+from wavebits.reports import command_line, publish
 
 SCHEDULE = [8, 4, 1, 8, 2]
 PAPER_CPU_SWITCH_S = 1.2
@@ -51,7 +51,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="wb-rtl-"))
     lanes = {mode: args.lanes or fit(bank, mode).lanes for mode in ("banked", "reconstruct")}
     lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes banked, "
-                        f"{lanes['reconstruct']} reconstruct" + ("" if args.lanes else " (--fit ulx3s-85f)"), ""]
+                        f"{lanes['reconstruct']} reconstruct" + ("" if args.lanes else " (--fit ulx3s-85f)"), "",
+                        f"Reproduce: `{command_line(Path(__file__).resolve().parents[1])}` (banks: "
+                        + (f"`{args.bank.name}`" if args.bank else '`synth_bank("lenet5", seed=0)`')
+                        + "; nextpnr seed 1).", ""]
     try:
         reports, idle, meta_bits, clock_mhz, builds = {}, {}, {}, 0.0, {}
         for mode in ("banked", "reconstruct"):

@@ -7,6 +7,8 @@ fields of every kind are documented in ``docs/reports.md``.
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,20 @@ def publish(text: str, out: Path | None) -> None:
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(out), text.encode())
+
+
+def command_line(root: Path) -> str:
+    """The command that is running, as typed from ``root`` (a benchmark's reproduce line): the
+    interpreter as ``python``, and paths inside ``root`` relative to it."""
+
+    def from_root(arg: str) -> str:
+        path = Path(arg)
+        if path.is_absolute():
+            try:
+                return str(path.resolve().relative_to(root.resolve()))
+            except ValueError:
+                return arg
+        return arg
+
+    return shlex.join(["python", *map(from_root, sys.argv)])
+
