@@ -65,11 +65,14 @@ def finn_session(build_dir: Path) -> None:
         sys.modules["xsi"] = _NoXsi("xsi")
     printed = io.StringIO()
     with redirect_stdout(printed):
+        import finn.core.rtlsim_exec
         import finn.custom_op.fpgadataflow
-        import finn.xsi  # noqa: F401  (prints, on import, why it cannot build the XSI binding)
+        import finn.custom_op.fpgadataflow.rtlbackend
+        import finn.xsi  # noqa: F401  (these print, on import, why they cannot load the XSI binding)
         from finn.util import settings
 
         if settings._SETTINGS is None:
             settings.initialize_dummy_settings()
     if printed.getvalue().strip():
         log.debug("FINN on import: %s", printed.getvalue().strip())
+    logging.getLogger("finn_logger").setLevel(logging.ERROR)  # FINN's layout notes: not the user's concern

@@ -25,8 +25,10 @@ What FINN cannot express is refused with ``FinnUnsupported``, which names the st
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
+from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,13 +213,17 @@ def export_qonnx(bank: Bank, bits: int, path: Path) -> Path:
 
 def _step(bits: int, step: str, model: Any, transforms: list[Any]) -> Any:
     """Apply FINN/qonnx transformations as one named step; a failure names the step."""
+    printed = io.StringIO()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), redirect_stdout(printed):
             warnings.simplefilter("ignore")  # layout guesses FINN states for every 4-D tensor
             for t in transforms:
                 model = model.transform(t)
     except Exception as e:  # FINN raises bare Exceptions and AssertionErrors
         raise FinnUnsupported(bits, step, f"{type(e).__name__}: {e}") from e
+    finally:
+        if printed.getvalue().strip():
+            log.debug("FINN, %s at %d bits: %s", step, bits, printed.getvalue().strip())
     return model
 
 
