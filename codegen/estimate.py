@@ -5,10 +5,10 @@ The cycle model follows ``wb_core``'s schedule item by item: the input one value
 layer five cycles of descriptor and record reads, the layer's items (a convolution issues one per
 unit and bit plane, a pool one per tap and channel word), the drain of every group of P output
 channels (one channel per cycle, overlapped with the next group unless the group is shorter than its
-drain), and the pipeline's tail. The resource model maps every memory of the design onto ECP5 block
-RAMs the way Yosys does (``bram_blocks``) and counts logic with coefficients fitted to Yosys and
-nextpnr (``LOGIC``); ``benchmarks/estimate_accuracy.py`` sets both models beside the RTL simulation
-and nextpnr's report.
+drain: ``wb_issue``'s drain wait), and the pipeline's tail. The resource model maps every memory of
+the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and counts logic with
+coefficients fitted to Yosys and nextpnr (``LOGIC``); ``benchmarks/estimate_accuracy.py`` sets both
+models beside the RTL simulation and nextpnr's report.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ def layer_cycles(hw: HwLayer, bits: int, lanes: int) -> int:
     items = hw.kh * hw.kw * hw.incw * planes(bits)
     groups = -(-hw.cout // lanes)
     channels = [min(lanes, hw.cout - g * lanes) for g in range(groups)]
-    # a group's last item waits until the previous group has left the drain
-    steps = [max(items, ISSUE_TO_DRAIN + c) for c in channels]
+    # a group's last item waits for the previous group's drain: outside the output layer c + 1
+    # cycles after that group's last item, in the output layer until the group has left the drain
+    wait = ISSUE_TO_DRAIN if hw.is_out else 1
+    steps = [max(items, wait + c) for c in channels]
     issue = items + pixels * sum(steps) - steps[-1]
     tail = OUTPUT_TAIL if hw.is_out else DRAIN_TAIL + NEXT_CYCLES
     return SETUP_CYCLES + issue + ISSUE_TO_DRAIN + channels[-1] + tail

@@ -167,7 +167,7 @@ class RtlLevel(_Lazy):
     name = "rtl"
     _transient = ("last",)
 
-    def __init__(self, project: Path, switch_mode: str = "stream", backpressure: bool = False,
+    def __init__(self, project: Path, switch_mode: str = "stream", backpressure: bool | str = False,
                  vcd: Path | None = None) -> None:
         from wavebits.codegen.project import read_project
 

@@ -214,6 +214,8 @@ class RtlReport:
 
 
 SWITCH_MODES = ("stream", "idle")
+# the bench's WB_TB_BACKPRESSURE: none, every third output beat refused, one beat taken in 32 cycles
+BACKPRESSURE = {False: "0", True: "1", "heavy": "2"}
 CYCLE_LIMIT_EXIT = 3  # the test bench's exit status when it stops at its cycle limit
 
 
@@ -241,7 +243,7 @@ def cycle_limit(expected: int) -> int:
 
 
 def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path | None = None,
-               switch_mode: str = "stream", backpressure: bool = False, inputs: np.ndarray | None = None,
+               switch_mode: str = "stream", backpressure: bool | str = False, inputs: np.ndarray | None = None,
                counts: list[int] | None = None, max_cycles: int | None = None) -> list[str]:
     """Run the test bench; returns the lines of its events file.
 
@@ -249,12 +251,15 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
     inference i streams vector ``i % N`` of ``inputs`` (default: the project's tb_data).
     ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
     ``idle`` writes it once the accelerator is idle and then streams the next input at once.
-    ``backpressure`` makes the bench refuse every third output beat. ``max_cycles`` stops the
+    ``backpressure`` makes the bench refuse every third output beat (True), or take one beat in 32
+    cycles (``"heavy"``: outputs still wait in the core's FIFO when the next inference starts). ``max_cycles`` stops the
     bench with an RtlSimError (default: derived from the project's bank). Each call works in its
     own temporary files, so several processes can run one project at once.
     """
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")
+    if backpressure not in BACKPRESSURE:
+        raise ValueError(f"backpressure must be one of {list(BACKPRESSURE)}")
     project = Path(project)
     expected = None
     if max_cycles is None:
@@ -269,7 +274,7 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
             write_vectors(Path(tmp) / "inputs.dat", inputs).resolve())
         cmd = [str(binary.resolve()), source, ",".join(items), str(per_segment), str(events.resolve()), switch_mode,
                *([str(Path(vcd).resolve())] if vcd is not None else [])]
-        env = {**os.environ, "WB_TB_BACKPRESSURE": "1" if backpressure else "0", "WB_TB_CYCLE_LIMIT": str(max_cycles)}
+        env = {**os.environ, "WB_TB_BACKPRESSURE": BACKPRESSURE[backpressure], "WB_TB_CYCLE_LIMIT": str(max_cycles)}
         proc = run_tool(cmd, cwd=project, env=env)
         if proc.returncode == CYCLE_LIMIT_EXIT:
             about = f" (a healthy core needs at most about {expected:,})" if expected else ""
@@ -388,7 +393,7 @@ class RtlRun:
 
 
 def simulate(project: Path, meta: dict, x: np.ndarray, segments: list[tuple[int, int]], vcd: Path | None = None,
-             switch_mode: str = "stream", backpressure: bool = False) -> RtlRun:
+             switch_mode: str = "stream", backpressure: bool | str = False) -> RtlRun:
     """Stream ``x`` (inference i takes ``x[i % len(x)]``) through ``segments`` of (width, count)."""
     widths = [b for b, _ in segments]
     counts = [n for _, n in segments]
@@ -399,7 +404,7 @@ def simulate(project: Path, meta: dict, x: np.ndarray, segments: list[tuple[int,
 
 
 def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None, vcd: Path | None = None,
-              switch_mode: str = "stream", backpressure: bool = False) -> RtlReport:
+              switch_mode: str = "stream", backpressure: bool | str = False) -> RtlReport:
     """Simulate along ``schedule`` and compare every layer of every inference with the golden model.
 
     Segment k runs ``per_segment`` inferences (default: one per baked vector) at ``schedule[k]``; a

@@ -232,7 +232,7 @@ module wb_core #(
     wire              drain_last;         // the drain takes a group's last channel
     wb_issue #(.P(P), .ACT_AW(ACT_AW), .WAW(WAW), .DESC_W(DESC_W), .IN_C(IN_C), .IN_W(IN_W), .PACK_PW(PACK_PW)) u_issue (
         .clk(clk), .rst(rst), .setup(state == S_SETUP), .d(d), .bits(cur_bits), .is_pool(is_pool), .is_add(is_add),
-        .is_conv(is_conv), .dw(dw), .unitw(unitw), .row_packed(row_packed), .nbo(nbo), .nba(nba), .nbb(nbb),
+        .is_conv(is_conv), .dw(dw), .unitw(unitw), .row_packed(row_packed), .is_out(is_out), .nbo(nbo), .nba(nba), .nbb(nbb),
         .mode(mode), .den(den), .drain_last(drain_last), .issuing(issuing), .wptr(wptr),
         .i_valid(i_valid), .i_first(i_first), .i_last(i_last), .i_pad(i_pad), .i_addr(i_addr), .i_addr2(i_addr2),
         .i_addr1(i_addr1), .i_rot(i_rot), .i_wptr(i_wptr), .i_offa(i_offa), .i_offb(i_offb), .i_plane(i_plane),

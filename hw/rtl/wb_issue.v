@@ -3,9 +3,12 @@
 // activation addresses (i_addr, and i_addr2 for an add's second input; a grouped pass reads the next
 // word, i_addr1, in the slots before i_rot), its weight row (i_wptr; `wptr`, the row of the item
 // about to issue, can address the weight memory a cycle early) and what the datapath needs beside
-// them. A conv group's last item waits while the previous group is still on its way to, or in, the
-// drain (`drain_last`: the drain takes the group's last channel); an add issues while the requant
-// pipeline runs (den).
+// them. A conv group's last item must reach the drain's shadow registers after the drain has taken
+// the previous group's last channel. Outside the output layer, once the requant pipeline runs (den),
+// it runs to the layer's end (only the output layer fills the output FIFO), and the MAC pipeline
+// never stalls: the last item then waits the previous group's channel count plus one cycle
+// (drain_wait). Otherwise it waits until the previous group is through (`drain_last`: the drain
+// takes its last channel). An add issues while the requant pipeline runs.
 module wb_issue #(
     parameter P = 8,
     parameter ACT_AW = 10,
@@ -19,6 +22,7 @@ module wb_issue #(
     input  wire [DESC_W-1:0]        d,           // the layer's descriptor
     input  wire [3:0]               bits,        // the live width
     input  wire                     is_pool, is_add, is_conv, dw, unitw, row_packed,
+    input  wire                     is_out,      // the output layer (its drain may stall on the output FIFO)
     input  wire [1:0]               nbo, nba, nbb,
     input  wire [1:0]               mode,
     input  wire                     den,
@@ -127,17 +131,22 @@ module wb_issue #(
     always @*
         for (lp = 0; lp < 8; lp = lp + 1)
             pack_mask[lp] = (ix0 + lp / IN_C >= PACK_PW) && (ix0 + lp / IN_C < IN_W + PACK_PW);
-    reg  grp_pending;
-    wire can_issue = issuing && !(is_conv && grp_last && grp_pending) && !(is_add && !den);
+    reg  grp_pending;                    // a group's last item issued, its drain not through
+    reg  grp_timed;                      // ... issued while the drain could not stall: drain_wait holds
+    reg  [7:0] drain_wait;               // cycles until the next group's last item may issue
+    wire [23:0] grp_end = gp + P;
+    wire [7:0]  grp_channels = grp_end < `F(F_COUT) ? P : `F(F_COUT) - gp;
+    wire drain_free = grp_timed ? drain_wait == 0 : !grp_pending;
+    wire can_issue = issuing && !(is_conv && grp_last && !drain_free) && !(is_add && !den);
 
     always @(posedge clk) begin
         if (rst) begin
-            issuing <= 1'b0; grp_pending <= 1'b0;
+            issuing <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0;
             i_valid <= 1'b0;
         end else begin
             if (setup) begin
                 issuing <= 1'b1;
-                grp_pending <= 1'b0;
+                grp_pending <= 1'b0; grp_timed <= 1'b0;
                 oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
                 crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                 kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
@@ -155,6 +164,7 @@ module wb_issue #(
             end
             // ---- issue one item
             i_valid <= 1'b0;
+            if (drain_wait != 0) drain_wait <= drain_wait - 1;
             if (can_issue) begin
                 i_valid <= 1'b1;
                 i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
@@ -163,7 +173,11 @@ module wb_issue #(
                 i_pad <= is_conv && pad;
                 i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
                 i_last <= is_pool ? tap_last : grp_last;
-                if (is_conv && grp_last) grp_pending <= 1'b1;
+                if (is_conv && grp_last) begin
+                    grp_pending <= 1'b1;
+                    grp_timed <= den && !is_out;
+                    drain_wait <= grp_channels;
+                end
                 i_mode <= mode;
                 i_plane <= j >> nba;
                 i_kb <= j[1:0] & {nba == 2'd2, nba != 2'd0};

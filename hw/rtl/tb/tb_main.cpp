@@ -9,7 +9,8 @@
 // started computing (its first activation write): a switch in mid-stream.
 // idle: the width is written once segment k-1's outputs are all out, then segment k starts at once.
 // Segment 0's width is written before the first input. With WB_TB_BACKPRESSURE=1 in the
-// environment the bench refuses every third output beat (out_ready low); WB_TB_CYCLE_LIMIT=N stops it
+// environment the bench refuses every third output beat (out_ready low); with 2 it takes one beat
+// in 1024 cycles, so that outputs still wait while the next inference runs; WB_TB_CYCLE_LIMIT=N stops it
 // after N cycles with exit status 3 (a damaged project). Lines of the events file:
 //   write <cycle> <bits>          in <cycle> <vector> (its first beat)   out <cycle> <inference> <bits> <value>
 //   trace <inference> <layer> <addr> <mask> <data hex>               rebuild <start> <end>   done <cycle>
@@ -70,7 +71,7 @@ int main(int argc, char** argv) {
     bool hold = false;  // idle mode: inputs wait for the switch
     bool armed = false;  // stream mode: write at the next activation write
     const char* bp = std::getenv("WB_TB_BACKPRESSURE");
-    const bool backpressure = bp && std::string(bp) == "1";
+    const int backpressure = bp ? std::atoi(bp) : 0;
     if (inputs.empty() || schedule.empty() || segment.size() < schedule.size()) {
         std::fprintf(stderr, "no inputs, empty schedule or no vectors per segment\n");
         return 2;
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
     while (outputs_seen < total * n_out_per_inference && cycle < limit) {
         // drive inputs for this cycle
         top->cfg_valid = 0;
-        top->out_ready = (backpressure && cycle % 3 == 0) ? 0 : 1;
+        top->out_ready = backpressure == 1 ? cycle % 3 != 0 : backpressure == 2 ? cycle % 1024 == 0 : 1;
         if (armed && (top->trace_valid || top->out_valid)) {
             armed = false;
             pending_write = true;
