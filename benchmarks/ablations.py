@@ -48,6 +48,12 @@ def main() -> None:
                     help="the recipe switches for low widths against the default recipe, not the ladder")
     ap.add_argument("--seeds", default=None,
                     help="with --switches: comma-separated training seeds; the table shows their mean")
+    ap.add_argument("--only", default=None,
+                    help="with --switches: comma-separated switches to train besides e6 ("
+                         + ", ".join(key for key, _, _ in switches([8])) + ")")
+    ap.add_argument("--dedicated", default=None,
+                    help="with --switches: comma-separated widths to train a dedicated model for, from the same "
+                         "float model and with the same epochs; the table then gives each model's gap to them")
     ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: the machine's cores)")
     ap.add_argument("--out", type=Path, default=Path("docs/results"))
     args = ap.parse_args()
@@ -65,18 +71,38 @@ def main() -> None:
     if args.switches:
         seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [cfg.seed]
         runs: dict[str, list[dict[int, float]]] = {}
+        minutes: dict[str, float] = {}
+        known = [key for key, _, _ in switches(widths)]
+        chosen = ["e6", *args.only.split(",")] if args.only else known
+        if unknown := set(chosen) - set(known):
+            ap.error(f"--only: unknown switch {sorted(unknown)[0]!r} (known: {', '.join(known)})")
         for seed in seeds:  # per seed: its float model, then every switch from it
             run = replace(cfg, seed=seed)
             base, hist = train(replace(run, epochs=0), data)
             start = float_state(base)
             runs.setdefault("float model", []).append(dict.fromkeys(widths, hist.float_accuracy))
-            for label, recipe in switches(widths):
+            for key, label, recipe in switches(widths):
+                if key not in chosen:
+                    continue
+                t = time.perf_counter()
                 _, h = train(replace(run, recipe=recipe, float_epochs=0), data, float_model_state=start)
+                minutes[label] = minutes.get(label, 0.0) + (time.perf_counter() - t) / 60 / len(seeds)
                 runs.setdefault(label, []).append(h.accuracy)
                 print(f"seed {seed} {label}: " + " ".join(f"{b}:{100 * a:.2f}" for b, a in h.accuracy.items()),
                       flush=True)
+            dedicated = dict.fromkeys(widths, float("nan"))
+            for b in [int(v) for v in args.dedicated.split(",")] if args.dedicated else []:
+                t = time.perf_counter()
+                _, h = train(replace(run, widths=(b,), probabilities=None, float_epochs=0), data,
+                             float_model_state=start)
+                minutes[DEDICATED] = minutes.get(DEDICATED, 0.0) + (time.perf_counter() - t) / 60 / len(seeds)
+                dedicated[b] = h.accuracy[b]
+                print(f"seed {seed} dedicated {b}-bit: {100 * dedicated[b]:.2f}", flush=True)
+            if args.dedicated:
+                runs.setdefault(DEDICATED, []).append(dedicated)
         results = {label: {b: float(np.mean([r[b] for r in rs])) for b in widths} for label, rs in runs.items()}
-        write_switches(args.out, cfg, results, widths, time.perf_counter() - t0, len(data.x_test), seeds)
+        write_switches(args.out, cfg, results, minutes, widths, time.perf_counter() - t0, len(data.x_test), seeds,
+                       args.only, args.dedicated)
         return
     base, hist = train(replace(cfg, epochs=0), data)  # the float model every run starts from
     start = float_state(base)
@@ -98,20 +124,35 @@ def main() -> None:
     write_report(args.out, cfg, results, widths, elapsed, len(data.x_test))
 
 
-def switches(widths: list[int]) -> list[tuple[str, Recipe]]:
-    """The default recipe (E6), then each switch for the low widths alone."""
+def switches(widths: list[int]) -> list[tuple[str, str, Recipe]]:
+    """(key for ``--only``, label, recipe): the default recipe (E6), then each switch for the low
+    widths alone, then the sandwich rule and every width per batch, with distillation."""
     low = tuple(2.0 if b <= 2 else 1.0 for b in widths)
+    n = len(widths)
     return [
-        ("E6 default recipe", Recipe()),
-        ("+ in-place distillation from the widest width", Recipe(distill=True)),
-        ("+ loss weight 2 at widths <= 2", Recipe(loss_weights=low)),
+        ("e6", "E6 default recipe", Recipe()),
+        ("distill", "+ in-place distillation from the widest width", Recipe(distill=True)),
+        ("weights", "+ loss weight 2 at widths <= 2", Recipe(loss_weights=low)),
+        ("sandwich", "+ sandwich: widest, narrowest and 2 drawn widths per batch", Recipe(widths_per_step=4)),
+        ("sandwich-distill", "+ sandwich and distillation", Recipe(widths_per_step=4, distill=True)),
+        ("all", f"+ all {n} widths per batch", Recipe(widths_per_step=n)),
+        ("all-distill", f"+ all {n} widths per batch and distillation", Recipe(widths_per_step=n, distill=True)),
     ]
 
 
-def write_switches(out: Path, cfg, results: dict[str, dict[int, float]], widths: list[int], elapsed: float,
-                   n_test: int, seeds: list[int]) -> None:
-    """``<out>/<data>-switches.md``: accuracy per width of each switch (mean over ``seeds``), and its
-    difference to E6."""
+DEDICATED = "dedicated per-width models"
+
+
+def _cell(v: float, fmt: str) -> str:
+    return "-" if np.isnan(v) else format(v, fmt)
+
+
+def write_switches(out: Path, cfg, results: dict[str, dict[int, float]], minutes: dict[str, float],
+                   widths: list[int], elapsed: float, n_test: int, seeds: list[int], only: str | None,
+                   dedicated: str | None) -> None:
+    """``<out>/<data>-switches.md``: accuracy per width of each switch (mean over ``seeds``), its
+    training minutes (dedicated models: all of them together), its difference to E6 and, with
+    ``dedicated``, every one-model row's difference to the dedicated models."""
     out.mkdir(parents=True, exist_ok=True)
     base = results["E6 default recipe"]
     lines = [
@@ -123,20 +164,32 @@ def write_switches(out: Path, cfg, results: dict[str, dict[int, float]], widths:
         f"Reproduce: `python benchmarks/ablations.py --data {cfg.dataset} --switches"
         + f" --seeds {','.join(map(str, seeds))}"
         + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "")
+        + (f" --only {only}" if only else "")
+        + (f" --dedicated {dedicated}" if dedicated else "")
+        + (f" --threads {cfg.threads}" if cfg.threads else "")
         + f" --epochs {cfg.epochs} --float-epochs {cfg.float_epochs}`",
         "",
-        "| model | " + " | ".join(f"{b} bit" for b in widths) + " | mean |",
-        "|---|" + "---|" * (len(widths) + 1),
+        "| model | " + " | ".join(f"{b} bit" for b in widths) + " | mean | train min |",
+        "|---|" + "---|" * (len(widths) + 2),
     ]
     for label, acc in results.items():
-        lines.append(f"| {label} | " + " | ".join(f"{100 * acc[b]:.2f}" for b in widths)
-                     + f" | {100 * sum(acc.values()) / len(acc):.2f} |")
+        lines.append(f"| {label} | " + " | ".join(_cell(100 * acc[b], ".2f") for b in widths)
+                     + f" | {_cell(100 * float(np.mean(list(acc.values()))), '.2f')} | "
+                     + (f"{minutes[label]:.1f}" if label in minutes else "") + " |")
     lines += ["", "| switch minus E6 (points) | " + " | ".join(f"{b} bit" for b in widths) + " | mean |",
               "|---|" + "---|" * (len(widths) + 1)]
     for label, acc in results.items():
         if label.startswith("+"):
             diff = [100 * (acc[b] - base[b]) for b in widths]
             lines.append(f"| {label} | " + " | ".join(f"{d:+.2f}" for d in diff) + f" | {sum(diff) / len(diff):+.2f} |")
+    if DEDICATED in results:
+        ded = results[DEDICATED]
+        lines += ["", "| one model minus dedicated (points) | " + " | ".join(f"{b} bit" for b in widths) + " |",
+                  "|---|" + "---|" * len(widths)]
+        for label, acc in results.items():
+            if label.startswith(("E6", "+")):
+                lines.append(f"| {label} | " + " | ".join(_cell(100 * (acc[b] - ded[b]), "+.2f") for b in widths)
+                             + " |")
     (out / f"{cfg.dataset}-switches.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -156,12 +156,16 @@ def test_device_resolution():
 
 
 @pytest.mark.slow
-def test_two_processes_train_one_bank_that_keeps_the_contract(tmp_path):
-    """``wavebits train`` under torchrun, 2 CPU processes (gloo): rank 0 writes a bank within the contract."""
+@pytest.mark.parametrize("widths_per_step", [1, 3])
+def test_two_processes_train_one_bank_that_keeps_the_contract(tmp_path, widths_per_step):
+    """``wavebits train`` under torchrun, 2 CPU processes (gloo): rank 0 writes a bank within the
+    contract, with one width per batch (DDP) and with the sandwich rule (gradients averaged by hand)."""
     out = tmp_path / "ddp" / "digits.wbank"
+    config = tmp_path / "recipe.toml"
+    config.write_text(f"[recipe]\nwidths_per_step = {widths_per_step}\n")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "wavebits.cli", "train", "--data", "digits", "--float-epochs", "2", "--epochs", "1",
-           "--widths", "8,4,2,1", "--device", "cpu", "--threads", "1", "-o", str(out)]
+           "-m", "wavebits.cli", "train", "--config", str(config), "--data", "digits", "--float-epochs", "2",
+           "--epochs", "1", "--widths", "8,4,2,1", "--device", "cpu", "--threads", "1", "-o", str(out)]
     t0 = time.perf_counter()
     run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - t0
@@ -172,6 +176,28 @@ def test_two_processes_train_one_bank_that_keeps_the_contract(tmp_path):
     bank = read_bank(out)
     assert bank.meta["widths"]["8"]["golden"] > 0.8, bank.meta["widths"]
     print(f"2-process training: {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_gradients_are_averaged_over_ranks(tmp_path):
+    """The sandwich rule's update: each rank's gradients become their mean; a parameter no width
+    used keeps no gradient on any rank."""
+    script = tmp_path / "avg.py"
+    script.write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "from wavebits.training.dist import average_gradients, runtime\n"
+        "with runtime('cpu', 1) as rt:\n"
+        "    m = nn.Linear(3, 2)\n"
+        "    m.weight.grad = torch.full_like(m.weight, float(1 + 2 * rt.rank))\n"
+        "    average_gradients(m, rt)\n"
+        "    assert torch.equal(m.weight.grad, torch.full_like(m.weight, 2.0)), m.weight.grad\n"
+        "    assert m.bias.grad is None\n"
+        "    print(f'rank {rt.rank} of {rt.world}: averaged')\n")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "rank 0 of 2: averaged" in run.stdout and "rank 1 of 2: averaged" in run.stdout
 
 
 # ---------------------------------------------------------------- recipe switches for low widths
@@ -220,3 +246,53 @@ def test_loss_weights_are_one_per_width(tmp_path):
     cfg = load_config(p)
     assert cfg.recipe.distill and cfg.recipe.loss_weights == (1, 1, 1, 1, 1, 1, 2, 2)
     assert load_config(p, widths=(8, 1)).recipe.loss_weights is None  # they were for the config's widths
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 8])
+def test_widths_per_step_follow_the_sandwich_rule(k):
+    from dataclasses import replace
+
+    from wavebits.training.loop import step_widths
+    from wavebits.training.model import Recipe
+
+    cfg = load_config(None, "digits", widths=(8, 4, 2, 1))
+    cfg = replace(cfg, recipe=Recipe(widths_per_step=k))
+    draw, rng = step_widths(cfg), np.random.default_rng(0)
+    steps = [draw(rng) for _ in range(300)]
+    for step in steps:
+        assert len(step) == min(k, 4) and step == sorted(set(step), reverse=True)
+        if k > 1:
+            assert step[0] == 8 and step[-1] == 1  # the widest and the narrowest on every batch
+    if k == 1:  # the paper's draw, with the generator's draws exactly as before the switch existed
+        old = np.random.default_rng(0)
+        assert steps == [[cfg.widths[old.choice(4, p=cfg.sampling())]] for _ in range(300)]
+        assert {s[0] for s in steps} == {8, 4, 2, 1}
+    if k == 3:
+        assert {s[1] for s in steps} == {4, 2}
+    if k >= 3:  # a width drawn with probability 0 is not trained
+        skip_two = replace(cfg, probabilities=(1.0, 1.0, 0.0, 1.0))
+        assert all(step_widths(skip_two)(rng) == [8, 4, 1] for _ in range(20))
+
+
+def test_sandwich_loss_is_the_mean_of_the_widths_losses():
+    import torch.nn.functional as F
+    from wavebits.training.loop import _sandwich_loss
+    from wavebits.training.model import Recipe
+    from wavebits.training.task import CLASSIFY
+
+    cfg, model, x, y = _model_and_batch(Recipe(widths_per_step=3, distill=True, loss_weights=(1.0, 1.0, 3.0)))
+    with torch.no_grad():
+        out = {b: model.train().set_width(b)(x) for b in (8, 2, 1)}
+        got = _sandwich_loss(model, x, y, [8, 2, 1], CLASSIFY, cfg)
+    ce = {b: F.cross_entropy(o, y) for b, o in out.items()}
+    soft = {b: -(F.softmax(out[8], 1) * F.log_softmax(out[b], 1)).sum(1).mean() for b in (2, 1)}
+    want = (ce[8] + (ce[2] + soft[2]) / 2 + 3.0 * (ce[1] + soft[1]) / 2) / 3
+    assert torch.allclose(got, want)
+
+
+@pytest.mark.parametrize("value", [0, 9, "two", True, 2.0])
+def test_widths_per_step_is_checked(tmp_path, value):
+    p = tmp_path / "c.toml"
+    p.write_text(f"[recipe]\nwidths_per_step = {json.dumps(value)}\n")
+    with pytest.raises(WavebitsError, match=r"c\.toml: recipe\.widths_per_step: expected an integer in 1\.\.8"):
+        load_config(p)

@@ -11,14 +11,16 @@ Sections and keys::
               weights (a .pt state dict: the shared float weights start from it, no float training),
               widths (distinct widths in 1..8)
     [recipe]  per_width_act, per_width_bn, per_width_weight_quant, wavelet, distill (booleans),
-              loss_weights (one non-negative weight per width)
+              loss_weights (one non-negative weight per width), widths_per_step (widths trained
+              on each batch: 1 draws one; more adds the widest and the narrowest, then drawn ones)
     [train]   seed, batch_size, float_epochs, float_lr, warmup_batches, epochs, lr, probabilities,
               mul_bits, limit_train, limit_test, task (classify, or reconstruct for an autoencoder),
               device (cpu or cuda; default cuda when available), threads (CPU threads per process;
               default the machine's cores over its training processes), workers (DataLoader worker
               processes, default 0: batches are read in the training process)
 
-``epochs`` counts the multiscale epochs (a width drawn per step); ``float_epochs`` the float
+``epochs`` counts the multiscale epochs (passes over the data; each batch trains
+``recipe.widths_per_step`` widths); ``float_epochs`` the float
 pre-training before them, skipped when the network comes with weights.
 """
 
@@ -42,7 +44,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. ``epochs`` counts multiscale epochs (sampled widths); ``float_epochs`` the
+    """One training run. ``epochs`` counts multiscale epochs (passes over the data); ``float_epochs`` the
     float pre-training before them (skipped when weights are given)."""
 
     dataset: str = "digits"
@@ -149,8 +151,9 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                                                         f"got {v!r}"),
     ("train", "threads"): ("threads", _int(1, 4096)),
     ("train", "workers"): ("workers", _int(0, 1024)),
-    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe) if f.name != "loss_weights"},
+    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe) if f.type in (bool, "bool")},
     ("recipe", "loss_weights"): ("loss_weights", _weights_list),
+    ("recipe", "widths_per_step"): ("widths_per_step", _int(1, 8)),
 }
 PATH_KEYS = {("data", "dir"), ("model", "source"), ("model", "weights")}
 

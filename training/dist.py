@@ -155,6 +155,17 @@ def barrier(rt: Runtime) -> None:
         dist.barrier(device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
 
 
+def average_gradients(module: nn.Module, rt: Runtime) -> None:
+    """Every rank's gradients replaced by their mean over ranks (in place): what DDP does for one
+    forward pass, for an update fed by several."""
+    if not rt.distributed:
+        return
+    for p in module.parameters():
+        if p.grad is not None:  # the same parameters on every rank: every rank trained the same widths
+            dist.all_reduce(p.grad)
+            p.grad /= rt.world
+
+
 def wrap(model: nn.Module, rt: Runtime) -> nn.Module:
     """``model`` in DistributedDataParallel when distributed (each step trains one width: the other
     widths' parameters are unused, hence ``find_unused_parameters``); else ``model`` itself."""

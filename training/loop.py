@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from wavebits.data import DataSet
 
 from .config import TrainConfig
 from .data import ArraySet, ShardedBatchSampler, TrainData, as_train_data, loader
-from .dist import Runtime, broadcast_object, broadcast_state, current, wrap
+from .dist import Runtime, average_gradients, broadcast_object, broadcast_state, current, wrap
 from .model import MultiScaleNet
 from .quant import FineQuant, PactActivation
 from .task import Task, task_for
@@ -173,7 +174,7 @@ def _pre_activation(model: MultiScaleNet, x: torch.Tensor, name: str, bits: int)
 
 def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: TrainConfig, draw, phase: int,
             desc: str, task: Task, rt: Runtime, eval_widths: tuple[int | None, ...] = ()) -> None:
-    """``epochs`` of Adam with a cosine schedule; ``draw(rng)`` gives each step's width (None: float).
+    """``epochs`` of Adam with a cosine schedule; ``draw(rng)`` gives each step's widths (None: float).
 
     ``phase`` seeds the batch order and the width draws (the same on every rank).
     """
@@ -193,13 +194,18 @@ def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: 
         steps = 0
         for size, (xb, yb) in zip(sizes, batches_, strict=True):
             steps += 1
-            bits = draw(widths)
-            model.train().set_width(bits)
+            step = draw(widths)
             xb = to_input(xb, model.input_scale, device=rt.device)
-            # this shard's share of the batch mean: DDP's average over ranks is then the batch's mean
-            loss = _loss(model, net, xb, yb.to(rt.device), bits, task, cfg) * (len(xb) * rt.world / size)
+            # this shard's share of the batch mean: the average over ranks is then the batch's mean
+            share = len(xb) * rt.world / size
             opt.zero_grad()
-            loss.backward()
+            if len(step) == 1:
+                loss = _loss(model.train().set_width(step[0]), net, xb, yb.to(rt.device), step[0], task, cfg) * share
+                loss.backward()
+            else:  # several forward passes feed one update: DDP's reducer expects one, so average here
+                loss = _sandwich_loss(model, xb, yb.to(rt.device), step, task, cfg) * share
+                loss.backward()
+                average_gradients(model, rt)
             opt.step()
             sched.step()
             running += loss.item()
@@ -211,24 +217,62 @@ def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: 
         bar.set_postfix(info)
 
 
+def step_widths(cfg: TrainConfig) -> Callable[[np.random.Generator], list[int]]:
+    """The multiscale steps' width draw: ``recipe.widths_per_step`` widths per batch (see ``Recipe``)."""
+    widths = list(cfg.widths)
+    probs = cfg.sampling()
+    trained = widths_trained(cfg)
+    k = cfg.recipe.widths_per_step
+    if k == 1:
+        return lambda rng: [widths[rng.choice(len(widths), p=probs)]]
+    ends = sorted({max(trained), min(trained)}, reverse=True)
+    rest = [b for b in trained if b not in ends]
+    p = np.array([probs[widths.index(b)] for b in rest])
+    n = min(max(k - len(ends), 0), len(rest))
+
+    def draw(rng: np.random.Generator) -> list[int]:
+        picked = rng.choice(len(rest), n, replace=False, p=p / p.sum()) if n else []
+        return sorted([*ends, *(rest[i] for i in picked)], reverse=True)
+    return draw
+
+
 def _loss(model: MultiScaleNet, net: nn.Module, x: torch.Tensor, y: torch.Tensor, bits: int | None, task: Task,
           cfg: TrainConfig) -> torch.Tensor:
     """One step's loss at ``bits`` (``net``: the model, or its DDP wrapper), with the recipe's
     in-place distillation from the widest trained width and its per-width loss weight."""
-    recipe = cfg.recipe
     teacher = None
-    widest = max(widths_trained(cfg))
-    if recipe.distill and bits is not None and bits != widest:
+    if cfg.recipe.distill and bits is not None and bits != max(widths_trained(cfg)):
         with torch.no_grad():  # the teacher sees the same batch, in training mode, without gradients
-            teacher = model.set_width(widest)(x)
+            teacher = model.set_width(max(widths_trained(cfg)))(x)
         model.set_width(bits)
-    out = net(x)
+    return _width_loss(net(x), x, y, bits, task, cfg, teacher)
+
+
+def _width_loss(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor, bits: int | None, task: Task,
+                cfg: TrainConfig, teacher: torch.Tensor | None) -> torch.Tensor:
+    """The loss of outputs ``out`` at ``bits``: the task's, averaged with the distillation loss
+    against ``teacher`` when there is one, times the width's loss weight."""
     loss = task.loss(out, x, y)
     if teacher is not None:
         loss = (loss + task.distill_loss(out, teacher)) / 2
-    if recipe.loss_weights is not None and bits is not None:
-        loss = loss * recipe.loss_weights[cfg.widths.index(bits)]
+    if cfg.recipe.loss_weights is not None and bits is not None:
+        loss = loss * cfg.recipe.loss_weights[cfg.widths.index(bits)]
     return loss
+
+
+def _sandwich_loss(model: MultiScaleNet, x: torch.Tensor, y: torch.Tensor, step: list[int], task: Task,
+                   cfg: TrainConfig) -> torch.Tensor:
+    """The mean loss of one batch at each of ``step``'s widths. The widest comes first: with
+    ``distill`` its outputs, detached, teach the others without a forward pass of their own."""
+    widest = max(widths_trained(cfg))
+    losses = []
+    teacher = None
+    for bits in step:
+        out = model.train().set_width(bits)(x)
+        losses.append(_width_loss(out, x, y, bits, task, cfg, teacher if bits != widest else None))
+        if bits == widest and cfg.recipe.distill:
+            teacher = out.detach()
+    return torch.stack(losses).mean()
 
 
 DEEP = 8  # weighted layers beyond which requant rounding differences compound
@@ -274,16 +318,14 @@ def train(cfg: TrainConfig, data: DataSet | TrainData, network: ImportedNetwork,
     if float_model_state is not None:
         model.load_state_dict(float_model_state, strict=False)
     elif cfg.float_epochs and not pretrained:
-        _epochs(model, data, cfg.float_epochs, cfg.float_lr, cfg, lambda _: None, 0, "float", task, rt, (None,))
+        _epochs(model, data, cfg.float_epochs, cfg.float_lr, cfg, lambda _: [None], 0, "float", task, rt, (None,))
     if rt.main:
         history.float_accuracy = evaluate(model, xt, yt, None, task=task)
         warm_up(model, data.train, cfg)
     broadcast_state(model, rt)
-    probs = cfg.sampling()
     widths = list(cfg.widths)
     show = tuple(b for b in (widths[0], widths[len(widths) // 2], widths[-1]))
-    _epochs(model, data, cfg.epochs, cfg.lr, cfg, lambda rng: widths[rng.choice(len(widths), p=probs)], 1,
-            "multiscale", task, rt, show)
+    _epochs(model, data, cfg.epochs, cfg.lr, cfg, step_widths(cfg), 1, "multiscale", task, rt, show)
     if rt.main:
         for b in cfg.widths:
             if cfg.recipe.per_width_bn and b in widths_trained(cfg):

@@ -32,6 +32,11 @@ class Recipe:
     ``distill``: in-place distillation, a step at a narrower width also learns the widest trained
     width's outputs on the same batch (soft labels; the reconstruction itself for an autoencoder).
     ``loss_weights``: a weight per width (in the config's width order) multiplying each step's loss.
+    ``widths_per_step``: widths trained on each batch. 1 (the paper's Algorithm 1): one width drawn
+    with the configured probabilities. k > 1: the sandwich rule of slimmable networks, the widest
+    and the narrowest trained width and k - 2 others drawn without replacement, their losses
+    averaged into one update; k of at least the number of widths trains every width on every batch.
+    Each step then costs about k single-width steps.
     """
 
     per_width_act: bool = True
@@ -40,6 +45,7 @@ class Recipe:
     wavelet: bool = True
     distill: bool = False
     loss_weights: tuple[float, ...] | None = None
+    widths_per_step: int = 1
 
 
 class WeightedLayer(nn.Module):

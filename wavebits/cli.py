@@ -541,7 +541,8 @@ def switch_bench(model: str, bits: str, repeats: int, json_file: Path | None) ->
               help="Pretrained state dict (.pt) for the module: training starts from it, no float training.")
 @click.option("--widths", default=None, help="Candidate widths, e.g. 8,4,2,1 (default: the config's, 8..1).")
 @click.option("--epochs", type=click.IntRange(min=0), default=None,
-              help="Multiscale epochs (sampled widths), overrides train.epochs.")
+              help="Multiscale epochs (passes over the data; each batch trains recipe.widths_per_step widths), "
+                   "overrides train.epochs.")
 @click.option("--float-epochs", type=click.IntRange(min=0), default=None,
               help="Float pre-training epochs before them (skipped with --weights), overrides train.float_epochs.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=None, help="Overrides train.seed.")
