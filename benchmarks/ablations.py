@@ -26,6 +26,10 @@ from wavebits.training.loop import train as train_network
 from wavebits.training.model import Recipe
 from wavebits.training.run import deterministic, load_network, load_training_data
 
+from wavebits.reports import command_line
+
+ROOT = Path(__file__).resolve().parents[1]
+
 SHARED = Recipe(per_width_act=False, per_width_bn=False, per_width_weight_quant=False, wavelet=False)
 LADDER = [
     ("E1 8-bit model at every width", SHARED, "8-bit only"),
@@ -68,6 +72,11 @@ def main() -> None:
     def train(run, data, float_model_state=None):
         return train_network(run, data, network, float_model_state=float_model_state)
 
+    def dedicated_accuracy(run, b: int, start) -> float:
+        """Accuracy of a model trained at width ``b`` alone, from the float model ``start``."""
+        _, h = train(replace(run, widths=(b,), probabilities=None, float_epochs=0), data, float_model_state=start)
+        return h.accuracy[b]
+
     if args.switches:
         seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else [cfg.seed]
         runs: dict[str, list[dict[int, float]]] = {}
@@ -90,19 +99,16 @@ def main() -> None:
                 runs.setdefault(label, []).append(h.accuracy)
                 print(f"seed {seed} {label}: " + " ".join(f"{b}:{100 * a:.2f}" for b, a in h.accuracy.items()),
                       flush=True)
-            dedicated = dict.fromkeys(widths, float("nan"))
-            for b in [int(v) for v in args.dedicated.split(",")] if args.dedicated else []:
-                t = time.perf_counter()
-                _, h = train(replace(run, widths=(b,), probabilities=None, float_epochs=0), data,
-                             float_model_state=start)
-                minutes[DEDICATED] = minutes.get(DEDICATED, 0.0) + (time.perf_counter() - t) / 60 / len(seeds)
-                dedicated[b] = h.accuracy[b]
-                print(f"seed {seed} dedicated {b}-bit: {100 * dedicated[b]:.2f}", flush=True)
             if args.dedicated:
+                t = time.perf_counter()
+                dedicated = dict.fromkeys(widths, float("nan"))
+                for b in (int(v) for v in args.dedicated.split(",")):
+                    dedicated[b] = dedicated_accuracy(run, b, start)
+                    print(f"seed {seed} dedicated {b}-bit: {100 * dedicated[b]:.2f}", flush=True)
+                minutes[DEDICATED] = minutes.get(DEDICATED, 0.0) + (time.perf_counter() - t) / 60 / len(seeds)
                 runs.setdefault(DEDICATED, []).append(dedicated)
         results = {label: {b: float(np.mean([r[b] for r in rs])) for b in widths} for label, rs in runs.items()}
-        write_switches(args.out, cfg, results, minutes, widths, time.perf_counter() - t0, len(data.x_test), seeds,
-                       args.only, args.dedicated)
+        write_switches(args.out, cfg, results, minutes, widths, time.perf_counter() - t0, len(data.x_test), seeds)
         return
     base, hist = train(replace(cfg, epochs=0), data)  # the float model every run starts from
     start = float_state(base)
@@ -115,11 +121,9 @@ def main() -> None:
         print(f"{label}: " + " ".join(f"{b}:{100 * a:.2f}" for b, a in h.accuracy.items()), flush=True)
     dedicated = {}
     for b in widths:
-        run = replace(cfg, widths=(b,), probabilities=None, float_epochs=0)
-        _, h = train(run, data, float_model_state=start)
-        dedicated[b] = h.accuracy[b]
+        dedicated[b] = dedicated_accuracy(cfg, b, start)
         print(f"dedicated {b}-bit: {100 * dedicated[b]:.2f}", flush=True)
-    results["dedicated per-width models"] = dedicated
+    results[DEDICATED] = dedicated
     elapsed = time.perf_counter() - t0
     write_report(args.out, cfg, results, widths, elapsed, len(data.x_test))
 
@@ -148,8 +152,7 @@ def _cell(v: float, fmt: str) -> str:
 
 
 def write_switches(out: Path, cfg, results: dict[str, dict[int, float]], minutes: dict[str, float],
-                   widths: list[int], elapsed: float, n_test: int, seeds: list[int], only: str | None,
-                   dedicated: str | None) -> None:
+                   widths: list[int], elapsed: float, n_test: int, seeds: list[int]) -> None:
     """``<out>/<data>-switches.md``: accuracy per width of each switch (mean over ``seeds``), its
     training minutes (dedicated models: all of them together), its difference to E6 and, with
     ``dedicated``, every one-model row's difference to the dedicated models."""
@@ -161,13 +164,7 @@ def write_switches(out: Path, cfg, results: dict[str, dict[int, float]], minutes
         f"Test accuracy (%) on {n_test} test images, mean over seeds {', '.join(map(str, seeds))} (each seed: "
         f"a float model of {cfg.float_epochs} epochs, then {cfg.epochs} multiscale epochs per model from it), "
         f"batch {cfg.batch_size}; {elapsed / 60:.1f} min in all.",
-        f"Reproduce: `python benchmarks/ablations.py --data {cfg.dataset} --switches"
-        + f" --seeds {','.join(map(str, seeds))}"
-        + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "")
-        + (f" --only {only}" if only else "")
-        + (f" --dedicated {dedicated}" if dedicated else "")
-        + (f" --threads {cfg.threads}" if cfg.threads else "")
-        + f" --epochs {cfg.epochs} --float-epochs {cfg.float_epochs}`",
+        f"Reproduce: `{command_line(ROOT)}`",
         "",
         "| model | " + " | ".join(f"{b} bit" for b in widths) + " | mean | train min |",
         "|---|" + "---|" * (len(widths) + 2),
@@ -202,16 +199,14 @@ def write_report(out: Path, cfg, results: dict[str, dict[int, float]], widths: l
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    one, ded, e1 = results[LADDER[-1][0]], results["dedicated per-width models"], results[LADDER[0][0]]
+    one, ded, e1 = results[LADDER[-1][0]], results[DEDICATED], results[LADDER[0][0]]
     lines = [
         f"# {cfg.dataset}: one model for all widths vs dedicated models ({cfg.arch})",
         "",
         f"Test accuracy (%) on {n_test} test images. Float model ({cfg.float_epochs} epochs), then {cfg.epochs} "
         f"multiscale epochs per "
         f"model, batch {cfg.batch_size}, seed {cfg.seed}; {elapsed / 60:.1f} min in all.",
-        f"Reproduce: `python benchmarks/ablations.py --data {cfg.dataset}"
-        + (f" --data-dir {cfg.data_dir}" if cfg.data_dir else "")
-        + f" --epochs {cfg.epochs} --float-epochs {cfg.float_epochs}`",
+        f"Reproduce: `{command_line(ROOT)}`",
         "",
         "| model | " + " | ".join(f"{b} bit" for b in widths) + " |",
         "|---|" + "---|" * len(widths),

@@ -214,7 +214,7 @@ class RtlReport:
 
 
 SWITCH_MODES = ("stream", "idle")
-# the bench's WB_TB_BACKPRESSURE: none, every third output beat refused, one beat taken in 32 cycles
+# the bench's WB_TB_BACKPRESSURE: none, every third output beat refused, one beat taken in 1024 cycles
 BACKPRESSURE = {False: "0", True: "1", "heavy": "2"}
 CYCLE_LIMIT_EXIT = 3  # the test bench's exit status when it stops at its cycle limit
 
@@ -251,10 +251,10 @@ def run_rtlsim(project: Path, schedule: list[int], per_segment: int, vcd: Path |
     inference i streams vector ``i % N`` of ``inputs`` (default: the project's tb_data).
     ``switch_mode`` ``stream`` writes each new width while the previous inference still runs;
     ``idle`` writes it once the accelerator is idle and then streams the next input at once.
-    ``backpressure`` makes the bench refuse every third output beat (True), or take one beat in 32
-    cycles (``"heavy"``: outputs still wait in the core's FIFO when the next inference starts). ``max_cycles`` stops the
-    bench with an RtlSimError (default: derived from the project's bank). Each call works in its
-    own temporary files, so several processes can run one project at once.
+    ``backpressure`` makes the bench refuse every third output beat (True), or take one beat in 1024
+    cycles (``"heavy"``: outputs still wait in the core's FIFO when the next inference starts).
+    ``max_cycles`` stops the bench with an RtlSimError (default: derived from the project's bank).
+    Each call works in its own temporary files, so several processes can run one project at once.
     """
     if switch_mode not in SWITCH_MODES:
         raise ValueError(f"switch_mode must be one of {SWITCH_MODES}")

@@ -151,7 +151,7 @@ KEYS: dict[tuple[str, str], tuple[str, Any]] = {
                                                                         f"got {v!r}"),
     ("train", "threads"): ("threads", _int(1, 4096)),
     ("train", "workers"): ("workers", _int(0, 1024)),
-    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe) if f.type in (bool, "bool")},
+    **{("recipe", f.name): (f.name, _bool) for f in fields(Recipe) if f.type == "bool"},
     ("recipe", "loss_weights"): ("loss_weights", _weights_list),
     ("recipe", "widths_per_step"): ("widths_per_step", _int(1, 8)),
 }

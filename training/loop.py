@@ -200,15 +200,15 @@ def _epochs(model: MultiScaleNet, data: TrainData, epochs: int, lr: float, cfg: 
             share = len(xb) * rt.world / size
             opt.zero_grad()
             if len(step) == 1:
-                loss = _loss(model.train().set_width(step[0]), net, xb, yb.to(rt.device), step[0], task, cfg) * share
-                loss.backward()
-            else:  # several forward passes feed one update: DDP's reducer expects one, so average here
-                loss = _sandwich_loss(model, xb, yb.to(rt.device), step, task, cfg) * share
-                loss.backward()
+                loss = _loss(model.train().set_width(step[0]), net, xb, yb.to(rt.device), step[0], task, cfg)
+            else:
+                loss = _sandwich_loss(model, xb, yb.to(rt.device), step, task, cfg)
+            (loss * share).backward()
+            if len(step) > 1:  # several forward passes fed this update: DDP's reducer expects one
                 average_gradients(model, rt)
             opt.step()
             sched.step()
-            running += loss.item()
+            running += loss.item() * share
         info = {"loss": f"{running / max(steps, 1):.3f}"}
         if rt.main and len(data.x_test) and eval_widths:  # the bar shows the metric on (up to) 1000 test samples
             for b in eval_widths:
@@ -228,10 +228,11 @@ def step_widths(cfg: TrainConfig) -> Callable[[np.random.Generator], list[int]]:
     ends = sorted({max(trained), min(trained)}, reverse=True)
     rest = [b for b in trained if b not in ends]
     p = np.array([probs[widths.index(b)] for b in rest])
-    n = min(max(k - len(ends), 0), len(rest))
+    p = p / p.sum() if len(rest) else p
+    n = min(k - len(ends), len(rest))
 
     def draw(rng: np.random.Generator) -> list[int]:
-        picked = rng.choice(len(rest), n, replace=False, p=p / p.sum()) if n else []
+        picked = rng.choice(len(rest), n, replace=False, p=p) if n else []
         return sorted([*ends, *(rest[i] for i in picked)], reverse=True)
     return draw
 
@@ -241,9 +242,10 @@ def _loss(model: MultiScaleNet, net: nn.Module, x: torch.Tensor, y: torch.Tensor
     """One step's loss at ``bits`` (``net``: the model, or its DDP wrapper), with the recipe's
     in-place distillation from the widest trained width and its per-width loss weight."""
     teacher = None
-    if cfg.recipe.distill and bits is not None and bits != max(widths_trained(cfg)):
+    widest = max(widths_trained(cfg))
+    if cfg.recipe.distill and bits is not None and bits != widest:
         with torch.no_grad():  # the teacher sees the same batch, in training mode, without gradients
-            teacher = model.set_width(max(widths_trained(cfg)))(x)
+            teacher = model.set_width(widest)(x)
         model.set_width(bits)
     return _width_loss(net(x), x, y, bits, task, cfg, teacher)
 
