@@ -12,7 +12,6 @@ import fcntl
 import hashlib
 import importlib.util
 import logging
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from wavebits.codegen.project import load_project, read_project, read_vectors, w
 from wavebits.errors import WavebitsError
 from wavebits.tools import find_tool, run_tool
 
+from . import objcache
 from .parity import LayerMismatch, ParityReport
 
 if TYPE_CHECKING:
@@ -77,16 +77,13 @@ def build_csim(project: Path, quiet: bool = True) -> Path:
         if binary.is_file():
             return binary
         log.info("building the C simulation of %s with g++", project)
-        partial = binary.with_name(f".{binary.name}.{os.getpid()}")
-        cmd = [cxx, "-O2", "-std=c++14", "-w", f"-I{project / 'firmware'}", f"-I{ap_types_dir()}",
-               str(project / "firmware" / f"{top}.cpp"), str(project / f"{top}_test.cpp"), "-o", str(partial)]
-        r = run_tool(cmd)
-        if r.returncode != 0:
-            partial.unlink(missing_ok=True)
-            tail = "\n".join(r.stderr.strip().splitlines()[-15:])
+        flags = ["-O2", "-std=c++14", "-w", "-Ifirmware", f"-I{ap_types_dir()}"]
+        try:
+            objcache.build(cxx, flags, [Path("firmware") / f"{top}.cpp", Path(f"{top}_test.cpp")], binary, cwd=project)
+        except objcache.CompileFailed as e:
+            tail = "\n".join(e.output.strip().splitlines()[-15:])
             raise WavebitsError(f"{project}: g++ failed to build the C simulation (the end of its output above)",
-                                detail=tail)
-        os.replace(partial, binary)
+                                detail=tail) from None
     return binary
 
 

@@ -29,6 +29,7 @@ from wavebits.errors import WavebitsError
 from wavebits.graph import fan_in
 from wavebits.tools import find_tool, run_tool
 
+from . import objcache
 from .csim import build_lock
 from .parity import LayerMismatch, ParityReport
 
@@ -106,19 +107,20 @@ def compile_verilator(project: Path, top: str, sources: list[str], bench: Path, 
                           detail=(proc.stdout + proc.stderr)[-3000:])
     root = run_tool([_tool(VERILATOR), "--getenv", "VERILATOR_ROOT"]).stdout.strip()
     mk = _mk_lists(obj / f"V{top}_classes.mk")
-    local = [obj / f"{c}.cpp" for key in ("VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
+    local = [c for key in ("VM_CLASSES_FAST", "VM_CLASSES_SLOW", "VM_SUPPORT_FAST", "VM_SUPPORT_SLOW")
              for c in mk.get(key, [])]
     common = [Path(root) / "include" / f"{c}.cpp" for key in ("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW")
               for c in mk.get(key, [])]
     flags = [f"-D{k}={mk[k][0]}" for k in ("VM_COVERAGE", "VM_TIMING", "VM_TRACE", "VM_TRACE_FST", "VM_TRACE_VCD",
                                            "VM_TRACE_SAIF") if mk.get(k)]
-    compile_cmd = [gxx, "-std=c++17", "-O1", "-pthread", f"-I{obj}", f"-I{root}/include", f"-I{root}/include/vltstd",
-                   "-DVERILATOR=1", "-DVM_SC=0", *flags, *(f"-D{k}={v}" for k, v in (defines or {}).items()),
-                   *map(str, local + common), str(bench), "-o", str(binary)]
-    proc = run_tool(compile_cmd, cwd=project)
-    if proc.returncode != 0:
+    cflags = ["-std=c++17", "-O1", "-pthread", "-I.", f"-I{root}/include", f"-I{root}/include/vltstd",
+              "-DVERILATOR=1", "-DVM_SC=0", *flags, *(f"-D{k}={v}" for k, v in (defines or {}).items())]
+    units = [Path(f"{c}.cpp") for c in local] + common + [Path(os.path.relpath(bench, obj))]
+    try:
+        objcache.build(gxx, cflags, units, binary, cwd=obj, link_flags=["-pthread"])
+    except objcache.CompileFailed as e:
         raise RtlSimError(f"{project}: compiling the test bench failed (the end of g++'s output above)",
-                          detail=(proc.stdout + proc.stderr)[-3000:])
+                          detail=e.output[-3000:]) from None
 
 
 @dataclass

@@ -3,6 +3,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,21 @@ def _have_finn() -> bool:
 HAVE_FINN = _have_finn()
 REQUIRE_FINN = os.environ.get("WAVEBITS_REQUIRE_FINN") == "1"
 """CI installs FINN (.ci/run) and sets this: there a test marked `finn` runs (and fails without FINN)."""
+
+
+def pytest_configure(config):
+    """The whole run (every xdist worker and every CLI it starts) shares one compiler cache
+    (wavebits.sim.objcache) of its own, started empty and removed at the end, unless WAVEBITS_CACHE
+    is set; the user's cache is never touched."""
+    if "WAVEBITS_CACHE" not in os.environ:
+        os.environ["WAVEBITS_CACHE"] = tempfile.mkdtemp(prefix="wavebits-test-cache-")
+        config._wavebits_cache = os.environ["WAVEBITS_CACHE"]
+
+
+def pytest_unconfigure(config):
+    cache = getattr(config, "_wavebits_cache", None)
+    if cache is not None:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

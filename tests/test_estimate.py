@@ -38,7 +38,8 @@ def big_mlp():
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("arch,lanes,weights", [("cnn-digits", 8, "banked"), ("mlp", 16, "reconstruct")])
+@pytest.mark.parametrize("arch,lanes,weights", [("cnn-digits", 8, "banked"),
+                                                pytest.param("mlp", 16, "reconstruct", marks=pytest.mark.slow)])
 def test_cycle_model_equals_the_rtl_simulation(tmp_path, arch, lanes, weights):
     bank = synth_bank(arch, seed=0)
     project = write_rtl_project(bank, tmp_path / "p", weights, lanes)

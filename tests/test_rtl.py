@@ -209,6 +209,7 @@ def _every_width_and_switches(bank, project):
     return report
 
 
+@pytest.mark.slow  # every op is in the quick suite's mixed graph (test_ops)
 @pytest.mark.verilator
 def test_resnet8_like_network_is_bit_exact(tmp_path):
     """Residual adds (two buffers read at once, two requant multipliers), act none branches stored as
@@ -217,6 +218,7 @@ def test_resnet8_like_network_is_bit_exact(tmp_path):
     _every_width_and_switches(bank, write_rtl_project(bank, tmp_path / "p", "banked", lanes=8))
 
 
+@pytest.mark.slow  # every op is in the quick suite's mixed graph (test_ops)
 @pytest.mark.verilator
 def test_ds_cnn_like_network_is_bit_exact(tmp_path):
     """int8 input (its first kernel rows packed into words), depthwise convolutions on 16 lanes (each

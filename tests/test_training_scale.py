@@ -144,6 +144,19 @@ def test_runtime_keys_and_overrides(tmp_path):
     assert load_config(None, "digits").device is None  # chosen at run time: cuda when available
 
 
+def test_a_config_is_checked_before_torch_loads(tmp_path):
+    """Config mistakes and missing model files are reported at once: checking a config imports no torch."""
+    code = ("import sys\nfrom wavebits.training.config import load_config\n"
+            "from wavebits.errors import WavebitsError\n"
+            "for kw in ({'source': 'gone.py:net'}, {'weights': 'gone.pt'}):\n"
+            "    try:\n        load_config(None, 'digits', **kw)\n"
+            "    except WavebitsError as e:\n        print(e)\n"
+            "print('torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert out.stdout.splitlines() == ["option: model.source: gone.py: no such file",
+                                       "option: model.weights: gone.pt: no such file", "False"], out
+
+
 def test_device_resolution():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -36,8 +36,9 @@ from wavebits.archs import ARCHS
 from wavebits.data import DATASETS
 from wavebits.errors import WavebitsError
 
-from .dist import DEVICES
-from .model import Recipe
+from .recipe import Recipe
+
+DEVICES = ("cpu", "cuda")
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -231,4 +232,7 @@ def load_config(path: str | Path | None = None, dataset: str | None = None, **ov
                    f"streaming reads image folders (data.name = \"folder\"), not {cfg.dataset!r}")
     if cfg.dataset in ("npz", "folder", "mnist", "fashion-mnist", "cifar10") and not cfg.data_dir:
         raise _err(path, "data.dir", f"data set {cfg.dataset!r} needs a file or folder (--data-dir)")
+    for name, file in (("source", (cfg.source or "").rpartition(":")[0]), ("weights", cfg.weights)):
+        if file and not Path(file).is_file():  # before any data is loaded
+            raise _err(path if name not in given else "option", f"model.{name}", f"{file}: no such file")
     return cfg

@@ -21,7 +21,8 @@ from torch import nn
 
 from wavebits.errors import WavebitsError
 
-DEVICES = ("cpu", "cuda")
+from .config import DEVICES
+
 T = TypeVar("T")
 
 

@@ -8,7 +8,6 @@ a BatchNorm per width (plus one for the float model) and an output quantizer per
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,33 +18,10 @@ from wavebits.bank.builder import DEFAULT_FORMAT, BankFormat
 from wavebits.graph import INPUT, Node, bipolar_at_one_bit, fan_in, infer_shapes, weight_shape
 
 from .quant import FineQuant, PactActivation, WaveletWeight
+from .recipe import DEFAULT_RECIPE, Recipe
 
 if TYPE_CHECKING:
     from wavebits.importer import ImportedLayer
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Which parameters are per width (the paper's ablation ladder E2..E6 switches them on), and how
-    the narrow widths learn.
-
-    ``distill``: in-place distillation, a step at a narrower width also learns the widest trained
-    width's outputs on the same batch (soft labels; the reconstruction itself for an autoencoder).
-    ``loss_weights``: a weight per width (in the config's width order) multiplying each step's loss.
-    ``widths_per_step``: widths trained on each batch. 1 (the paper's Algorithm 1): one width drawn
-    with the configured probabilities. k > 1: the sandwich rule of slimmable networks, the widest
-    and the narrowest trained width and k - 2 others drawn without replacement, their losses
-    averaged into one update; k of at least the number of widths trains every width on every batch.
-    Each step then costs about k single-width steps.
-    """
-
-    per_width_act: bool = True
-    per_width_bn: bool = True
-    per_width_weight_quant: bool = True
-    wavelet: bool = True
-    distill: bool = False
-    loss_weights: tuple[float, ...] | None = None
-    widths_per_step: int = 1
 
 
 class WeightedLayer(nn.Module):
@@ -131,7 +107,7 @@ class MultiScaleNet(nn.Module):
     """
 
     def __init__(self, nodes: list[Node], input_shape: tuple[int, ...], widths: Sequence[int],
-                 recipe: Recipe = Recipe(), fmt: BankFormat = DEFAULT_FORMAT, seed: int = 0,
+                 recipe: Recipe = DEFAULT_RECIPE, fmt: BankFormat = DEFAULT_FORMAT, seed: int = 0,
                  input_scale: float = 1.0 / 255.0, input_signed: bool = False,
                  init: Mapping[str, ImportedLayer] | None = None, pretrained: bool = False) -> None:
         super().__init__()

@@ -573,7 +573,6 @@ def train(config_file: Path | None, data: str | None, data_dir: Path | None, mod
     Runs unchanged under torchrun (several processes or machines): rank 0 writes and prints.
     """
     from .training.config import load_config
-    from .training.export import parity_table
 
     if model_source and arch:
         raise WavebitsError("--model and --arch: give one network, not both")
@@ -584,6 +583,8 @@ def train(config_file: Path | None, data: str | None, data_dir: Path | None, mod
                       float_epochs=float_epochs, seed=seed, limit_train=limit_train, limit_test=limit_test,
                       task=task, stream=stream or None, device=device, threads=threads, workers=workers)
     result = _train_and_report(cfg, output)
+    from .training.export import parity_table
+
     if result.main:
         click.echo(parity_table(result.parity))
     if qonnx_dir is not None and result.main:
