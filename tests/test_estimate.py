@@ -132,8 +132,8 @@ def test_estimate_cli_exits_1_when_nothing_fits(tmp_path, big_mlp):
     assert "does NOT fit" in r.stdout
 
 
-def test_layers_the_cycle_model_does_not_follow_are_named():
-    est = estimate(synth_bank("resnet8", seed=0), "reconstruct", 8)
+def test_layers_the_cycle_model_does_not_follow_are_named(resnet_bank):
+    est = estimate(resnet_bank, "reconstruct", 8)
     assert est.unmodeled and all(name in est.cycles[8] for name in est.unmodeled)
     assert "lower bounds" in est.text() and est.to_dict()["unmodeled_layers"] == est.unmodeled
     assert not estimate(synth_bank("lenet5", seed=0), "banked", 8).unmodeled
