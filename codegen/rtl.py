@@ -55,7 +55,7 @@ TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",
                 "wb_haar_lane.v", "wb_haar_engine.v", "wb_weight_store.v", "wb_mac_array.v",
-                "wb_input_loader.v", "wb_issue.v", "wb_core.v")
+                "wb_input_loader.v", "wb_issue.v", "wb_drain.v", "wb_core.v")
 BOARD_SOURCES = ("wb_uart.v", "wb_board_uart.v")  # synthesis only: the test bench drives the core's ports
 LIBRARY = (*CORE_SOURCES, *BOARD_SOURCES, "tb/tb_main.cpp", "tb/tb_board.cpp", "tb/ehxplll_sim.v")
 BOARDS = {
@@ -355,10 +355,6 @@ def _pack(fields: list[tuple[int, int]]) -> int:
     return word
 
 
-def _bits_for(n: int) -> int:
-    return max(1, (max(n, 1) - 1).bit_length())
-
-
 def _lane_bits(bits: np.ndarray) -> np.ndarray:
     """(..., P) 0/1 -> (...,) integers with lane l at bit l."""
     return (bits.astype(np.int64) << np.arange(bits.shape[-1], dtype=np.int64)).sum(axis=-1)
@@ -607,14 +603,14 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
         "PACK_WS": first.win if first.pack > 1 else in_w,
         "ACC_W": acc_bits, "MUL_W": mul_bits, "BIAS_W": bias_bits,
         "V_W": max(v_bits, acc_bits + mul_bits + 1 + int(bool(rq2_words))),
-        "OUT_W": out_bits, "ACT_DEPTH": act_depth, "ACT_AW": _bits_for(act_depth), "NBUF": nbuf,
-        "WDEPTH": wdepth, "WAW": _bits_for(wdepth),
-        "RQ_DEPTH": max(len(rq_words), 1), "RQ_AW": _bits_for(len(rq_words)),
-        "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ2_AW": _bits_for(len(rq2_words)),
-        "LW_W": lw_w, "LW_DEPTH": len(lw_words), "LW_AW": _bits_for(len(lw_words)),
-        "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth, "CAW": _bits_for(cdepth),
-        "EDEPTH": max(n_elem, 1), "EAW": _bits_for(n_elem),
-        "XDEPTH": xdepth, "XAW": _bits_for(xdepth),
+        "OUT_W": out_bits, "ACT_DEPTH": act_depth, "NBUF": nbuf,
+        "WDEPTH": wdepth,
+        "RQ_DEPTH": max(len(rq_words), 1),
+        "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1),
+        "LW_W": lw_w, "LW_DEPTH": len(lw_words),
+        "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth,
+        "EDEPTH": max(n_elem, 1),
+        "XDEPTH": xdepth,
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
         "RQ2_FILE": "mem/requant2.hex" if rq2_words else "",
         "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
@@ -651,7 +647,7 @@ module {TOP} (
     input  wire        out_ready,
     output wire        trace_valid,
     output wire [7:0]  trace_layer,
-    output wire [{params["ACT_AW"]}-1:0] trace_addr,
+    output wire [23:0] trace_addr,
     output wire [7:0]  trace_mask,
     output wire [63:0] trace_data
 );

@@ -22,8 +22,9 @@
 // (8 input channels) per cycle: bit-serial over the weight's bit planes at width >= 2, +-x or
 // XNOR-popcount at width 1. Weights are stored per unit (one kernel tap, one channel word) and
 // group of P output channels: a 64P-bit row holds slot s, bit plane j, lane l at bit
-// s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P accumulators is copied to shadow registers and requantized one channel per cycle while the
-// lanes go on with the next group. Every memory output is registered before logic (ECP5 timing).
+// s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P
+// accumulators is handed to the drain and requantized one channel per cycle while the lanes go on
+// with the next group. Every memory output is registered before logic (ECP5 timing).
 // A grouped convolution runs a lane group once per convolution group its channels meet (a pass),
 // only the lanes of that group enabled; a pass reads its group's input channels as words rotated
 // to start at the group's first byte (each slot RAM at its own address: the next word for the
@@ -36,8 +37,9 @@
 // requantizes x_a * mul + x_b * mul2 + bias (TWO = 1: the requant unit's second product).
 // Parts: wb_input_loader (the input stream into buffer 0), wb_issue (the loop nest: one item per
 // cycle, its addresses), wb_weight_store (the weight memory and its row select), wb_mac_array (the
-// P lanes), wb_requant (the drain's pipeline); this module holds the width register, the layer
-// sequencing, the activation buffers, the operand stage, the max pool and the drain.
+// P lanes), wb_drain (requant memories, wb_requant's pipeline, the output FIFO); this module holds
+// the width register, the layer sequencing, the activation buffers, the operand stage and the max
+// pool. Address widths follow from the memory depths ($clog2).
 module wb_core #(
     parameter WEIGHTS = 0,
     parameter P = 8,
@@ -51,11 +53,11 @@ module wb_core #(
     // PACK > 1: the first layer's kernel rows (PACK taps) are packed into the input's channel words
     parameter PACK = 1, PACK_PW = 0, PACK_WS = 8,
     parameter ACC_W = 32, MUL_W = 25, BIAS_W = 40, V_W = 64, OUT_W = 32,
-    parameter ACT_DEPTH = 1024, ACT_AW = 10, NBUF = 2,
-    parameter WDEPTH = 1024, WAW = 10,
-    parameter RQ_DEPTH = 1024, RQ_AW = 10, TWO = 0, RQ2_DEPTH = 1, RQ2_AW = 1,
-    parameter LW_W = 144, LW_DEPTH = 64, LW_AW = 6,
-    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CAW = 10, EDEPTH = 1024, EAW = 10, XDEPTH = 0, XAW = 1,
+    parameter ACT_DEPTH = 1024, NBUF = 2,
+    parameter WDEPTH = 1024,
+    parameter RQ_DEPTH = 1024, TWO = 0, RQ2_DEPTH = 1,
+    parameter LW_W = 144, LW_DEPTH = 64,
+    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
     parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "", RQ2_FILE = "",
     parameter WEIGHT_PREFIX = "", ELEM_FILE = "", COMP_PREFIX = "", EDGE_PREFIX = ""
@@ -77,13 +79,18 @@ module wb_core #(
     input  wire                     out_ready,
     output reg                      trace_valid, // every activation write, for parity checks
     output reg  [7:0]               trace_layer,
-    output reg  [ACT_AW-1:0]        trace_addr,
+    output reg  [23:0]              trace_addr,
     output reg  [7:0]               trace_mask,
     output reg  [63:0]              trace_data
 );
 `include "wb_fields.vh"
+    localparam ACT_AW = ACT_DEPTH > 1 ? $clog2(ACT_DEPTH) : 1;
+    localparam WAW = WDEPTH > 1 ? $clog2(WDEPTH) : 1;
+    localparam LW_AW = LW_DEPTH > 1 ? $clog2(LW_DEPTH) : 1;
+    localparam CAW = CDEPTH > 1 ? $clog2(CDEPTH) : 1;
+    localparam EAW = EDEPTH > 1 ? $clog2(EDEPTH) : 1;
+    localparam XAW = XDEPTH > 1 ? $clog2(XDEPTH) : 1;
     localparam DESC_W = NFIELDS * FIELD_W;
-    localparam RQ_W = MUL_W + BIAS_W;
 
     // ---------------------------------------------------------------- width register
     reg  [3:0] cur_bits, req_bits;
@@ -199,24 +206,6 @@ module wb_core #(
     assign switching = pending || recon_busy || recon_ready;
     assign rebuilding = recon_busy;
 
-    // ---------------------------------------------------------------- requant memory
-    reg  [RQ_AW-1:0] rq_raddr;            // the channel being issued to the requant pipeline
-    wire [RQ_W-1:0]  rq_q;
-    wb_ram #(.W(RQ_W), .DEPTH(RQ_DEPTH), .AW(RQ_AW), .INIT(RQ_FILE)) u_rq (
-        .clk(clk), .we(1'b0), .waddr({RQ_AW{1'b0}}), .wdata({RQ_W{1'b0}}), .re(den), .raddr(rq_raddr), .rdata(rq_q));
-    // an add's second multiplier per channel (requant2 memory: add layers only)
-    reg  [RQ2_AW-1:0] rq2_raddr;
-    wire [MUL_W-1:0]  rq2_q;
-    generate
-        if (TWO != 0) begin : g_rq2
-            wb_ram #(.W(MUL_W), .DEPTH(RQ2_DEPTH), .AW(RQ2_AW), .INIT(RQ2_FILE)) u_rq2 (
-                .clk(clk), .we(1'b0), .waddr({RQ2_AW{1'b0}}), .wdata({MUL_W{1'b0}}), .re(den), .raddr(rq2_raddr),
-                .rdata(rq2_q));
-        end else begin : g_no_rq2
-            assign rq2_q = {MUL_W{1'b0}};
-        end
-    endgenerate
-
     // ---------------------------------------------------------------- issue stage
     wire              issuing;
     wire [23:0]       wptr;
@@ -284,57 +273,12 @@ module wb_core #(
     wire [23:0] y_gp, y_obase;
     assign {y_last, y_gp, y_obase} = y_pipe[LANE_LAT];
 
-    // drain: requantize a finished group's accumulators, one channel per cycle
-    reg               d_busy;
-    reg  [23:0]       d_c, d_cend, d_obase, d_l;
-    reg signed [ACC_W-1:0] shadow [0:P-1];
-    wire signed [ACC_W-1:0] acc_next [0:P-1];
-    // requant pipeline: stage 0 holds the accumulator and the requant memory's output, stages
-    // 1..RQ_LAT follow wb_requant; the last one writes
-    localparam RQ_LAT = 8;
-    reg  [RQ_LAT:0]   t_valid;
-    reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
-    reg  [2:0]        t_slot [0:RQ_LAT];
-    reg signed [ACC_W-1:0] r1_acc, r1_acc2;
-    wire signed [OUT_W-1:0] rq_out;
-    // output FIFO (4 entries): the drain runs while at most one entry is taken, so its enable is a
-    // register and out_ready fans out to nothing but the FIFO
-    reg  [OUT_W+3:0] ofifo [0:3];
-    reg  [1:0] o_rd, o_wr;
-    reg  [2:0] o_count;
-    reg        den;
-    wire       o_push = den && t_valid[RQ_LAT] && is_out;
-    wire       o_pop = out_valid && out_ready;
-    wire [2:0] o_count_next = o_count + (o_push ? 3'd1 : 3'd0) - (o_pop ? 3'd1 : 3'd0);
-    assign out_valid = o_count != 0;
-    assign out_data = ofifo[o_rd][OUT_W-1:0];
-    assign out_bits = ofifo[o_rd][OUT_W+3:OUT_W];
-    wire drain_issue = den && d_busy && !(y_valid && y_last);
-    // the value written: 1 << nbo bytes from slot t_slot (wider values are act none, so signed)
-    wire signed [63:0] rq_ext = rq_out;
-    wire [7:0]  o_mask = (nbo == 2'd0 ? 8'h01 : nbo == 2'd1 ? 8'h03 : 8'h0F) << t_slot[RQ_LAT];
-    wire [63:0] o_data = nbo == 2'd0 ? {8{rq_ext[7:0]}} : nbo == 2'd1 ? {4{rq_ext[15:0]}} : {2{rq_ext[31:0]}};
-    // a value of an add's input: 1 << nbl bytes from slot `off` (sign-extended where wider than a byte
-    // or `sgn`); bipolar (width 1) values are bits
-    function signed [ACC_W-1:0] unpack(input [63:0] w, input [2:0] off, input [1:0] nbl, input sgn, input bip);
-        reg [63:0] v, e;
-        begin
-            v = w >> {off, 3'b000};
-            case (nbl)
-                2'd0: e = bip ? (v[0] ? 64'd1 : {64{1'b1}}) : sgn ? {{56{v[7]}}, v[7:0]} : {56'd0, v[7:0]};
-                2'd1: e = {{48{v[15]}}, v[15:0]};
-                default: e = {{32{v[31]}}, v[31:0]};
-            endcase
-            unpack = e[ACC_W-1:0];
-        end
-    endfunction
-    // an add's values enter the requant pipeline straight from the operand stage, one per cycle (its
-    // items are issued only while den is high, which it stays for the rest of a layer that is not
-    // the output layer: nothing is pushed into the output FIFO then)
-    wire add_issue = a_valid && is_add;
-    wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && y_valids == 0 && !d_busy && t_valid == 0;
-
-    assign drain_last = drain_issue && d_c + 1 >= d_cend;
+    // drain: a finished group's accumulators and an add's values, requantized one per cycle (wb_drain)
+    wire        den, drain_busy, drain_wr;
+    wire [ACT_AW-1:0] drain_waddr;
+    wire [7:0]  drain_wmask;
+    wire [63:0] drain_wdata;
+    wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && y_valids == 0 && !drain_busy;
 
     // ---------------------------------------------------------------- MAC lanes
     wire [P*ACC_W-1:0] acc_flat;
@@ -342,12 +286,6 @@ module wb_core #(
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
         .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wrow(a_wrow), .vmask(a_vmask), .gp(a_gp[7:0]),
         .cw(a_cw), .lo(a_lo), .hi(a_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
-    genvar gl;
-    generate
-        for (gl = 0; gl < P; gl = gl + 1) begin : g_acc
-            assign acc_next[gl] = acc_flat[gl*ACC_W +: ACC_W];
-        end
-    endgenerate
 
     // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
     // values of a wide input)
@@ -372,9 +310,17 @@ module wb_core #(
         end
     endgenerate
 
-    wb_requant #(.ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO)) u_requant (
-        .clk(clk), .en(den), .acc(r1_acc), .mul(rq_q[MUL_W-1:0]), .acc2(r1_acc2), .mul2(rq2_q), .bias(rq_q[RQ_W-1:MUL_W]),
-        .shift(lw[LW_RQSHIFT +: 6]), .act_none(act_none), .bits(cur_bits), .out(rq_out));
+    wb_drain #(.P(P), .ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO),
+               .ACT_AW(ACT_AW), .RQ_DEPTH(RQ_DEPTH), .RQ2_DEPTH(RQ2_DEPTH), .RQ_FILE(RQ_FILE), .RQ2_FILE(RQ2_FILE)) u_drain (
+        .clk(clk), .rst(rst), .rq_row(lw[LW_RQROW +: 24]), .rq2_row(lw[LW_RQ2ROW +: 24]), .rq_shift(lw[LW_RQSHIFT +: 6]),
+        .act_none(act_none), .is_out(is_out), .nbo(nbo), .cout(`F(F_COUT)), .bits(cur_bits),
+        .group_valid(y_valid && y_last), .group_acc(acc_flat), .group_gp(y_gp), .group_obase(y_obase),
+        .add_ahead(x_valid && is_add), .add_ahead_c(x_gp), .add_valid(a_valid && is_add), .add_word(a_word),
+        .add_word2(a_word2), .add_off(a_offa), .add_off2(a_offb), .nba(nba), .nbb(nbb), .sgn(in_sgn), .sgn2(in2_sgn),
+        .bip(bip1), .bip2(bip2), .add_addr(a_obase[ACT_AW-1:0]), .add_slot(a_cw[2:0]),
+        .den(den), .last(drain_last), .busy(drain_busy),
+        .wr_valid(drain_wr), .wr_addr(drain_waddr), .wr_mask(drain_wmask), .wr_data(drain_wdata),
+        .out_valid(out_valid), .out_data(out_data), .out_bits(out_bits), .out_ready(out_ready));
 
     // ---------------------------------------------------------------- input loading
     assign in_ready = (state == S_LOAD) && !rst;
@@ -397,9 +343,6 @@ module wb_core #(
             active <= 1'b0;
             cfg_error <= 1'b0;
             x_valids <= 0; a_valid <= 1'b0; y_valids <= 0;
-            d_busy <= 1'b0;
-            t_valid <= 0;
-            o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1;
         end else begin
             // width register
             if (cfg_valid) begin
@@ -412,11 +355,6 @@ module wb_core #(
                     cfg_error <= 1'b1;
             end
             if (recon_done && !cfg_take) recon_ready <= 1'b1;
-            if (o_push) begin ofifo[o_wr] <= {cur_bits, rq_out}; o_wr <= o_wr + 1; end
-            if (o_pop) o_rd <= o_rd + 1;
-            o_count <= o_count_next;
-            den <= o_count_next <= 3'd1;
-
             case (state)
                 S_LOAD: if (in_valid) begin
                     act_wbuf <= 2'd0;
@@ -479,11 +417,6 @@ module wb_core #(
             a_word <= x_pad ? 64'd0 : ({act_q[src], act_q[src]} >> {x_rot, 3'b000});
             a_word2 <= act_q[src2];
             a_offa <= x_offa; a_offb <= x_offb;
-            // an add's requant rows are read as its values reach the operand stage
-            if (x_valid && is_add) begin
-                rq_raddr <= lw[LW_RQROW +: 24] + x_gp;
-                rq2_raddr <= lw[LW_RQ2ROW +: 24] + x_gp;
-            end
             for (l = 0; l < 8; l = l + 1) a_wrow[l*P +: P] <= wrow[l*8*P + x_plane*P +: P];
             y_valids <= {y_valids[LANE_LAT-1:1], a_valid && is_conv};
             y_pipe[1] <= {a_last, a_gp, a_obase};
@@ -501,44 +434,13 @@ module wb_core #(
                     trace_mask <= 8'hFF; trace_data <= pool_next;
                 end
             end
-            if (y_valid && y_last) begin
-                for (l = 0; l < P; l = l + 1) shadow[l] <= acc_next[l];
-                d_busy <= 1'b1;
-                d_c <= y_gp; d_l <= 0; d_obase <= y_obase;
-                rq_raddr <= lw[LW_RQROW +: 24] + y_gp;
-                d_cend <= (y_gp + P < `F(F_COUT)) ? y_gp + P : `F(F_COUT);
-            end
-
-            // ---- drain and requant pipeline (frozen while the output register is full)
-            if (den) begin
-                t_valid <= {t_valid[RQ_LAT-1:0], drain_issue || add_issue};
-                for (l = RQ_LAT; l > 0; l = l - 1) begin
-                    t_addr[l] <= t_addr[l-1];
-                    t_slot[l] <= t_slot[l-1];
-                end
-                if (drain_issue) begin
-                    rq_raddr <= rq_raddr + 1;
-                    r1_acc <= shadow[d_l];
-                    r1_acc2 <= 0;
-                    t_addr[0] <= d_obase + ((d_c << nbo) >> 3);
-                    t_slot[0] <= (d_c << nbo) & 7;
-                    d_c <= d_c + 1; d_l <= d_l + 1;
-                    if (d_c + 1 >= d_cend) d_busy <= 1'b0;
-                end
-                if (add_issue) begin
-                    r1_acc <= unpack(a_word, a_offa, nba, in_sgn, bip1);
-                    r1_acc2 <= unpack(a_word2, a_offb, nbb, in2_sgn, bip2);
-                    t_addr[0] <= a_obase;
-                    t_slot[0] <= a_cw[2:0];
-                end
-                if (t_valid[RQ_LAT] && !is_out) begin  // the output layer's values go to the FIFO (o_push)
-                    act_wbuf <= dst;
-                    act_waddr <= t_addr[RQ_LAT];
-                    act_wmask <= o_mask;
-                    act_wdata <= o_data;
-                    trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= t_addr[RQ_LAT];
-                    trace_mask <= o_mask; trace_data <= o_data;
-                end
+            if (drain_wr) begin
+                act_wbuf <= dst;
+                act_waddr <= drain_waddr;
+                act_wmask <= drain_wmask;
+                act_wdata <= drain_wdata;
+                trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= drain_waddr;
+                trace_mask <= drain_wmask; trace_data <= drain_wdata;
             end
         end
     end
