@@ -10,6 +10,11 @@
 // written (the second may be padding: v1 = 0): its weight row (unit) and slot. When a
 // layer's column count is odd, its last column pair is half padding, where LH = LL and HH = HL:
 // such a pair may be stored as {HL, LL} edge records in Q edge banks instead (the map's edge bit).
+//
+// The layers follow each other without a gap: while one layer's column pairs issue, the descriptor
+// of the next weighted layer is looked up (skipping the others) and held on the descriptor memory's
+// output; its first column pair issues in the cycle after the last one of the layer before. The
+// per-width record is read as the layer starts and taken by its first item on the way to the banks.
 module wb_haar_engine #(
     parameter P = 8,
     parameter QB = 2,                 // log2(P / 2)
@@ -53,7 +58,8 @@ module wb_haar_engine #(
     localparam Q = P / 2;
     localparam DESC_W = NFIELDS * FIELD_W;
 
-    // descriptor and per-width record of the layer being rebuilt
+    // the descriptor of the next weighted layer (looked up ahead) and the per-width record of the
+    // layer whose first item is on its way to the banks
     reg  [7:0] layer;
     wire [DESC_W-1:0] desc;
     wire [LW_W-1:0] lw;
@@ -65,16 +71,25 @@ module wb_haar_engine #(
     `define D(f) desc[(f)*FIELD_W +: FIELD_W]
 
     reg [23:0] groups, ebase, rows2, cols2, units;
-    reg [4*NT*TERM_W-1:0] terms;
-    reg [5:0] wshift;
 
-    localparam E_IDLE = 3'd0, E_DESC = 3'd1, E_LW = 3'd2, E_LW2 = 3'd3, E_RUN = 3'd4, E_TAIL = 3'd5;
-    reg [2:0] state;
+    // E_WAIT: the next layer's descriptor is not found yet; E_TAIL: every item issued
+    localparam E_IDLE = 2'd0, E_WAIT = 2'd1, E_RUN = 2'd2, E_TAIL = 2'd3;
+    reg [1:0] state;
+    // the look-up of `layer`'s descriptor: D_READ (read in flight), D_CHECK (is it weighted?), D_FOUND
+    // (held until the engine loads it), D_END (no weighted layer left)
+    localparam D_READ = 2'd0, D_CHECK = 2'd1, D_FOUND = 2'd2, D_END = 2'd3;
+    reg [1:0] dstate;
+    reg [3:0] run_widx;
     // loop over groups g of P rows (gq = g * Q row pairs) and column pairs jc; the record address
     // cgj = CBASE + jc * rows2 + gq (cgq at jc = 0), the edge record address xq = XBASE + gq, and the
     // group's first unit gu
     reg [23:0] g, jc, gq, cgq, cgj, xq, gu;
     reg        jL, gL;                 // jc and g at their last values (registered loop ends)
+    reg        first;                  // the item issuing now is its layer's first
+    // the found layer's loops are loaded: at a start from idle (the look-up rests on the first
+    // weighted layer), while waiting, or in place of the next item after the last one of a layer
+    wire       layer_end = state == E_RUN && jL && gL;
+    wire       load = !rst && dstate == D_FOUND && (start ? state == E_IDLE : state == E_WAIT || layer_end);
 
     // p0: element map address; p1: its data; b: record address; c_pipe: component reads; p2: the
     // registered components into the butterfly lanes (memory outputs registered before logic: ECP5)
@@ -93,6 +108,7 @@ module wb_haar_engine #(
     localparam COMP_OREG = 2;          // component banks (spread over the die): read latency COMP_OREG + 1, then comp_r
     localparam CREAD_LAT = COMP_OREG + 2;
     reg        p0_valid, p1_valid, b_valid;
+    reg        p0_first, p1_first;
     reg [23:0] p0_cg, p0_xb, p0_gu, p0_nrows;
     reg [23:0] p1_cg, p1_xb, p1_gu, p1_nrows;
     // stage b: the record address, and what the lanes and the writes need, carried beside the
@@ -162,10 +178,10 @@ module wb_haar_engine #(
         end
     endgenerate
 
-    // the next layer's descriptor, or the tail once the last layer is issued
-    task next_layer;
-        if (layer + 1 < NL) begin layer <= layer + 1; state <= E_DESC; end
-        else state <= E_TAIL;
+    // the look-up moves on to the layer after `layer`
+    task next_desc;
+        if (layer + 1 < NL) begin layer <= layer + 1; dstate <= D_READ; end
+        else dstate <= D_END;
     endtask
     // the write ports' data: column c of every lane's block, bit plane j of row r at bit j * P + r
     // (P weights), and at one bit the signs (1 = +1) in every plane
@@ -188,12 +204,14 @@ module wb_haar_engine #(
     always @(posedge clk) begin
         done <= 1'b0;
         if (rst || start) begin
-            state <= start ? E_DESC : E_IDLE;
+            state <= !start ? E_IDLE : load ? E_RUN : E_WAIT;
             busy <= start;
-            layer <= 8'd0;
+            if (load) next_desc;
+            else begin layer <= 8'd0; dstate <= D_READ; end
             p0_valid <= 1'b0; p1_valid <= 1'b0; b_valid <= 1'b0; c_valids <= 0; q_valid <= 0;
             we <= 1'b0; we2 <= 1'b0;
             run_bits <= bits;
+            run_widx <= widx;
         end else begin
             p1_valid <= p0_valid;
             b_valid <= p1_valid;
@@ -202,13 +220,19 @@ module wb_haar_engine #(
             we <= q_valid[LANE_LAT];
             we2 <= q_valid[LANE_LAT] && q_writes[LANE_LAT][WITEM_W-1];
             p0_valid <= state == E_RUN;
+            case (dstate)
+                D_READ: dstate <= D_CHECK;
+                D_CHECK: if (`D(F_OP) == 0) dstate <= D_FOUND; else next_desc;
+                D_FOUND: if (load) next_desc;
+                default: ;
+            endcase
             case (state)
-                E_DESC: state <= E_LW;                    // descriptor read in flight
-                E_LW: if (`D(F_OP) == 0) state <= E_LW2; else next_layer;
-                E_LW2: state <= E_RUN;                    // per-width record read in flight
-                E_RUN: if (jL && gL) next_layer;
-                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && c_valids == 0 && q_valid == 0 && !we) begin
+                E_WAIT, E_RUN: if (load) state <= E_RUN;
+                               else if (state == E_WAIT || layer_end) state <= dstate == D_END ? E_TAIL : E_WAIT;
+                // the last write is on the ports now (we): done follows it
+                E_TAIL: if (!p0_valid && !p1_valid && !b_valid && c_valids == 0 && q_valid == 0) begin
                     busy <= 1'b0; done <= 1'b1; state <= E_IDLE;
+                    layer <= 8'd0; dstate <= D_READ;      // the look-up rests on the first weighted layer
                 end
                 default: ;
             endcase
@@ -216,10 +240,10 @@ module wb_haar_engine #(
     end
 
     // data: the loops and the pipeline's payload, which only the valid bits above qualify (no reset:
-    // E_LW sets the loops up for every layer)
+    // a load sets the loops up for every layer)
     always @(posedge clk) begin
         // p0 -> p1: the element map's output register
-        {p1_cg, p1_xb, p1_gu, p1_nrows} <= {p0_cg, p0_xb, p0_gu, p0_nrows};
+        {p1_first, p1_cg, p1_xb, p1_gu, p1_nrows} <= {p0_first, p0_cg, p0_xb, p0_gu, p0_nrows};
         // p1 -> b: element map data in, record address and write addresses out
         b_rb <= edge_pair ? p1_xb : p1_cg;
         b_edge <= edge_pair;
@@ -230,8 +254,10 @@ module wb_haar_engine #(
         b_waddr2 <= p1_gu + unit1;
         b_slot <= slot0;
         b_slot2 <= slot1;
-        b_terms <= terms;
-        b_wshift <= wshift;
+        if (p1_first) begin           // the layer's record, read as it started, is on lw by now
+            b_terms <= lw[LW_TERMS +: 4*NT*TERM_W];
+            b_wshift <= lw[LW_WSHIFT +: 6];
+        end
         // b -> p2: the component banks' reads, then comp_r (g_lane)
         c_pipe[1] <= {b_rb[QB-1:0], b_lanes, b_edge, b_v1, b_waddr2, b_slot2, b_waddr, b_slot, b_terms, b_wshift};
         for (l = 2; l <= CREAD_LAT; l = l + 1) c_pipe[l] <= c_pipe[l-1];
@@ -242,31 +268,28 @@ module wb_haar_engine #(
         {waddr2, wslot2, waddr, wslot} <= q_writes[LANE_LAT][WITEM_W-2:0];
         wdata <= one_bit ? col_sign[0 +: 8*P] : col_w[0 +: 8*P];
         wdata2 <= one_bit ? col_sign[8*P +: 8*P] : col_w[8*P +: 8*P];
-        case (state)
-            E_LW: begin
-                lw_raddr <= `D(F_LWBASE) + widx;
-                groups <= `D(F_GROUPS); ebase <= `D(F_EBASE);
-                rows2 <= `D(F_ROWS2); cols2 <= `D(F_COLS2); units <= `D(F_FANIN);
-                g <= 0; jc <= 0; gq <= 0; cgq <= `D(F_CBASE); cgj <= `D(F_CBASE); xq <= `D(F_XBASE);
-                gu <= `D(F_WBASE);
-                jL <= `D(F_COLS2) == 1; gL <= `D(F_GROUPS) == 1;
+        // p0: the item issuing now
+        p0_first <= first && state == E_RUN;
+        p0_cg <= cgj;
+        p0_xb <= xq;
+        p0_gu <= gu;
+        p0_nrows <= rows2 - gq;
+        first <= load || (first && state != E_RUN);
+        if (load) begin
+            lw_raddr <= `D(F_LWBASE) + (start ? widx : run_widx);
+            groups <= `D(F_GROUPS); ebase <= `D(F_EBASE);
+            rows2 <= `D(F_ROWS2); cols2 <= `D(F_COLS2); units <= `D(F_FANIN);
+            g <= 0; jc <= 0; gq <= 0; cgq <= `D(F_CBASE); cgj <= `D(F_CBASE); xq <= `D(F_XBASE);
+            gu <= `D(F_WBASE);
+            jL <= `D(F_COLS2) == 1; gL <= `D(F_GROUPS) == 1;
+        end else if (state == E_RUN) begin
+            if (!jL) begin jc <= jc + 1; jL <= (jc + 2 == cols2); cgj <= cgj + rows2; end
+            else begin
+                jc <= 0; jL <= (cols2 == 1);
+                g <= g + 1; gL <= (g + 2 == groups); gq <= gq + Q;
+                cgq <= cgq + Q; cgj <= cgq + Q; xq <= xq + Q; gu <= gu + units;
             end
-            E_RUN: begin
-                terms <= lw[LW_TERMS +: 4*NT*TERM_W];
-                wshift <= lw[LW_WSHIFT +: 6];
-                p0_cg <= cgj;
-                p0_xb <= xq;
-                p0_gu <= gu;
-                p0_nrows <= rows2 - gq;
-                if (!jL) begin jc <= jc + 1; jL <= (jc + 2 == cols2); cgj <= cgj + rows2; end
-                else begin
-                    jc <= 0; jL <= (cols2 == 1);
-                    g <= g + 1; gL <= (g + 2 == groups); gq <= gq + Q;
-                    cgq <= cgq + Q; cgj <= cgq + Q; xq <= xq + Q; gu <= gu + units;
-                end
-            end
-            default: ;
-        endcase
+        end
     end
     `undef D
 endmodule
