@@ -167,7 +167,7 @@ def memories(design: RtlDesign) -> list[Memory]:
     out = [Memory("descriptors", len(DESC_FIELDS) * FIELD_W, int(prm["NL"]), oreg=0, count=rom_copies),
            Memory("per-width records", int(prm["LW_W"]), int(prm["LW_DEPTH"]), oreg=0, count=rom_copies),
            Memory("requant", int(prm["MUL_W"]) + int(prm["BIAS_W"]), int(prm["RQ_DEPTH"]), oreg=0),
-           Memory("activations", 8, int(prm["ACT_DEPTH"]), count=8 * int(prm["NBUF"]))]
+           *(Memory(f"activations {i}", 8, int(prm[f"ACT_DEPTH{i}"]), count=8) for i in range(int(prm["NBUF"])))]
     if int(prm["TWO"]):
         out.append(Memory("requant (adds' second input)", int(prm["MUL_W"]), int(prm["RQ2_DEPTH"]), oreg=0))
     wdepth = int(prm["WDEPTH"])

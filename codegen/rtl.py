@@ -448,13 +448,13 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
     comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
     r_bits = 2
     out_bits = 9
-    act_depth = layers[0].hin * layers[0].win * layers[0].incw  # the input; each stored output below
+    buf_depth = [layers[0].hin * layers[0].win * layers[0].incw] + [0] * (nbuf - 1)  # words; the input in 0
     for li, hw in enumerate(layers):
         groups = -(-hw.cout // p)
         elems = hw.elements() if hw.op == "conv" else []
         units = hw.units
         if not hw.is_out:
-            act_depth = max(act_depth, hw.hout * hw.wout * hw.outcw)
+            buf_depth[hw.dst] = max(buf_depth[hw.dst], hw.hout * hw.wout * hw.outcw)
         rows2 = cols2 = 0
         # the channel-word loop: its words, and the bytes it covers (CIN); a grouped layer's passes
         grouped = hw.op == "conv" and hw.groups > 1 and not hw.depthwise
@@ -587,7 +587,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
         memory_bits["element map"] = n_elem * ELEM_W
         memory_bits["weight buffer (2 halves)"] = 2 * 64 * p * wdepth
     memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits) + len(rq2_words) * mul_bits
-    memory_bits[f"activations ({nbuf} buffers)"] = nbuf * 64 * act_depth
+    memory_bits[f"activations ({nbuf} buffers)"] = 64 * sum(buf_depth)
     cdepth = max(1, -(-n_comp // q))
     xdepth = -(-n_edge // q)
     in_shape = bank.shapes[INPUT]
@@ -603,7 +603,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
         "PACK_WS": first.win if first.pack > 1 else in_w,
         "ACC_W": acc_bits, "MUL_W": mul_bits, "BIAS_W": bias_bits,
         "V_W": max(v_bits, acc_bits + mul_bits + 1 + int(bool(rq2_words))),
-        "OUT_W": out_bits, "ACT_DEPTH": act_depth, "NBUF": nbuf,
+        "OUT_W": out_bits, "NBUF": nbuf,
+        **{f"ACT_DEPTH{i}": max(buf_depth[i] if i < nbuf else 1, 1) for i in range(MAX_BUFFERS)},
         "WDEPTH": wdepth,
         "RQ_DEPTH": max(len(rq_words), 1),
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1),

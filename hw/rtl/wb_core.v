@@ -11,9 +11,10 @@
 // WEIGHTS = 1 (reconstruct): only wavelet components are stored; a write starts the Haar engine
 // into the idle half of a double-buffered weight memory while inference continues on the other.
 //
-// Activations live in NBUF (<= 4) buffers of 8-slot words (8 byte-wide RAMs each); each layer names the
-// buffers it reads (SRC, and SRC2 for an add) and writes (DST), chosen by codegen from the tensors'
-// lifetimes (a residual block's skip tensor stays in its buffer while the branch runs). A tensor
+// Activations live in NBUF (<= 4) buffers of 8-slot words (8 byte-wide RAMs each), buffer n as deep
+// as the largest tensor it holds (ACT_DEPTHn words); each layer names the buffers it reads (SRC, and
+// SRC2 for an add) and writes (DST), chosen by codegen from the tensors' lifetimes (a residual
+// block's skip tensor stays in its buffer while the branch runs). A tensor
 // (C, H, W) of NB bytes per value is stored pixel-major: word = pixel * ceil(C * NB / 8) +
 // (c * NB) / 8, first byte at slot (c * NB) % 8, little endian. Unsigned values are stored as they
 // are, int8 and wider signed ones (act none: a residual branch) in two's complement, bipolar ones as
@@ -53,7 +54,8 @@ module wb_core #(
     // PACK > 1: the first layer's kernel rows (PACK taps) are packed into the input's channel words
     parameter PACK = 1, PACK_PW = 0, PACK_WS = 8,
     parameter ACC_W = 32, MUL_W = 25, BIAS_W = 40, V_W = 64, OUT_W = 32,
-    parameter ACT_DEPTH = 1024, NBUF = 2,
+    parameter NBUF = 2,
+    parameter ACT_DEPTH0 = 1024, ACT_DEPTH1 = 1024, ACT_DEPTH2 = 1, ACT_DEPTH3 = 1,  // words per buffer
     parameter WDEPTH = 1024,
     parameter RQ_DEPTH = 1024, TWO = 0, RQ2_DEPTH = 1,
     parameter LW_W = 144, LW_DEPTH = 64,
@@ -84,6 +86,9 @@ module wb_core #(
     output reg  [63:0]              trace_data
 );
 `include "wb_fields.vh"
+    localparam ACT_DEPTH01 = ACT_DEPTH0 > ACT_DEPTH1 ? ACT_DEPTH0 : ACT_DEPTH1;
+    localparam ACT_DEPTH23 = ACT_DEPTH2 > ACT_DEPTH3 ? ACT_DEPTH2 : ACT_DEPTH3;
+    localparam ACT_DEPTH = ACT_DEPTH01 > ACT_DEPTH23 ? ACT_DEPTH01 : ACT_DEPTH23;
     localparam ACT_AW = ACT_DEPTH > 1 ? $clog2(ACT_DEPTH) : 1;
     localparam WAW = WDEPTH > 1 ? $clog2(WDEPTH) : 1;
     localparam LW_AW = LW_DEPTH > 1 ? $clog2(LW_DEPTH) : 1;
@@ -149,11 +154,12 @@ module wb_core #(
     generate
         for (gb = 0; gb < 4; gb = gb + 1) begin : g_buf
             if (gb < NBUF) begin : g_have
+                localparam DEPTH = gb == 0 ? ACT_DEPTH0 : gb == 1 ? ACT_DEPTH1 : gb == 2 ? ACT_DEPTH2 : ACT_DEPTH3;
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
                     // an add's second input is read at its own address; a grouped pass reads the next
                     // word in the slots before its rotation
                     wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < i_rot) ? i_addr1 : act_raddr;
-                    wb_ram #(.W(8), .DEPTH(ACT_DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
+                    wb_ram #(.W(8), .DEPTH(DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
                         .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
                         .waddr(ld_we[gs] ? ld_waddr[gs*ACT_AW +: ACT_AW] : act_waddr),
                         .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(ra), .rdata(act_q[gb][gs*8 +: 8]));

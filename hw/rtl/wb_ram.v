@@ -1,9 +1,9 @@
 // Simple dual-port RAM: one synchronous write port, one synchronous read port.
 // OREG = 0: read latency 1. OREG = 1: read latency 2, for memories that feed logic. The memory is
-// then built of BLK-deep blocks, each followed by its own register (the block RAM's output
-// register after codegen/netlist.py), and the block is selected after those registers, so
-// neither the slow ECP5 block-RAM clock-to-out nor the long routes of a depth cascade share a
-// cycle with logic. OREG = 2: read latency 3, the selected block registered once more, for
+// then built of BLK-deep blocks (the last one only as deep as what is left), each followed by its
+// own register (the block RAM's output register after codegen/netlist.py), and the block is
+// selected after those registers, so neither the slow ECP5 block-RAM clock-to-out nor the long
+// routes of a depth cascade share a cycle with logic. OREG = 2: read latency 3, the selected block registered once more, for
 // memories spread over the die whose data travels far. `re` = 0 holds the read data (a stalled pipeline).
 // INIT names a $readmemh image; with OREG >= 1 block k reads INIT.k (codegen/rtl.py splits them).
 // ROMs are instances whose write enable is tied low. The core never uses the data of a read of the
@@ -52,7 +52,6 @@ module wb_ram #(
             assign rdata = q;
         end else begin : g_blocks
             localparam NB = (DEPTH + BLK - 1) / BLK;
-            localparam BD = (DEPTH < BLK) ? DEPTH : BLK;
             wire [W-1:0] q2 [0:NB-1];
             reg  [AW-1:0] sel1, sel2;
             always @(posedge clk)
@@ -60,6 +59,7 @@ module wb_ram #(
             genvar b;
             for (b = 0; b < NB; b = b + 1) begin : g_block
                 localparam [7:0] DIGIT = (b < 10) ? 48 + b : 87 + b;
+                localparam BD = (b == NB - 1) ? DEPTH - b * BLK : BLK;  // the last block holds the rest
                 (* no_rw_check *) reg [W-1:0] mem [0:BD-1];
                 reg [W-1:0] q, q_r;
                 if (INIT != "") begin : g_init
