@@ -31,9 +31,14 @@ module wb_mac_lane #(
 );
     localparam AD_W = 20;                       // 8 * 255 << 7, signed
     localparam EXT_W = ACC_W > AD_W ? ACC_W : AD_W;
-    wire [7:0] kmask = nbl == 2'd0 ? 8'hFF : nbl == 2'd1 ? (kb[0] ? 8'hAA : 8'h55) : 8'h11 << kb;
+    // xsigned and nbl hold for a whole layer (set before its first item is issued): each lane keeps
+    // its own copy, so that the core's one register does not drive every lane's first stage
+    reg        xsigned_l;
+    reg  [1:0] nbl_l;
+    always @(posedge clk) begin xsigned_l <= xsigned; nbl_l <= nbl; end
+    wire [7:0] kmask = nbl_l == 2'd0 ? 8'hFF : nbl_l == 2'd1 ? (kb[0] ? 8'hAA : 8'h55) : 8'h11 << kb;
     wire [7:0] valid_s = vmask & kmask;
-    wire       top = nbl == 2'd0 || (nbl == 2'd1 && kb[0]) || kb == 2'd3;   // the value's top byte: signed
+    wire       top = nbl_l == 2'd0 || (nbl_l == 2'd1 && kb[0]) || kb == 2'd3;   // the value's top byte: signed
     wire [7:0] match = ~(wbits ^ {x[56], x[48], x[40], x[32], x[24], x[16], x[8], x[0]}) & valid_s;
     // a slot's term: +x where the weight bit is set, -x where it is clear at width 1 (mode 1), else 0
     function signed [9:0] term(input [7:0] v, input w, input ok, input neg, input sgn);
@@ -57,8 +62,8 @@ module wb_mac_lane #(
     integer k;
     always @(posedge clk) begin
         for (k = 0; k < 4; k = k + 1)
-            pair[k] <= term(x[16*k +: 8], wbits[2*k], valid_s[2*k], neg, xsigned && top)
-                       + term(x[16*k+8 +: 8], wbits[2*k+1], valid_s[2*k+1], neg, xsigned && top);
+            pair[k] <= term(x[16*k +: 8], wbits[2*k], valid_s[2*k], neg, xsigned_l && top)
+                       + term(x[16*k+8 +: 8], wbits[2*k+1], valid_s[2*k+1], neg, xsigned_l && top);
         popcount <= match[0] + match[1] + match[2] + match[3] + match[4] + match[5] + match[6] + match[7];
         nvalid <= valid_s[0] + valid_s[1] + valid_s[2] + valid_s[3] + valid_s[4] + valid_s[5] + valid_s[6]
                   + valid_s[7];
