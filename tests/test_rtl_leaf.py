@@ -1,9 +1,10 @@
 """Leaf RTL modules against the integer contract, cycle by cycle, with cocotb on Verilator.
 
 ``wb_rshift_round`` and ``wb_requant`` are checked against ``wavebits.intmath``, ``wb_haar_lane``
-against ``wavebits.reconstruct``, each over corner cases (the extremes of every input, rounding
-ties, negative values, saturation, both activations, every width 1..8) and seeded random vectors,
-for at least two parameter sets.
+against ``wavebits.reconstruct``, ``wb_mac_lane`` against the sum of its slots' products, each over
+corner cases (the extremes of every input, rounding ties, negative values, saturation, both
+activations, every width 1..8, every mode, plane and byte of a wide input) and seeded random
+vectors, for at least two parameter sets.
 
 Every instance of every parameter set sits in one generated harness, ``tb_leaf``, verilated once per
 session. Each test writes its vectors to a job file; the cocotb test ``drive_leaf`` (run inside the
@@ -66,6 +67,9 @@ class Leaf:
         if self.module == "wb_requant":
             return ([("en", 1), ("acc", p["ACC_W"]), ("mul", p["MUL_W"]), ("bias", p["BIAS_W"]), ("shift", 6),
                      ("act_none", 1), ("bits", 4)], [("out", p["OUT_W"])])
+        if self.module == "wb_mac_lane":
+            return ([("valid", 1), ("first", 1), ("mode", 2), ("x", 64), ("xsigned", 1), ("nbl", 2), ("kb", 2),
+                     ("plane", 3), ("sign_plane", 1), ("wbits", 8), ("vmask", 8)], [("acc_next", p["ACC_W"])])
         return ([("comps", 4 * p["COMP_W"]), ("terms", 4 * p["NT"] * TERM_W), ("wshift", 6), ("bits", 4)],
                 [("w", 32)])
 
@@ -82,8 +86,9 @@ REQUANT = [
     _leaf("wb_requant", ACC_W=35, MUL_W=27, BIAS_W=48, V_W=63, OUT_W=20),  # a full 18x18 upper partial product
 ]
 HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40)]
-LEAVES = [*RSHIFT, *REQUANT, *HAAR]
-LATENCY = {"wb_rshift_round": 2, "wb_requant": 8, "wb_haar_lane": 7}
+MAC = [_leaf("wb_mac_lane", ACC_W=18), _leaf("wb_mac_lane", ACC_W=35)]  # the generator's narrowest and widest
+LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC]
+LATENCY = {"wb_rshift_round": 2, "wb_requant": 8, "wb_haar_lane": 7, "wb_mac_lane": 3}
 
 
 def harness(leaves: list[Leaf]) -> str:
@@ -383,3 +388,69 @@ def test_haar_lane_matches_reconstruct(tb_leaf, leaf):
     shown = {"comps": [r[0] for r in rows], "scales": [r[1] for r in rows], "wshift": inputs["wshift"],
              "bits": inputs["bits"]}
     assert compare(leaf, shown, got, expected, np.ones(len(rows), bool)) == len(rows) - LATENCY["wb_haar_lane"] + 1
+
+
+# ---------------------------------------------------------------- wb_mac_lane
+
+
+def mac_addend(x: list[int], wbits: int, vmask: int, mode: int, xsigned: int, nbl: int, kb: int, plane: int,
+               sign: int) -> int:
+    """What one item adds to the accumulator (before the shift by 8 * kb), from the lane's contract:
+    mode 0 +-(sum of the slots whose weight bit is set) << plane, mode 1 +x or -x per slot by the
+    bipolar weight, mode 2 2 * popcount(XNOR & valid) - popcount(valid); a wide input's item takes
+    the slots of byte kb, signed where that byte is a value's top byte and the input is signed."""
+    kmask = 0xFF if nbl == 0 else (0xAA if kb & 1 else 0x55) if nbl == 1 else (0x11 << kb) & 0xFF
+    valid = vmask & kmask
+    top = nbl == 0 or (nbl == 1 and kb & 1) or kb == 3
+    slots = [s for s in range(8) if valid >> s & 1]
+    if mode == 2:
+        match = sum(1 for s in slots if (wbits >> s & 1) == (x[s] & 1))
+        return 2 * match - len(slots)
+    value = [v - 256 if xsigned and top and v >= 128 else v for v in x]
+    total = sum(value[s] if wbits >> s & 1 else -value[s] if mode == 1 else 0 for s in slots)
+    if mode == 1:
+        return total
+    return -(total << plane) if sign else total << plane
+
+
+def mac_rows(rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """Rows (valid, first, mode, x, xsigned, nbl, kb, plane, sign_plane, wbits, vmask), in segments
+    of one (mode, xsigned, nbl) as a layer holds them, each led by an idle row (the lane copies
+    xsigned and nbl a cycle ahead of its items): extreme and random words, every plane and byte,
+    accumulations of several items, idle rows between items."""
+    rows = []
+    for mode in (0, 1, 2):
+        for xsigned in (0, 1):
+            for nbl in (0, 1, 2) if mode != 2 else (0,):
+                rows.append((0, 0, mode, 0, xsigned, nbl, 0, 0, 0, 0, 0))
+                words = [[0] * 8, [255] * 8, [128] * 8, [127] * 8, [1] * 8]
+                words += [rng.integers(0, 256, 8).tolist() for _ in range(60)]
+                for i, word in enumerate(words):
+                    kb = int(rng.integers(0, 1 << nbl))
+                    rows.append((int(rng.random() < 0.9), int(i % 7 == 0), mode, sum(v << (8 * s) for s, v in
+                                 enumerate(word)), xsigned, nbl, kb, int(rng.integers(0, 8)),
+                                 int(rng.random() < 0.3), int(rng.integers(0, 256)),
+                                 int(rng.choice([0xFF, 0xFF, 0x01, 0x80, int(rng.integers(0, 256))]))))
+    return rows
+
+
+@pytest.mark.parametrize("leaf", MAC, ids=lambda leaf: leaf.prefix)
+def test_mac_lane_matches_the_sum_of_products(tb_leaf, leaf):
+    acc_w = leaf.p["ACC_W"]
+    rng = np.random.default_rng(acc_w)
+    rows = mac_rows(rng)
+    names = ("valid", "first", "mode", "x", "xsigned", "nbl", "kb", "plane", "sign_plane", "wbits", "vmask")
+    inputs = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+    want, acc = [], 0
+    for valid, first, mode, x, xsigned, nbl, kb, plane, sign, wbits, vmask in rows:
+        add = mac_addend([x >> (8 * s) & 0xFF for s in range(8)], wbits, vmask, mode, xsigned, nbl, kb, plane, sign)
+        nxt = ((0 if first else acc) + (add << (8 * kb))) % (1 << acc_w)
+        want.append(nxt - (1 << acc_w) if nxt >> (acc_w - 1) else nxt)
+        if valid:
+            acc = nxt
+    out = tb_leaf(leaf, inputs)
+    shown = {n: inputs[n] for n in ("first", "mode", "x", "xsigned", "nbl", "kb", "plane", "wbits", "vmask")}
+    checked = np.array(inputs["valid"], bool)
+    compared = compare(leaf, shown, {"acc_next": signed(out[:, 0], acc_w)},
+                       {"acc_next": np.array(want, dtype=object)}, checked)
+    assert compared == sum(inputs["valid"][:len(rows) - LATENCY["wb_mac_lane"] + 1])
