@@ -7,7 +7,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from wavebits.codegen.rtl import RtlError, generate_rtl, hardware_layers, write_rtl_project
+from wavebits.codegen.rtl import RtlError, build_design, generate_rtl, hardware_layers, write_rtl_project
 from wavebits.codegen.rtl_layout import (
     DESC_FIELDS,
     ELEM_FIELDS,
@@ -121,6 +121,15 @@ def test_residual_blocks_keep_their_skip_tensor_in_its_own_buffer(resnet_bank):
                 assert layers[writer].dst == buf
                 assert all(layers[k].dst != buf for k in range(writer + 1, i))
     assert layers[index["b1c2"]].out_bytes == 4 and layers[index["b1c2"]].out_signed
+
+
+def test_each_activation_buffer_is_as_deep_as_its_largest_tensor(resnet_bank):
+    """ResNet-8's buffers in 8-byte words: buffer 0 the input (3 x 32 x 32: 1,024 words) and the
+    16-channel byte tensors (2,048), buffer 1 also b2sc (32 channels x 4 bytes x 16 x 16: 4,096),
+    buffer 2 b1c2 (16 channels x 4 bytes x 32 x 32: 8,192); the unused fourth buffer one word."""
+    params = build_design(resnet_bank, "banked", 8, images=False).params
+    assert [params[f"ACT_DEPTH{i}"] for i in range(4)] == [2048, 4096, 8192, 1]
+    assert params["NBUF"] == 3
 
 
 def test_what_the_rtl_does_not_run_is_named():
