@@ -1,19 +1,24 @@
 """What an RTL configuration costs before anything is built: cycles per layer and width, and the
 LUT4s, flip-flops, DSPs and block RAMs it needs on a board.
 
-The cycle model follows ``wb_core``'s schedule item by item: the input one value per cycle, then per
-layer five cycles of descriptor and record reads, the layer's items (a convolution issues one per
-unit and bit plane, a pool one per tap and channel word), the drain of every group of P output
-channels (one channel per cycle, overlapped with the next group unless the group is shorter than its
-drain: ``wb_issue``'s drain wait), and the pipeline's tail. The resource model maps every memory of
-the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and counts logic with
-coefficients fitted to Yosys and nextpnr (``LOGIC``); ``benchmarks/estimate_accuracy.py`` sets both
-models beside the RTL simulation and nextpnr's report.
+The cycle model follows ``wb_core``'s schedule item by item, for every layer kind the core runs: the
+input one value per cycle, then per layer five cycles of descriptor and record reads, the items
+``wb_issue`` issues one per cycle (``WORK`` says what each kind issues per output pixel: a
+convolution a pass per convolution group a lane group meets, each an item per tap, channel word,
+bit plane and byte of a wide input; a window sum the same on one slot per lane without planes; a
+max pool an item per tap and word; an add an item per channel), the drain of every group of P
+output channels (one channel per cycle, overlapped with the next group unless the group is
+shorter than its drain: ``wb_issue``'s drain wait), and the last item's way to the last write.
+It equals the Verilator simulation layer by layer (``tests/test_estimate.py``). The resource model
+maps every memory of the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and
+counts logic with coefficients fitted to Yosys and nextpnr (``LOGIC``);
+``benchmarks/estimate_accuracy.py`` sets both models beside the RTL simulation and nextpnr's report.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,19 +40,19 @@ from .rtl import (
     hardware_layers,
 )
 
-# wb_core's schedule, in cycles: the layer's setup states (S_DESC .. S_SETUP) and S_NEXT, S_START
-# after the input; an item's way from issue into the drain (issue, MEM_LAT memory stages, operands,
-# LANE_LAT lane stages, the shadow registers); after a layer's last drained channel, the requant
-# pipeline until the pipeline is empty, or, in the output layer, until its last output beat; a
-# pool's pipeline tail. The tails were read off the simulation (tests/test_estimate.py holds the
-# model to it).
+# wb_core's schedule, in cycles. A layer: its setup states (S_DESC .. S_SETUP), then one item per
+# cycle from wb_issue, then its last item's way to the last write, then the cycle its pipeline is
+# seen empty and S_NEXT. An item reaches its operand stage TO_OPERANDS cycles after its issue (the
+# issue register, MEM_LAT = 3 memory stages, the operands), leaves the lanes LANE_LAT cycles later,
+# and the cycle after that the drain takes the group's first channel, one per cycle; a value takes
+# REQUANT cycles from entering the requant pipeline to its write (stage 0 and RQ_LAT = 8 stages).
+# tests/test_estimate.py holds every layer to the RTL simulation.
 SETUP_CYCLES = 5
-NEXT_CYCLES = 1
-START_CYCLES = 1
-ISSUE_TO_DRAIN = 9
-DRAIN_TAIL = 11
-OUTPUT_TAIL = 2
-POOL_TAIL = 6
+START_CYCLES = 1  # S_START, after the input's last value
+TO_OPERANDS = 5
+LANE_LAT = 3
+REQUANT = 9
+END_CYCLES = 2
 
 
 @dataclass(frozen=True)
@@ -69,37 +74,101 @@ def planes(bits: int) -> int:
     return 1 if bits == 1 else bits
 
 
+@dataclass(frozen=True)
+class Work:
+    """One output pixel of a layer as ``wb_issue`` issues it: ``items`` per lane group (one entry for
+    a layer without lane groups), ``channels`` each group hands the drain (empty where the values do
+    not pass through the lanes and the drain), ``latency`` the cycles from the last item's issue to
+    the layer's last write."""
+
+    items: tuple[int, ...]
+    channels: tuple[int, ...] = ()
+    latency: int = TO_OPERANDS
+
+
+def lane_groups(hw: HwLayer, lanes: int) -> list[range]:
+    """The output channels of each group of ``lanes`` channels."""
+    return [range(g, min(g + lanes, hw.cout)) for g in range(0, hw.cout, lanes)]
+
+
+def conv_groups_met(hw: HwLayer, group: range) -> int:
+    """The passes of a lane group: the convolution groups its channels meet (one without groups, and
+    in a depthwise layer, whose lanes take one slot each)."""
+    if hw.groups == 1 or hw.depthwise:
+        return 1
+    per = hw.cout // hw.groups
+    return group[-1] // per - group[0] // per + 1
+
+
+def slot_words(hw: HwLayer, lanes: int) -> int:
+    """Words per kernel tap when each lane takes the one slot its channel sits in (depthwise
+    convolutions, window sums): the words a group of ``lanes`` values spans."""
+    return max(1, lanes * hw.in_bytes // 8)
+
+
+def drained(hw: HwLayer, lanes: int, items: Callable[[range], int]) -> Work:
+    """A layer on the lanes: ``items(group)`` per lane group, each group's channels requantized by
+    the drain one per cycle after the group's last item has left the lanes."""
+    groups = lane_groups(hw, lanes)
+    channels = tuple(len(g) for g in groups)
+    return Work(tuple(items(g) for g in groups), channels, TO_OPERANDS + LANE_LAT + channels[-1] + REQUANT)
+
+
+def conv_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+    """Convolutions and linear layers: per lane group, a pass per convolution group its channels
+    meet, each an item per kernel tap, channel word, weight bit plane and byte of a wide input's
+    values (a depthwise layer reads the words its lanes' channels span)."""
+    words = slot_words(hw, lanes) if hw.depthwise else hw.unit_words
+    unit = hw.kh * hw.kw * words * planes(bits) * hw.in_bytes
+    return drained(hw, lanes, lambda g: conv_groups_met(hw, g) * unit)
+
+
+def window_sum_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+    """Average pooling: a depthwise convolution with unit weights, so no bit planes."""
+    return drained(hw, lanes, lambda g: hw.kh * hw.kw * slot_words(hw, lanes) * hw.in_bytes)
+
+
+def max_pool_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+    """Max pooling: an item per tap and channel word (whole values compared), written from the
+    operand stage."""
+    return Work((hw.kh * hw.kw * hw.incw,))
+
+
+def add_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+    """A residual add: an item per channel (a value of each input), from the operand stage straight
+    into the requant pipeline."""
+    return Work((hw.cout,), latency=TO_OPERANDS + REQUANT)
+
+
+WORK: dict[str, Callable[[HwLayer, int, int], Work]] = {
+    "conv": conv_work, "avgpool": window_sum_work, "pool": max_pool_work, "add": add_work}
+
+
+def issue_cycles(work: Work, pixels: int, is_out: bool) -> int:
+    """Cycles from a layer's first item to its last: one item per cycle, but a lane group's last item
+    waits for the drain to be done with the previous group (``wb_issue``): outside the output layer
+    c + 1 cycles after that group's last item (c: its channels), in the output layer until the drain
+    has taken its last channel."""
+    if not work.channels:
+        return pixels * sum(work.items)
+    wait = 1 + (TO_OPERANDS + LANE_LAT if is_out else 0)
+    following = work.items[1:] + work.items[:1]
+    steps = [max(n, wait + c) for n, c in zip(following, work.channels, strict=True)]
+    return work.items[0] + pixels * sum(steps) - steps[-1]
+
+
 def layer_cycles(hw: HwLayer, bits: int, lanes: int) -> int:
     """Cycles ``hw`` takes at ``bits`` on ``lanes`` lanes, from its descriptor read to the next one's
-    (the output layer: to its last output beat)."""
-    pixels = hw.hout * hw.wout
-    if hw.op == "pool":
-        return SETUP_CYCLES + pixels * hw.incw * hw.kh * hw.kw + POOL_TAIL + NEXT_CYCLES
-    items = hw.kh * hw.kw * hw.incw * planes(bits)
-    groups = -(-hw.cout // lanes)
-    channels = [min(lanes, hw.cout - g * lanes) for g in range(groups)]
-    # a group's last item waits for the previous group's drain: outside the output layer c + 1
-    # cycles after that group's last item, in the output layer until the group has left the drain
-    wait = ISSUE_TO_DRAIN if hw.is_out else 1
-    steps = [max(items, wait + c) for c in channels]
-    issue = items + pixels * sum(steps) - steps[-1]
-    tail = OUTPUT_TAIL if hw.is_out else DRAIN_TAIL + NEXT_CYCLES
-    return SETUP_CYCLES + issue + ISSUE_TO_DRAIN + channels[-1] + tail
+    (the output layer: to its last output beat, the cycle after its last value's write into the
+    output FIFO), with an output stream that takes a value every cycle."""
+    work = WORK[hw.op](hw, bits, lanes)
+    end = 0 if hw.is_out else END_CYCLES
+    return SETUP_CYCLES + issue_cycles(work, hw.hout * hw.wout, hw.is_out) + work.latency + end
 
 
 def input_cycles(bank: Bank) -> int:
     """Cycles the input stream takes: one value per cycle."""
     return math.prod(bank.input_shape) + START_CYCLES
-
-
-def modeled(hw: HwLayer) -> bool:
-    """Whether the cycle model covers ``hw`` (held to the simulation by tests/test_estimate.py):
-    max pools and convolutions without groups on one-byte inputs. Average pooling, adds, grouped
-    and depthwise convolutions and wide (act none) inputs get the same formulas, which undercount
-    their extra passes."""
-    if hw.op == "pool":
-        return hw.in_bytes == 1
-    return hw.op == "conv" and hw.groups == 1 and hw.in_bytes == 1
 
 
 def inference_cycles(bank: Bank, lanes: int) -> dict[int, dict[str, int]]:
@@ -268,7 +337,6 @@ class Estimate:
     resources: Resources
     capacity: Capacity
     memories: list[dict[str, Any]] = field(default_factory=list)
-    unmodeled: list[str] = field(default_factory=list)  # layers whose cycles are a lower bound
 
     @property
     def fits(self) -> bool:
@@ -290,7 +358,7 @@ class Estimate:
                       cycles_per_width={str(b): per["total"] for b, per in sorted(self.cycles.items(), reverse=True)},
                       cycles_per_layer={str(b): {k: v for k, v in per.items() if k != "total"}
                                         for b, per in sorted(self.cycles.items(), reverse=True)},
-                      memories=self.memories, unmodeled_layers=self.unmodeled)
+                      memories=self.memories)
 
     def text(self) -> str:
         """Readable tables: resources against the board, then cycles and inferences/s per width."""
@@ -309,9 +377,7 @@ class Estimate:
             f"{self.clock_mhz:g} MHz: {verdict}",
             table(["resource", "estimate", "available", "%"], rows), "",
             table(["width", "cycles/inference", "vs widest", "us/inference", "inferences/s"], crows), "",
-            table(["layer", *(f"{b}-bit" for b in sorted(self.cycles, reverse=True))], lrows),
-            *([f"cycles of {', '.join(self.unmodeled)} are lower bounds: the model does not follow the passes "
-               "of grouped convolutions, adds, average pooling or wide inputs yet"] if self.unmodeled else [])])
+            table(["layer", *(f"{b}-bit" for b in sorted(self.cycles, reverse=True))], lrows)])
 
 
 def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
@@ -325,7 +391,7 @@ def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "
     mems = [{"name": m.name, "width": m.width, "depth": m.depth, "instances": m.count, "bram": memory_blocks(m)}
             for m in memories(design)]
     return Estimate(bank.name, weights, lanes, board, clock_mhz, inference_cycles(bank, lanes), resources(design),
-                    CAPACITY[board], mems, [hw.name for hw in design.layers if not modeled(hw)])
+                    CAPACITY[board], mems)
 
 
 class DoesNotFit(RtlError):
