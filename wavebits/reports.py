@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import WavebitsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def report(kind: str, **fields: Any) -> dict[str, Any]:
