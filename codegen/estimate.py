@@ -45,13 +45,13 @@ from .rtl import (
 # seen empty and S_NEXT. An item reaches its operand stage TO_OPERANDS cycles after its issue (the
 # issue register, MEM_LAT = 3 memory stages, the operands), leaves the lanes LANE_LAT cycles later,
 # and the cycle after that the drain takes the group's first channel, one per cycle; a value takes
-# REQUANT cycles from entering the requant pipeline to its write (stage 0 and RQ_LAT = 8 stages).
+# REQUANT cycles from entering the requant pipeline to its write (stage 0 and wb_drain's RQ_LAT = 9).
 # tests/test_estimate.py holds every layer to the RTL simulation.
 SETUP_CYCLES = 5
 START_CYCLES = 1  # S_START, after the input's last value
 TO_OPERANDS = 5
 LANE_LAT = 3
-REQUANT = 9
+REQUANT = 10
 END_CYCLES = 2
 
 

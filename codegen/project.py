@@ -298,9 +298,9 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     from .rtl import RAM_BLOCK
 
     params = meta["params"]
-    required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex": params["RQ_DEPTH"]}
+    required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex.0": RAM_BLOCK}
     if params.get("TWO"):
-        required["mem/requant2.hex"] = params["RQ2_DEPTH"]
+        required["mem/requant2.hex.0"] = RAM_BLOCK
     if meta["weights"] == "banked":
         required.update({f"mem/weights_b{b}.hex.0": RAM_BLOCK for b in meta["widths"]})
     else:

@@ -560,14 +560,14 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
                        f"bits exceed the RTL requant unit's 35")
     lw_w = lw_width(NT)
-    rq_hex = _hex([_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words], mul_bits + bias_bits)
+    rq_packed = [_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words]
     files = {
         "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
         "mem/lw.hex": _hex(lw_words, lw_w),
-        "mem/requant.hex": rq_hex,
+        **_blocked("mem/requant.hex", rq_packed, mul_bits + bias_bits),  # wb_drain's memories: OREG = 1
     }
     if rq2_words:
-        files["mem/requant2.hex"] = _hex(rq2_words, mul_bits)
+        files.update(_blocked("mem/requant2.hex", rq2_words, mul_bits))
     memory_bits: dict[str, int] = {}
     wdepth = max(wbase, 1)
     if weights == "banked":

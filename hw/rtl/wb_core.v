@@ -262,10 +262,8 @@ module wb_core #(
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_plane;
     reg [1:0]  a_kb;
-    reg [6:0]  a_lo, a_hi;
     reg [1:0]  a_mode;
     reg        a_sign;
-    reg [7:0]  a_vmask;
     reg [23:0] a_gp, a_obase, a_cw;
     reg [63:0] a_word, a_word2;
     reg [2:0]  a_offa, a_offb;
@@ -290,8 +288,8 @@ module wb_core #(
     wire [P*ACC_W-1:0] acc_flat;
     wb_mac_array #(.P(P), .ACC_W(ACC_W)) u_lanes (
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
-        .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wrow(a_wrow), .vmask(a_vmask), .gp(a_gp[7:0]),
-        .cw(a_cw), .lo(a_lo), .hi(a_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
+        .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wrow(a_wrow), .vmask(x_vmask), .gp(x_gp[7:0]),
+        .cw(x_cw), .lo(x_lo), .hi(x_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
 
     // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
     // values of a wide input)
@@ -417,8 +415,7 @@ module wb_core #(
 
             // ---- operand stage
             a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_plane <= x_plane; a_kb <= x_kb;
-            a_lo <= x_lo; a_hi <= x_hi;
-            a_mode <= x_mode; a_sign <= x_sign; a_vmask <= x_vmask; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
+            a_mode <= x_mode; a_sign <= x_sign; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
             // grouped: the slots from the group's first byte on come first (the words were read so)
             a_word <= x_pad ? 64'd0 : ({act_q[src], act_q[src]} >> {x_rot, 3'b000});
             a_word2 <= act_q[src2];

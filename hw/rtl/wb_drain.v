@@ -61,7 +61,10 @@ module wb_drain #(
     input  wire                     out_ready
 );
     localparam RQ_W = MUL_W + BIAS_W;
-    localparam RQ_LAT = 8;                // wb_requant's LATENCY
+    // the requant memories' block outputs are registered (wb_ram OREG = 1): the block RAM's clock-to-out
+    // and the route from its far corner of the die get a cycle of their own
+    localparam RQ_OREG = 1;
+    localparam RQ_LAT = RQ_OREG + 8;      // the memory's extra stage, then wb_requant's LATENCY
 
     reg               d_busy;
     reg  [23:0]       d_c, d_cend, d_obase, d_l;
@@ -69,13 +72,13 @@ module wb_drain #(
 
     reg  [RQ_AW-1:0]  rq_raddr;           // the channel being issued to the requant pipeline
     wire [RQ_W-1:0]   rq_q;
-    wb_ram #(.W(RQ_W), .DEPTH(RQ_DEPTH), .AW(RQ_AW), .INIT(RQ_FILE)) u_rq (
+    wb_ram #(.W(RQ_W), .DEPTH(RQ_DEPTH), .AW(RQ_AW), .OREG(RQ_OREG), .INIT(RQ_FILE)) u_rq (
         .clk(clk), .we(1'b0), .waddr({RQ_AW{1'b0}}), .wdata({RQ_W{1'b0}}), .re(den), .raddr(rq_raddr), .rdata(rq_q));
     reg  [RQ2_AW-1:0] rq2_raddr;
     wire [MUL_W-1:0]  rq2_q;
     generate
         if (TWO != 0) begin : g_rq2
-            wb_ram #(.W(MUL_W), .DEPTH(RQ2_DEPTH), .AW(RQ2_AW), .INIT(RQ2_FILE)) u_rq2 (
+            wb_ram #(.W(MUL_W), .DEPTH(RQ2_DEPTH), .AW(RQ2_AW), .OREG(RQ_OREG), .INIT(RQ2_FILE)) u_rq2 (
                 .clk(clk), .we(1'b0), .waddr({RQ2_AW{1'b0}}), .wdata({MUL_W{1'b0}}), .re(den), .raddr(rq2_raddr),
                 .rdata(rq2_q));
         end else begin : g_no_rq2
@@ -83,12 +86,12 @@ module wb_drain #(
         end
     endgenerate
 
-    // stage 0 holds the accumulator and the requant memory's output, stages 1..RQ_LAT follow
-    // wb_requant; the last one writes
+    // stage 0 holds the accumulator (r0) while the requant memory reads, stage 1 (r1) meets its
+    // output, stages 2..RQ_LAT follow wb_requant; the last one writes
     reg  [RQ_LAT:0]   t_valid;
     reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
     reg  [2:0]        t_slot [0:RQ_LAT];
-    reg signed [ACC_W-1:0] r1_acc, r1_acc2;
+    reg signed [ACC_W-1:0] r0_acc, r0_acc2, r1_acc, r1_acc2;
     wire signed [OUT_W-1:0] rq_out;
     wb_requant #(.ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO)) u_requant (
         .clk(clk), .en(den), .acc(r1_acc), .mul(rq_q[MUL_W-1:0]), .acc2(r1_acc2), .mul2(rq2_q), .bias(rq_q[RQ_W-1:MUL_W]),
@@ -158,22 +161,23 @@ module wb_drain #(
             end
             if (den) begin
                 t_valid <= {t_valid[RQ_LAT-1:0], issue || add_valid};
+                r1_acc <= r0_acc; r1_acc2 <= r0_acc2;
                 for (l = RQ_LAT; l > 0; l = l - 1) begin
                     t_addr[l] <= t_addr[l-1];
                     t_slot[l] <= t_slot[l-1];
                 end
                 if (issue) begin
                     rq_raddr <= rq_raddr + 1;
-                    r1_acc <= shadow[d_l];
-                    r1_acc2 <= 0;
+                    r0_acc <= shadow[d_l];
+                    r0_acc2 <= 0;
                     t_addr[0] <= d_obase + ((d_c << nbo) >> 3);
                     t_slot[0] <= (d_c << nbo) & 7;
                     d_c <= d_c + 1; d_l <= d_l + 1;
                     if (d_c + 1 >= d_cend) d_busy <= 1'b0;
                 end
                 if (add_valid) begin
-                    r1_acc <= unpack(add_word, add_off, nba, sgn, bip);
-                    r1_acc2 <= unpack(add_word2, add_off2, nbb, sgn2, bip2);
+                    r0_acc <= unpack(add_word, add_off, nba, sgn, bip);
+                    r0_acc2 <= unpack(add_word2, add_off2, nbb, sgn2, bip2);
                     t_addr[0] <= add_addr;
                     t_slot[0] <= add_slot;
                 end

@@ -4,9 +4,11 @@
 // the lane's channel gp + l lies in word rel / 8 of the group's words (the channel-word loop), from
 // slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB = 1 << nbl bytes per value); its weight is slot
 // 0's. A wide input's word holds 8 / NB channels: the channel in slots [i * NB, (i + 1) * NB) takes
-// weight slot i. Lanes outside [lo, hi) (another convolution group's) add nothing. Lane l's
-// accumulator including the item shows on acc_next[l * ACC_W +: ACC_W] wb_mac_lane's LAT cycles
-// after the item is presented.
+// weight slot i. Lanes outside [lo, hi) (another convolution group's) add nothing. Each lane's
+// valid slots are registered here from the item's vmask, gp, cw, lo and hi as they enter the
+// operand stage (the same edge as the core's operand registers), so that their arithmetic does not
+// share a cycle with the lanes' first stage. Lane l's accumulator including the item shows on
+// acc_next[l * ACC_W +: ACC_W] wb_mac_lane's LAT cycles after the item is presented.
 module wb_mac_array #(
     parameter P = 8,
     parameter ACC_W = 32
@@ -22,6 +24,7 @@ module wb_mac_array #(
     input  wire [2:0]           plane,
     input  wire                 sign_plane,
     input  wire [8*P-1:0]       wrow,       // slot s of lane l at bit s * P + l
+    // the item a cycle ahead (entering the operand stage)
     input  wire [7:0]           vmask,      // the word's valid slots (not depthwise)
     input  wire [7:0]           gp,         // the lane group's first channel (its low byte)
     input  wire [23:0]          cw,         // the channel word within the group's words
@@ -34,7 +37,8 @@ module wb_mac_array #(
     genvar gl, gs;
     generate
         for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
-            wire [7:0] wslots, wbits, lmask, wwide;
+            wire [7:0] wslots, wbits, wwide;
+            reg  [7:0] lmask;
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
                 assign wslots[gs] = wrow[gs*P + gl];
                 assign wwide[gs] = wslots[gs >> nbl];
@@ -43,8 +47,9 @@ module wb_mac_array #(
             wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nbl);
             assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
             wire       en = gl >= lo && gl < hi;
-            assign lmask = !en ? 8'd0 : !dw ? vmask
-                           : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
+            always @(posedge clk)
+                lmask <= !en ? 8'd0 : !dw ? vmask
+                         : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
             wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
                 .clk(clk), .valid(valid), .first(first), .mode(mode), .x(word), .xsigned(xsigned),
                 .nbl(nbl), .kb(kb), .plane(plane), .sign_plane(sign_plane), .wbits(wbits), .vmask(lmask),
