@@ -411,6 +411,7 @@ def fit(bank: Bank, weights: str = "banked", board: str = "ulx3s-85f", clock_mhz
         smallest = options[0]
         raise DoesNotFit(f"bank {bank.name!r} does not fit {board} with {weights} weights at any lane count: "
                          f"with P={smallest.lanes}, {', '.join(smallest.over())} (above {100 * HEADROOM:.0f} % "
-                         f"of the device); try --weights reconstruct, fewer widths, or a smaller network", smallest)
+                         f"of the device); try {'--weights reconstruct, ' if weights == 'banked' else ''}"
+                         f"fewer widths, or a smaller network", smallest)
     widest = max(bank.widths)
     return min(fitting, key=lambda e: (e.cycles[widest]["total"], e.lanes))
