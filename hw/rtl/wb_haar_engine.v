@@ -114,6 +114,7 @@ module wb_haar_engine #(
     // stage b: the record address, and what the lanes and the writes need, carried beside the
     // component reads for CREAD_LAT stages (c_pipe); p2: the last of them, into the lanes
     reg [23:0] b_rb;
+    reg [23:0] b_ra [0:Q-1];           // bank m's record address (b_rb / Q, + 1 below the rotation)
     reg        b_edge, b_v1;
     reg [WAW-1:0] b_waddr, b_waddr2;
     reg [2:0]  b_slot, b_slot2;
@@ -147,7 +148,7 @@ module wb_haar_engine #(
     generate
         for (m = 0; m < Q; m = m + 1) begin : g_bank
             localparam [7:0] DIGIT = (m < 10) ? 48 + m : 87 + m;  // bank number as one hex digit
-            wire [23:0] ra = b_rb[23:QB] + ((m < b_rb[QB-1:0]) ? 1'b1 : 1'b0);
+            wire [23:0] ra = b_ra[m];
             wb_ram #(.W(4*COMP_W), .DEPTH(CDEPTH), .AW(CAW), .OREG(COMP_OREG),
                      .INIT(COMP_PREFIX == "" ? "" : {COMP_PREFIX, "_", DIGIT, ".hex"})) u_comp (
                 .clk(clk), .we(1'b0), .waddr({CAW{1'b0}}), .wdata({(4*COMP_W){1'b0}}), .re(1'b1), .raddr(ra[CAW-1:0]),
@@ -239,13 +240,16 @@ module wb_haar_engine #(
         end
     end
 
+    wire [23:0] rb = edge_pair ? p1_xb : p1_cg;   // the item's first record
     // data: the loops and the pipeline's payload, which only the valid bits above qualify (no reset:
     // a load sets the loops up for every layer)
     always @(posedge clk) begin
         // p0 -> p1: the element map's output register
         {p1_first, p1_cg, p1_xb, p1_gu, p1_nrows} <= {p0_first, p0_cg, p0_xb, p0_gu, p0_nrows};
         // p1 -> b: element map data in, record address and write addresses out
-        b_rb <= edge_pair ? p1_xb : p1_cg;
+        b_rb <= rb;
+        for (l = 0; l < Q; l = l + 1)    // registered here, not added in front of the banks' address pins
+            b_ra[l] <= rb[23:QB] + ((l < rb[QB-1:0]) ? 1'b1 : 1'b0);
         b_edge <= edge_pair;
         for (l = 0; l < Q; l = l + 1)
             b_lanes[l] <= (l < p1_nrows);
