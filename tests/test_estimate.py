@@ -141,7 +141,8 @@ def _network(name: str, request: pytest.FixtureRequest):
 @pytest.mark.verilator
 @pytest.mark.parametrize("network,lanes,weights,widths", [
     ("mixed", 8, "banked", (8, 1)),      # grouped, depthwise, average pooling of a wide input, add, gap
-    ("wide", 8, "banked", (8, 1)),       # wide inputs into a max pool and a grouped conv, uneven passes
+    # wide inputs into a max pool and a grouped conv, uneven passes
+    pytest.param("wide", 8, "banked", (8, 1), marks=pytest.mark.slow),
     pytest.param("cnn-digits", 8, "banked", (8, 1), marks=pytest.mark.slow),
     pytest.param("mlp", 16, "reconstruct", (8, 4, 1), marks=pytest.mark.slow),
     pytest.param("resnet8", 8, "banked", (8, 1), marks=pytest.mark.slow),
