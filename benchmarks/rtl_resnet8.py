@@ -8,17 +8,18 @@ Synthesizes a ResNet-8 bank (seed 0) with the given widths unless --bank names o
 weight modes against the board, generates the banked project with the lane count `codegen rtl --fit
 ulx3s-85f` picks (or --lanes), simulates one inference at every width and one along the switch
 schedule 8,1,4,2 (bit-exact against the golden model layer by layer, or the script fails), and
-builds the bitstream. Cycle counts are exact; times are at the 100 MHz core clock.
+builds the bitstream. Cycle counts are exact; times are at the core clock (the project's PLL output).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from wavebits.codegen.estimate import CAPACITY, DoesNotFit, estimate, fit
+from wavebits.codegen.estimate import CAPACITY, DoesNotFit, Estimate, Resources, estimate, fit
 from wavebits.codegen.rtl import write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
@@ -41,7 +42,15 @@ def main() -> None:
     args = ap.parse_args()
     widths = tuple(int(w) for w in args.widths.split(","))
     bank = read_bank(args.bank) if args.bank else synth_bank("resnet8", seed=0, widths=widths)
-    lanes = args.lanes or fit(bank, "banked", BOARD).lanes
+    fitted: dict[str, Estimate | DoesNotFit] = {}
+    for mode in ("banked", "reconstruct"):
+        try:
+            fitted[mode] = fit(bank, mode, BOARD)
+        except DoesNotFit as e:
+            fitted[mode] = e
+    if not args.lanes and isinstance(fitted["banked"], DoesNotFit):
+        raise SystemExit(f"error: {fitted['banked']}")
+    lanes = args.lanes or fitted["banked"].lanes
     source = f"`{args.bank.name}`" if args.bank else f'`synth_bank("resnet8", seed=0, widths={widths})`'
     lines = [f"# RTL: {bank.name} on the {BOARD.upper()}, banked weights, P = {lanes} lanes"
              + ("" if args.lanes else " (--fit)"), "",
@@ -49,13 +58,12 @@ def main() -> None:
              f"nextpnr seed {args.seed}).", ""]
 
     fits = []
-    for mode in ("banked", "reconstruct"):
-        try:
-            chosen = fit(bank, mode, BOARD)
+    for mode, chosen in fitted.items():
+        if isinstance(chosen, DoesNotFit):
+            fits.append([mode, "-", f"does not fit: {chosen}", _resources(chosen.estimate.resources)
+                         + f" (P={chosen.estimate.lanes})"])
+        else:
             fits.append([mode, chosen.lanes, "fits", _resources(chosen.resources)])
-        except DoesNotFit as e:
-            smallest = estimate(bank, mode, 4)
-            fits.append([mode, "-", f"does not fit: {e}", _resources(smallest.resources) + " (P=4)"])
     lines += ["## Does it fit? (`wavebits estimate`, 85 % headroom)", "",
               table(["weights", "--fit lanes", "verdict", "estimate"], fits), ""]
 
@@ -68,12 +76,12 @@ def main() -> None:
             assert r.ok, r.text()
         cyc = every.cycles_per_width()
         est = estimate(bank, "banked", lanes)
-        mhz = 100.0
+        mhz = json.loads((project / "project.json").read_text())["clock_mhz"]  # the PLL's core clock
         rows = [[b, f"{cyc[b]:,}", f"{cyc[b] / cyc[max(cyc)]:.3f}", f"{cyc[b] / mhz:,.1f}",
                  f"{mhz * 1e6 / cyc[b]:,.0f}", f"{est.cycles[b]['total']:,}",
                  f"{100 * (est.cycles[b]['total'] - cyc[b]) / cyc[b]:+.1f}"] for b in sorted(cyc, reverse=True)]
         lines += ["## Cycles per inference (Verilator, bit-exact at every layer)", "",
-                  table(["width", "cycles", "vs widest", "us at 100 MHz", "inferences/s", "cycle model",
+                  table(["width", "cycles", "vs widest", f"us at {mhz:g} MHz", "inferences/s", "cycle model",
                          "model error %"], rows), ""]
         if not args.no_bitstream:
             from wavebits.codegen.bitstream import build_bitstream
@@ -87,7 +95,7 @@ def main() -> None:
                 model.append([key, got, want, getattr(CAPACITY[BOARD], key),
                               f"{100 * (want - got) / got:+.1f}" if got else "-"])
             lines += ["## Bitstream", "", "```", build.text(), "```", "",
-                      f"Fmax {build.fmax_mhz:.1f} MHz against the 100 MHz core clock: "
+                      f"Fmax {build.fmax_mhz:.1f} MHz against the {mhz:g} MHz core clock: "
                       + ("met." if build.fmax_mhz >= mhz else f"NOT met ({build.fmax_mhz / mhz:.3f} of it)."), "",
                       "## Estimator beside nextpnr", "",
                       table(["resource", "nextpnr", "estimate", "available", "error %"], model), ""]
@@ -97,7 +105,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _resources(r) -> str:
+def _resources(r: Resources) -> str:
     return f"LUT4 {r.lut4:,}, FF {r.ff:,}, DSP {r.dsp}, BRAM {r.bram}"
 
 

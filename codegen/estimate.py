@@ -32,6 +32,7 @@ from .rtl import (
     FIELD_W,
     LANE_CHOICES,
     RAM_BLOCK,
+    REQUANT_OREG,
     WEIGHT_MODES,
     HwLayer,
     RtlDesign,
@@ -45,13 +46,15 @@ from .rtl import (
 # seen empty and S_NEXT. An item reaches its operand stage TO_OPERANDS cycles after its issue (the
 # issue register, MEM_LAT = 3 memory stages, the operands), leaves the lanes LANE_LAT cycles later,
 # and the cycle after that the drain takes the group's first channel, one per cycle; a value takes
-# REQUANT cycles from entering the requant pipeline to its write (stage 0 and wb_drain's RQ_LAT = 9).
+# REQUANT cycles from entering the requant pipeline to its write (stage 0, the requant memories'
+# output register, wb_requant's REQUANT_STAGES).
 # tests/test_estimate.py holds every layer to the RTL simulation.
 SETUP_CYCLES = 5
 START_CYCLES = 1  # S_START, after the input's last value
 TO_OPERANDS = 5
 LANE_LAT = 3
-REQUANT = 10
+REQUANT_STAGES = 8  # wb_requant's LATENCY
+REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
 
 
@@ -235,10 +238,11 @@ def memories(design: RtlDesign) -> list[Memory]:
     rom_copies = 2 if recon else 1  # the Haar engine reads its own descriptor and record copies
     out = [Memory("descriptors", len(DESC_FIELDS) * FIELD_W, int(prm["NL"]), oreg=0, count=rom_copies),
            Memory("per-width records", int(prm["LW_W"]), int(prm["LW_DEPTH"]), oreg=0, count=rom_copies),
-           Memory("requant", int(prm["MUL_W"]) + int(prm["BIAS_W"]), int(prm["RQ_DEPTH"]), oreg=0),
+           Memory("requant", int(prm["MUL_W"]) + int(prm["BIAS_W"]), int(prm["RQ_DEPTH"]), oreg=int(prm["RQ_OREG"])),
            *(Memory(f"activations {i}", 8, int(prm[f"ACT_DEPTH{i}"]), count=8) for i in range(int(prm["NBUF"])))]
     if int(prm["TWO"]):
-        out.append(Memory("requant (adds' second input)", int(prm["MUL_W"]), int(prm["RQ2_DEPTH"]), oreg=0))
+        out.append(Memory("requant (adds' second input)", int(prm["MUL_W"]), int(prm["RQ2_DEPTH"]),
+                          oreg=int(prm["RQ_OREG"])))
     wdepth = int(prm["WDEPTH"])
     if recon:
         q = p // 2

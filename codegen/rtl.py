@@ -89,6 +89,7 @@ IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 }
 NT = 3
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
+REQUANT_OREG = 1  # wb_drain's requant memories: block outputs registered (their images split into blocks)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
 MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
 _LOG2 = {1: 0, 2: 1, 4: 2}
@@ -564,7 +565,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
     files = {
         "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
         "mem/lw.hex": _hex(lw_words, lw_w),
-        **_blocked("mem/requant.hex", rq_packed, mul_bits + bias_bits),  # wb_drain's memories: OREG = 1
+        **_blocked("mem/requant.hex", rq_packed, mul_bits + bias_bits),
     }
     if rq2_words:
         files.update(_blocked("mem/requant2.hex", rq2_words, mul_bits))
@@ -607,7 +608,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
         **{f"ACT_DEPTH{i}": max(buf_depth[i] if i < nbuf else 1, 1) for i in range(MAX_BUFFERS)},
         "WDEPTH": wdepth,
         "RQ_DEPTH": max(len(rq_words), 1),
-        "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1),
+        "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,
         "LW_W": lw_w, "LW_DEPTH": len(lw_words),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth,
         "EDEPTH": max(n_elem, 1),

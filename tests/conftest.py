@@ -29,17 +29,20 @@ REQUIRE_FINN = os.environ.get("WAVEBITS_REQUIRE_FINN") == "1"
 """CI installs FINN (.ci/run) and sets this: there a test marked `finn` runs (and fails without FINN)."""
 
 
+CACHE_KEY = pytest.StashKey[str]()
+
+
 def pytest_configure(config):
     """The whole run (every xdist worker and every CLI it starts) shares one compiler cache
     (wavebits.sim.objcache) of its own, started empty and removed at the end, unless WAVEBITS_CACHE
     is set; the user's cache is never touched."""
     if "WAVEBITS_CACHE" not in os.environ:
         os.environ["WAVEBITS_CACHE"] = tempfile.mkdtemp(prefix="wavebits-test-cache-")
-        config._wavebits_cache = os.environ["WAVEBITS_CACHE"]
+        config.stash[CACHE_KEY] = os.environ["WAVEBITS_CACHE"]
 
 
 def pytest_unconfigure(config):
-    cache = getattr(config, "_wavebits_cache", None)
+    cache = config.stash.get(CACHE_KEY, None)
     if cache is not None:
         shutil.rmtree(cache, ignore_errors=True)
 

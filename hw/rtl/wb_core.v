@@ -57,7 +57,7 @@ module wb_core #(
     parameter NBUF = 2,
     parameter ACT_DEPTH0 = 1024, ACT_DEPTH1 = 1024, ACT_DEPTH2 = 1, ACT_DEPTH3 = 1,  // words per buffer
     parameter WDEPTH = 1024,
-    parameter RQ_DEPTH = 1024, TWO = 0, RQ2_DEPTH = 1,
+    parameter RQ_DEPTH = 1024, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,
     parameter LW_W = 144, LW_DEPTH = 64,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
@@ -89,12 +89,16 @@ module wb_core #(
     localparam ACT_DEPTH01 = ACT_DEPTH0 > ACT_DEPTH1 ? ACT_DEPTH0 : ACT_DEPTH1;
     localparam ACT_DEPTH23 = ACT_DEPTH2 > ACT_DEPTH3 ? ACT_DEPTH2 : ACT_DEPTH3;
     localparam ACT_DEPTH = ACT_DEPTH01 > ACT_DEPTH23 ? ACT_DEPTH01 : ACT_DEPTH23;
-    localparam ACT_AW = ACT_DEPTH > 1 ? $clog2(ACT_DEPTH) : 1;
-    localparam WAW = WDEPTH > 1 ? $clog2(WDEPTH) : 1;
-    localparam LW_AW = LW_DEPTH > 1 ? $clog2(LW_DEPTH) : 1;
-    localparam CAW = CDEPTH > 1 ? $clog2(CDEPTH) : 1;
-    localparam EAW = EDEPTH > 1 ? $clog2(EDEPTH) : 1;
-    localparam XAW = XDEPTH > 1 ? $clog2(XDEPTH) : 1;
+    // address bits of a memory of `depth` words (at least one)
+    function integer addr_bits(input integer depth);
+        addr_bits = depth > 1 ? $clog2(depth) : 1;
+    endfunction
+    localparam ACT_AW = addr_bits(ACT_DEPTH);
+    localparam WAW = addr_bits(WDEPTH);
+    localparam LW_AW = addr_bits(LW_DEPTH);
+    localparam CAW = addr_bits(CDEPTH);
+    localparam EAW = addr_bits(EDEPTH);
+    localparam XAW = addr_bits(XDEPTH);
     localparam DESC_W = NFIELDS * FIELD_W;
 
     // ---------------------------------------------------------------- width register
@@ -225,6 +229,7 @@ module wb_core #(
     wire [7:0]        i_vmask;
     wire [23:0]       i_gp, i_obase, i_cw;
     wire              drain_last;         // the drain takes a group's last channel
+    wire              den;                // the drain moves (wb_drain: the output FIFO has room)
     wb_issue #(.P(P), .ACT_AW(ACT_AW), .WAW(WAW), .DESC_W(DESC_W), .IN_C(IN_C), .IN_W(IN_W), .PACK_PW(PACK_PW)) u_issue (
         .clk(clk), .rst(rst), .setup(state == S_SETUP), .d(d), .bits(cur_bits), .is_pool(is_pool), .is_add(is_add),
         .is_conv(is_conv), .dw(dw), .unitw(unitw), .row_packed(row_packed), .is_out(is_out), .nbo(nbo), .nba(nba), .nbb(nbb),
@@ -278,7 +283,7 @@ module wb_core #(
     assign {y_last, y_gp, y_obase} = y_pipe[LANE_LAT];
 
     // drain: a finished group's accumulators and an add's values, requantized one per cycle (wb_drain)
-    wire        den, drain_busy, drain_wr;
+    wire        drain_busy, drain_wr;
     wire [ACT_AW-1:0] drain_waddr;
     wire [7:0]  drain_wmask;
     wire [63:0] drain_wdata;
@@ -315,7 +320,7 @@ module wb_core #(
     endgenerate
 
     wb_drain #(.P(P), .ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO),
-               .ACT_AW(ACT_AW), .RQ_DEPTH(RQ_DEPTH), .RQ2_DEPTH(RQ2_DEPTH), .RQ_FILE(RQ_FILE), .RQ2_FILE(RQ2_FILE)) u_drain (
+               .ACT_AW(ACT_AW), .RQ_DEPTH(RQ_DEPTH), .RQ2_DEPTH(RQ2_DEPTH), .RQ_OREG(RQ_OREG), .RQ_FILE(RQ_FILE), .RQ2_FILE(RQ2_FILE)) u_drain (
         .clk(clk), .rst(rst), .rq_row(lw[LW_RQROW +: 24]), .rq2_row(lw[LW_RQ2ROW +: 24]), .rq_shift(lw[LW_RQSHIFT +: 6]),
         .act_none(act_none), .is_out(is_out), .nbo(nbo), .cout(`F(F_COUT)), .bits(cur_bits),
         .group_valid(y_valid && y_last), .group_acc(acc_flat), .group_gp(y_gp), .group_obase(y_obase),

@@ -11,6 +11,9 @@ module wb_drain #(
     parameter ACT_AW = 10,
     parameter RQ_DEPTH = 1024, RQ_AW = RQ_DEPTH > 1 ? $clog2(RQ_DEPTH) : 1,
     parameter RQ2_DEPTH = 1, RQ2_AW = RQ2_DEPTH > 1 ? $clog2(RQ2_DEPTH) : 1,
+    // 0 or 1; 1: the requant memories' block outputs are registered (wb_ram OREG), so that the block
+    // RAM's clock-to-out and the route from its corner of the die get a cycle of their own
+    parameter RQ_OREG = 1,
     parameter RQ_FILE = "", RQ2_FILE = ""
 ) (
     input  wire                     clk,
@@ -61,9 +64,6 @@ module wb_drain #(
     input  wire                     out_ready
 );
     localparam RQ_W = MUL_W + BIAS_W;
-    // the requant memories' block outputs are registered (wb_ram OREG = 1): the block RAM's clock-to-out
-    // and the route from its far corner of the die get a cycle of their own
-    localparam RQ_OREG = 1;
     localparam RQ_LAT = RQ_OREG + 8;      // the memory's extra stage, then wb_requant's LATENCY
 
     reg               d_busy;
@@ -86,15 +86,16 @@ module wb_drain #(
         end
     endgenerate
 
-    // stage 0 holds the accumulator (r0) while the requant memory reads, stage 1 (r1) meets its
-    // output, stages 2..RQ_LAT follow wb_requant; the last one writes
+    // stage 0 holds the accumulator (r0) while the requant memory reads; with RQ_OREG it waits a
+    // stage more (r1) for the memory's output register; then wb_requant; the last stage writes
     reg  [RQ_LAT:0]   t_valid;
     reg  [ACT_AW-1:0] t_addr [0:RQ_LAT];
     reg  [2:0]        t_slot [0:RQ_LAT];
     reg signed [ACC_W-1:0] r0_acc, r0_acc2, r1_acc, r1_acc2;
     wire signed [OUT_W-1:0] rq_out;
     wb_requant #(.ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO)) u_requant (
-        .clk(clk), .en(den), .acc(r1_acc), .mul(rq_q[MUL_W-1:0]), .acc2(r1_acc2), .mul2(rq2_q), .bias(rq_q[RQ_W-1:MUL_W]),
+        .clk(clk), .en(den), .acc(RQ_OREG ? r1_acc : r0_acc), .mul(rq_q[MUL_W-1:0]),
+        .acc2(RQ_OREG ? r1_acc2 : r0_acc2), .mul2(rq2_q), .bias(rq_q[RQ_W-1:MUL_W]),
         .shift(rq_shift), .act_none(act_none), .bits(bits), .out(rq_out));
 
     // output FIFO (4 entries): the drain runs while at most one entry is taken, so its enable is a

@@ -113,8 +113,8 @@ module wb_haar_engine #(
     reg [23:0] p1_cg, p1_xb, p1_gu, p1_nrows;
     // stage b: the record address, and what the lanes and the writes need, carried beside the
     // component reads for CREAD_LAT stages (c_pipe); p2: the last of them, into the lanes
-    reg [23:0] b_rb;
-    reg [23:0] b_ra [0:Q-1];           // bank m's record address (b_rb / Q, + 1 below the rotation)
+    reg [QB-1:0] b_rot;                // the first record's bank
+    reg [23:0] b_ra [0:Q-1];           // bank m's record address (the first record / Q, + 1 below b_rot)
     reg        b_edge, b_v1;
     reg [WAW-1:0] b_waddr, b_waddr2;
     reg [2:0]  b_slot, b_slot2;
@@ -247,7 +247,7 @@ module wb_haar_engine #(
         // p0 -> p1: the element map's output register
         {p1_first, p1_cg, p1_xb, p1_gu, p1_nrows} <= {p0_first, p0_cg, p0_xb, p0_gu, p0_nrows};
         // p1 -> b: element map data in, record address and write addresses out
-        b_rb <= rb;
+        b_rot <= rb[QB-1:0];
         for (l = 0; l < Q; l = l + 1)    // registered here, not added in front of the banks' address pins
             b_ra[l] <= rb[23:QB] + ((l < rb[QB-1:0]) ? 1'b1 : 1'b0);
         b_edge <= edge_pair;
@@ -263,7 +263,7 @@ module wb_haar_engine #(
             b_wshift <= lw[LW_WSHIFT +: 6];
         end
         // b -> p2: the component banks' reads, then comp_r (g_lane)
-        c_pipe[1] <= {b_rb[QB-1:0], b_lanes, b_edge, b_v1, b_waddr2, b_slot2, b_waddr, b_slot, b_terms, b_wshift};
+        c_pipe[1] <= {b_rot, b_lanes, b_edge, b_v1, b_waddr2, b_slot2, b_waddr, b_slot, b_terms, b_wshift};
         for (l = 2; l <= CREAD_LAT; l = l + 1) c_pipe[l] <= c_pipe[l-1];
         // p2: components into the lanes; their outputs follow LANE_LAT cycles later
         q_writes[1] <= p2_writes;
