@@ -53,10 +53,15 @@ module wb_issue #(
     wire        j_first_last = passes == 6'd1;
     reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase;
     reg [23:0] gwo;                       // depthwise: the lane group's first input word
-    // grouped: the pass's convolution group, by its first output channel and first input byte; the
-    // lane group's first weight unit; whether this pass is the lane group's first
-    reg [23:0] cg_base, cg_inb, wbase_g;
+    // grouped: the pass's convolution group, by its first output channel, its end (cg_base + COUTG)
+    // and first input byte; the lane group's first weight unit; whether this pass is the lane
+    // group's first
+    reg [23:0] cg_base, cg_end, cg_inb, wbase_g;
     reg        pass_first, grouped;
+    // grouped: another pass follows this one while the lane group's channels go on past its group
+    // (cg_end < gp + P, cg_end < COUT), held in a register beside cg_base and gp so that no adder
+    // lies before can_issue; its value at the layer's first pass (mp_first)
+    reg        more_pass, mp_first;
     reg [23:0] ac, ba, bb, bo, pb2, cout_m1;  // add: channel, byte positions in a, b, out; b's pixel base
     reg        ac_last;
     reg [5:0]  j;
@@ -105,10 +110,11 @@ module wb_issue #(
     endfunction
     // the next channel word's slots, slot_mask(crem - 8), without a subtraction (crem > 8 there)
     wire [7:0]  vmask_next = (|crem[23:4]) ? 8'hFF : ((8'd1 << crem[2:0]) - 8'd1);
-    // grouped: the pass's group ends at cg_end; another pass follows while the lane group's channels
-    // go on past it
-    wire [23:0] cg_end = cg_base + `F(F_COUTG);
-    wire        more_pass = grouped && cg_end < gp + P && cg_end < `F(F_COUT);
+    wire [23:0] coutg = `F(F_COUTG);
+    wire [23:0] cg_next_end = cg_end + coutg;            // the next convolution group's end
+    // at the next lane group (gp + P): its first pass's group, the group of its first channel
+    wire        cg_moves = cg_end <= gp + P;
+    wire [23:0] cg_gp_end = cg_moves ? cg_next_end : cg_end;
     wire        pass_end = j_last && cw_last && kx_last && ky_last;
     wire        grp_last = pass_end && !more_pass;                   // conv: last item of a group
     wire        tap_last = kx_last && ky_last;                       // last tap of a window
@@ -134,14 +140,15 @@ module wb_issue #(
     reg  grp_pending;                    // a group's last item issued, its drain not through
     reg  grp_timed;                      // ... issued while the drain could not stall: drain_wait holds
     reg  [7:0] drain_wait;               // cycles until the next group's last item may issue
+    reg        drain_done;               // drain_wait == 0
     wire [23:0] grp_end = gp + P;
     wire [7:0]  grp_channels = grp_end < `F(F_COUT) ? P : `F(F_COUT) - gp;
-    wire drain_free = grp_timed ? drain_wait == 0 : !grp_pending;
+    wire drain_free = grp_timed ? drain_done : !grp_pending;
     wire can_issue = issuing && !(is_conv && grp_last && !drain_free) && !(is_add && !den);
 
     always @(posedge clk) begin
         if (rst) begin
-            issuing <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0;
+            issuing <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0; drain_done <= 1'b1;
             i_valid <= 1'b0;
         end else begin
             if (setup) begin
@@ -150,8 +157,10 @@ module wb_issue #(
                 oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
                 crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                 kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
-                gwo <= 0; cg_base <= 0; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
+                gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
                 grouped <= fl[15];
+                more_pass <= fl[15] && coutg < P && coutg < `F(F_COUT);
+                mp_first <= fl[15] && coutg < P && coutg < `F(F_COUT);
                 ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
                 groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                 planes_m1 <= passes - 6'd1; lastplane <= nplanes - 4'd1;
@@ -165,6 +174,7 @@ module wb_issue #(
             // ---- issue one item
             i_valid <= 1'b0;
             if (drain_wait != 0) drain_wait <= drain_wait - 1;
+            drain_done <= (drain_wait <= 8'd1);
             if (can_issue) begin
                 i_valid <= 1'b1;
                 i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
@@ -177,6 +187,7 @@ module wb_issue #(
                     grp_pending <= 1'b1;
                     grp_timed <= den && !is_out;
                     drain_wait <= grp_channels;
+                    drain_done <= 1'b0;
                 end
                 i_mode <= mode;
                 i_plane <= j >> nba;
@@ -226,19 +237,22 @@ module wb_issue #(
                                 if (more_pass) begin
                                     // the lane group's next convolution group: the same weights
                                     wptr <= wbase_g; pass_first <= 1'b0;
-                                    cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
+                                    cg_base <= cg_end; cg_end <= cg_next_end; cg_inb <= cg_inb + `F(F_CINB);
+                                    more_pass <= cg_next_end < gp + P && cg_next_end < `F(F_COUT);
                                 end else if (!g_last) begin
                                     g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P;
                                     wbase_g <= wptr + 1; pass_first <= 1'b1;
                                     // the next lane group's input words: depthwise, where its
                                     // channels lie; grouped, the group of its first channel
                                     if (dw) gwo <= ((gp + P) << nba) >> 3;
-                                    if (grouped && cg_end <= gp + P) begin
-                                        cg_base <= cg_end; cg_inb <= cg_inb + `F(F_CINB);
+                                    if (grouped && cg_moves) begin
+                                        cg_base <= cg_end; cg_end <= cg_next_end; cg_inb <= cg_inb + `F(F_CINB);
                                     end
+                                    more_pass <= grouped && cg_gp_end < gp + 2 * P && cg_gp_end < `F(F_COUT);
                                 end else begin
                                     g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
-                                    gwo <= 0; cg_base <= 0; cg_inb <= 0; pass_first <= 1'b1;
+                                    gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; pass_first <= 1'b1;
+                                    more_pass <= mp_first;
                                     wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);
                                     next_output_pixel;
                                 end
