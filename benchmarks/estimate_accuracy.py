@@ -1,7 +1,7 @@
 """The RTL estimator beside what it estimates: its cycle model against the RTL simulation and its
 resource model against nextpnr's report (or Yosys's netlist statistics with ``--yosys``).
 
-Usage: python benchmarks/estimate_accuracy.py [--config ARCH:LANES:WEIGHTS ...] [--no-build] [--yosys]
+Usage: python benchmarks/estimate_accuracy.py [--config ARCH:LANES:WEIGHTS[:WIDTHS] ...] [--no-build] [--yosys]
                                               [--out docs/results/estimate-accuracy.md]
 
 Targets (issue 14): cycles within 2 % of the simulation, resources within 15 % of nextpnr. With
@@ -27,6 +27,7 @@ from wavebits.codegen.estimate import (
     estimate,
     final_flip_flops,
     logic_features,
+    row_select_flip_flops,
     select_luts,
 )
 from wavebits.codegen.rtl import BOARD_SOURCES, BOARD_TOP, CORE_SOURCES, write_rtl_project
@@ -36,9 +37,12 @@ from wavebits.bank import synth_bank
 from wavebits.bank.report import table
 from wavebits.reports import publish
 
-# LeNet-5 at P = 8 in both modes is measured against nextpnr by benchmarks/rtl_targets.py
-CONFIGS = ["cnn-digits:8:banked", "cnn-digits:8:reconstruct", "mlp:8:banked", "lenet5:4:banked", "lenet5:16:banked",
-           "lenet5:16:reconstruct"]
+# the configurations LOGIC is fitted to (LeNet-5 at P = 8 and ResNet-8 with widths 8,4,2,1 at P = 4 are
+# also measured against nextpnr by benchmarks/rtl_targets.py and benchmarks/rtl_resnet8.py)
+CONFIGS = ["lenet5:8:banked", "lenet5:4:banked:8,4,2,1", "lenet5:16:banked", "cnn-digits:8:banked", "mlp:4:banked",
+           "mlp:8:banked", "resnet8:4:banked:8,4,2,1", "resnet8:8:banked:4,2,1", "lenet5:4:reconstruct",
+           "lenet5:8:reconstruct", "lenet5:16:reconstruct", "cnn-digits:8:reconstruct", "mlp:8:reconstruct",
+           "resnet8:4:reconstruct:8,4,2,1", "resnet8:8:reconstruct:4,2,1"]
 
 
 def yosys_cells(project: Path) -> dict[str, int]:
@@ -51,7 +55,8 @@ def yosys_cells(project: Path) -> dict[str, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", nargs="+", default=CONFIGS, help="ARCH:LANES:WEIGHTS (synthesized banks, seed 0)")
+    ap.add_argument("--config", nargs="+", default=CONFIGS,
+                    help="ARCH:LANES:WEIGHTS[:WIDTHS] (synthesized banks, seed 0; every width unless WIDTHS: 8,4,2,1)")
     ap.add_argument("--no-build", action="store_true", help="Cycles only: no synthesis.")
     ap.add_argument("--yosys", action="store_true", help="Compare with Yosys's statistics instead of nextpnr "
                     "(minutes faster), and print the logic model's least-squares fit.")
@@ -62,10 +67,10 @@ def main() -> None:
     t0 = time.time()
     try:
         for spec in args.config:
-            arch, lanes, weights = spec.split(":")
-            bank = synth_bank(arch, seed=0)
+            arch, lanes, weights, *widths = spec.split(":")
+            bank = synth_bank(arch, seed=0, **({"widths": [int(b) for b in widths[0].split(",")]} if widths else {}))
             est = estimate(bank, weights, int(lanes))
-            project = write_rtl_project(bank, work / spec.replace(":", "_"), weights, int(lanes))
+            project = write_rtl_project(bank, work / spec.replace(":", "_").replace(",", ""), weights, int(lanes))
             sim = check_rtl(project, [max(bank.widths), *bank.widths], 1)
             assert sim.ok, sim.text()
             for b, cycles in sorted(sim.cycles_per_width().items(), reverse=True):
@@ -78,7 +83,7 @@ def main() -> None:
                 design = build_design(bank, weights, int(lanes), images=False)
                 measured["ff"] -= absorbed_flip_flops(design)
                 fit_rows.append((weights, logic_features(design), measured["lut4"] - select_luts(design),
-                                 measured["ff"] - final_flip_flops(design)))
+                                 measured["ff"] - final_flip_flops(design) - row_select_flip_flops(design)))
                 source = "yosys"
             else:
                 from wavebits.codegen.bitstream import build_bitstream
@@ -97,7 +102,8 @@ def main() -> None:
                  "Reproduce: `python benchmarks/estimate_accuracy.py " + " ".join(
                      (["--no-build"] if args.no_build else []) + (["--yosys"] if args.yosys else []))
                  + (f" --config {' '.join(args.config)}" if args.config != CONFIGS else "") + "`"
-                 + f" ({time.time() - t0:.0f} s). Banks: `synth_bank(ARCH, seed=0)`, every width.", "",
+                 + f" ({time.time() - t0:.0f} s). Banks: `synth_bank(ARCH, seed=0)`, every width unless the config"
+                 " names them.", "",
                  "## Cycles per inference (target: within 2 %)", "",
                  table(["config", "width", "RTL simulation", "model", "error %"], crows), ""]
         if rrows:

@@ -278,9 +278,16 @@ def requant_dsps(design: RtlDesign) -> int:
 
 
 def logic_features(design: RtlDesign) -> list[float]:
-    """What the logic grows with: 1 (control) and the lanes P (with each, its share of the weight
-    row's multiplexers, the drain and, in reconstruct mode, the Haar engine's butterflies)."""
-    return [1.0, float(design.params["P"])]
+    """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
+    in reconstruct mode, the Haar engine's butterflies); banked, P times the widths stored (the
+    weight row's width select); whether a layer adds two tensors (the second input's path and
+    requant product)."""
+    prm = design.params
+    p = float(prm["P"])
+    two = float(prm["TWO"])
+    if prm["WEIGHTS"] == 1:
+        return [1.0, p, two]
+    return [1.0, p, p * bin(int(prm["WIDTHS"])).count("1"), two]
 
 
 def absorbed_flip_flops(design: RtlDesign) -> int:
@@ -317,8 +324,8 @@ def logic(design: RtlDesign) -> tuple[int, int]:
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of
 # benchmarks/estimate_accuracy.py (--yosys prints the fit)
 LOGIC = {
-    "banked": {"lut4": [4529.5, 615.2], "ff": [2592.4, 134.8]},
-    "reconstruct": {"lut4": [4190.0, 1650.4], "ff": [3621.0, 531.8]},
+    "banked": {"lut4": [4777.1, 438.2, 17.3, 1749.4], "ff": [2568.9, 100.7, 5.7, 918.6]},
+    "reconstruct": {"lut4": [4733.4, 1609.1, 2005.7], "ff": [3658.0, 544.9, 1045.2]},
 }
 
 
