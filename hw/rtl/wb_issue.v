@@ -114,6 +114,7 @@ module wb_issue #(
     wire [23:0] cg_next_end = cg_end + coutg;            // the next convolution group's end
     // at the next lane group (gp + P): its first pass's group, the group of its first channel
     wire        cg_moves = cg_end <= gp + P;
+    wire        mp_layer = fl[15] && coutg < P && coutg < `F(F_COUT);     // more_pass at a layer's first pass
     wire [23:0] cg_gp_end = cg_moves ? cg_next_end : cg_end;
     wire        pass_end = j_last && cw_last && kx_last && ky_last;
     wire        grp_last = pass_end && !more_pass;                   // conv: last item of a group
@@ -159,8 +160,8 @@ module wb_issue #(
                 kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
                 gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
                 grouped <= fl[15];
-                more_pass <= fl[15] && coutg < P && coutg < `F(F_COUT);
-                mp_first <= fl[15] && coutg < P && coutg < `F(F_COUT);
+                more_pass <= mp_layer;
+                mp_first <= mp_layer;
                 ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
                 groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
                 planes_m1 <= passes - 6'd1; lastplane <= nplanes - 4'd1;

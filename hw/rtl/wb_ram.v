@@ -4,7 +4,8 @@
 // own register (the block RAM's output register after codegen/netlist.py), and the block is
 // selected after those registers, so neither the slow ECP5 block-RAM clock-to-out nor the long
 // routes of a depth cascade share a cycle with logic. OREG = 2: read latency 3, the selected block
-// registered once more, for memories spread over the die whose data travels far. `re` = 0 holds the read data (a stalled pipeline).
+// registered once more, for memories spread over the die whose data travels far. `re` = 0 holds the
+// read data (a stalled pipeline).
 // INIT names a $readmemh image; with OREG >= 1 block k reads INIT.k (codegen/rtl.py splits them).
 // ROMs are instances whose write enable is tied low. The core never uses the data of a read of the
 // address written in the same cycle (ping-pong activations, double-buffered weights), so the
