@@ -4,6 +4,7 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from wavebits.bank import synth_bank, write_bank
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 HAVE_TENSORFLOW = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "qkeras"))
+
+
+def load_benchmark(name: str):
+    """The module of ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"wavebits_bench_{name}",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def _have_finn() -> bool:

@@ -1,6 +1,5 @@
 """Bad input of every kind: one typed error naming the file and field, bounded memory, nothing left behind."""
 
-import importlib.util
 import io
 import json
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 from wavebits.codegen.hls import write_hls_project
 from wavebits.codegen.project import load_project, read_project, write_tree
 from wavebits.codegen.rtl import write_rtl_project
@@ -30,15 +30,7 @@ from wavebits.tools import run_tool
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fuzz_module():
-    spec = importlib.util.spec_from_file_location("wavebits_fuzz", ROOT / "benchmarks" / "fuzz.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _fuzz_module()
+fuzz = load_benchmark("fuzz")
 
 
 @pytest.fixture(scope="module")

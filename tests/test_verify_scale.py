@@ -1,24 +1,16 @@
 """benchmarks/verify_scale.py: its random switch schedules, its results file, and a short run of it."""
 
-import importlib.util
 import itertools
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 from wavebits.sim.parity import random_schedule
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_scale.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("wavebits_verify_scale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("verify_scale")
 
 
 def test_random_schedule_switches_on_every_inference():
