@@ -7,13 +7,13 @@ and activation buffers that the layers share. A layer pipeline (FINN's dataflow)
 its own lanes, weight memories, requant memory and drain, and streams activations through line
 buffers; a new inference starts every *interval*: the slowest layer's cycles. Both are sized here
 with the estimator's own parts (the cycle model ``layer_cycles``, the block-RAM mapping
-``memory_blocks``, the fitted logic ``LOGIC``) for banked weights on the ECP5-85F. The pipeline gets
+``memory_blocks``, the fitted logic ``fitted_logic``) for banked weights on the ECP5-85F. The pipeline gets
 4 lanes per layer to start with, then its slowest layer's lanes double while its estimate stays
 within the 85 % headroom ``--fit`` keeps.
 
 The pipeline's block RAMs are counted optimistically: a line buffer of kh + sh rows for a window
 (the whole tensor for a linear layer, and for an add's skip input, which waits for its branch), no
-FIFOs between the engines. Its logic counts ``LOGIC``'s constant once per engine (that constant
+FIFOs between the engines. Its logic counts the fitted constant once per engine (that constant
 also holds the input loader and the width register, which a pipeline needs once), so the LUT
 column is an upper bound; block RAM decides.
 """
@@ -27,16 +27,17 @@ from pathlib import Path
 from wavebits.codegen.estimate import (
     CAPACITY,
     HEADROOM,
-    LOGIC,
     Memory,
     Resources,
+    features,
     fit,
+    fitted_logic,
     input_cycles,
     layer_cycles,
     memory_blocks,
-    requant_dsps,
+    product_dsps,
 )
-from wavebits.codegen.rtl import LANE_CHOICES, HwLayer, build_design, hardware_layers
+from wavebits.codegen.rtl import LANE_CHOICES, HwLayer, RtlDesign, build_design, hardware_layers
 
 from wavebits.bank import synth_bank
 from wavebits.bank.model import Bank
@@ -83,22 +84,25 @@ def pipeline_memories(bank: Bank, layers: list[HwLayer], lanes: dict[str, int], 
     return out
 
 
-def size_pipeline(bank: Bank, mul_w: int, bias_w: int, dsp_per_requant: int) -> Pipeline:
-    """Lanes per layer: 4 each, then the slowest layer's doubled while the estimate fits."""
+def requant_width(design: RtlDesign) -> int:
+    """Bits of a requant memory row (multiplier and bias) of ``design``."""
+    return int(design.params["MUL_W"]) + int(design.params["BIAS_W"])
+
+
+def size_pipeline(bank: Bank, design: RtlDesign) -> Pipeline:
+    """Lanes per layer: 4 each, then the slowest layer's doubled while the estimate fits; requant
+    widths and multipliers as in ``design`` (the bank's banked design)."""
     layers = hardware_layers(bank)
     widest = max(bank.widths)
     lanes = {hw.name: (LANE_CHOICES[0] if hw.op in ON_LANES else 0) for hw in layers}
 
     def sized(lanes: dict[str, int]) -> Pipeline:
-        mems = pipeline_memories(bank, layers, lanes, mul_w + bias_w)
-        coef = LOGIC["banked"]
-        lut = ff = 0.0
-        for hw in layers:
-            x = [1.0, lanes[hw.name], lanes[hw.name] * len(bank.widths), float(hw.op == "add")]
-            lut += sum(c * v for c, v in zip(coef["lut4"], x, strict=True))
-            ff += sum(c * v for c, v in zip(coef["ff"], x, strict=True))
-        dsp = sum(dsp_per_requant for hw in layers if hw.op != "pool")
-        res = Resources(lut4=round(lut), ff=round(ff), dsp=dsp, bram=sum(memory_blocks(m) for m in mems))
+        mems = pipeline_memories(bank, layers, lanes, requant_width(design))
+        per_layer = [fitted_logic("banked", features("banked", lanes[hw.name], len(bank.widths), hw.op == "add"))
+                     for hw in layers]
+        dsp = sum((1 + (hw.op == "add")) * product_dsps(design) for hw in layers if hw.op != "pool")
+        res = Resources(lut4=round(sum(lut for lut, _ in per_layer)), ff=round(sum(ff for _, ff in per_layer)),
+                        dsp=dsp, bram=sum(memory_blocks(m) for m in mems))
         interval = {b: max([input_cycles(bank)] + [layer_cycles(hw, b, max(lanes[hw.name], LANE_CHOICES[0]))
                                                    for hw in layers]) for b in bank.widths}
         return Pipeline(dict(lanes), res, interval)
@@ -122,8 +126,7 @@ def compare(spec: str) -> list[str]:
     bank = synth_bank(arch, seed=0, **({"widths": [int(b) for b in widths[0].split(",")]} if widths else {}))
     seq = fit(bank, "banked", BOARD)
     design = build_design(bank, "banked", seq.lanes, images=False)
-    prm = design.params
-    pipe = size_pipeline(bank, int(prm["MUL_W"]), int(prm["BIAS_W"]), requant_dsps(design) // (1 + int(prm["TWO"])))
+    pipe = size_pipeline(bank, design)
     lowest, widest = min(bank.widths), max(bank.widths)
     cap = CAPACITY[BOARD]
 
@@ -135,7 +138,7 @@ def compare(spec: str) -> list[str]:
             ["layer pipeline", " ".join(f"{k}:{v}" for k, v in pipe.lanes.items() if v), *res(pipe.resources),
              f"{pipe.interval[widest]:,}", f"{pipe.interval[lowest]:,}", "yes" if pipe.fits() else "no"]]
     minimal = {k: (LANE_CHOICES[0] if v else 0) for k, v in pipe.lanes.items()}
-    mems = pipeline_memories(bank, hardware_layers(bank), minimal, int(prm["MUL_W"]) + int(prm["BIAS_W"]))
+    mems = pipeline_memories(bank, hardware_layers(bank), minimal, requant_width(design))
     weights = sum(memory_blocks(m) for m in mems if " weights " in m.name)
     seq_weights = sum(m["bram"] for m in seq.memories if m["name"].startswith("weights"))
     per_layer = [[hw.name, f"{layer_cycles(hw, widest, seq.lanes):,}"] for hw in hardware_layers(bank)]

@@ -272,23 +272,38 @@ class Resources:
         return {k: getattr(self, k) / getattr(cap, k) for k in ("lut4", "ff", "dsp", "bram")}
 
 
+def product_dsps(design: RtlDesign) -> int:
+    """18x18 multipliers of one MUL_W x ACC_W requant product."""
+    return -(-int(design.params["MUL_W"]) // 18) * -(-int(design.params["ACC_W"]) // 18)
+
+
 def requant_dsps(design: RtlDesign) -> int:
-    """18x18 multipliers of the requant unit's MUL_W x ACC_W product (two of them with an add)."""
-    prm = design.params
-    return (1 + int(prm["TWO"])) * -(-int(prm["MUL_W"]) // 18) * -(-int(prm["ACC_W"]) // 18)
+    """18x18 multipliers of the requant unit: its product, and a second one with an add."""
+    return (1 + int(design.params["TWO"])) * product_dsps(design)
+
+
+def features(weights: str, lanes: int, widths: int, two: bool) -> list[float]:
+    """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
+    in reconstruct mode, the Haar engine's butterflies); banked, P times the ``widths`` stored (the
+    weight row's width select); whether a layer adds two tensors (the second input's path and
+    requant product)."""
+    if weights == "reconstruct":
+        return [1.0, float(lanes), float(two)]
+    return [1.0, float(lanes), float(lanes * widths), float(two)]
 
 
 def logic_features(design: RtlDesign) -> list[float]:
-    """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
-    in reconstruct mode, the Haar engine's butterflies); banked, P times the widths stored (the
-    weight row's width select); whether a layer adds two tensors (the second input's path and
-    requant product)."""
+    """``features`` of a design."""
     prm = design.params
-    p = float(prm["P"])
-    two = float(prm["TWO"])
-    if prm["WEIGHTS"] == 1:
-        return [1.0, p, two]
-    return [1.0, p, p * int(prm["WIDTHS"]).bit_count(), two]
+    return features("reconstruct" if prm["WEIGHTS"] == 1 else "banked", int(prm["P"]), int(prm["WIDTHS"]).bit_count(),
+                    bool(prm["TWO"]))
+
+
+def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:
+    """(LUT4s, flip-flops) that ``LOGIC`` gives for the features ``x`` of a ``weights`` design."""
+    coef = LOGIC[weights]
+    return (sum(c * v for c, v in zip(coef["lut4"], x, strict=True)),
+            sum(c * v for c, v in zip(coef["ff"], x, strict=True)))
 
 
 def absorbed_flip_flops(design: RtlDesign) -> int:
@@ -319,11 +334,9 @@ def counted_logic(design: RtlDesign) -> tuple[int, int]:
 
 def logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) of the design: ``LOGIC`` over ``logic_features``, plus ``counted_logic``."""
-    coef = LOGIC["reconstruct" if design.params["WEIGHTS"] == 1 else "banked"]
-    x = logic_features(design)
+    fit_lut, fit_ff = fitted_logic("reconstruct" if design.params["WEIGHTS"] == 1 else "banked", logic_features(design))
     lut, ff = counted_logic(design)
-    return (round(sum(c * v for c, v in zip(coef["lut4"], x, strict=True)) + lut),
-            round(sum(c * v for c, v in zip(coef["ff"], x, strict=True)) + ff))
+    return round(fit_lut + lut), round(fit_ff + ff)
 
 
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of

@@ -4,7 +4,7 @@ schedule, on the estimator's own parts."""
 import pytest
 from conftest import load_benchmark
 from wavebits.codegen.estimate import layer_cycles, memory_blocks
-from wavebits.codegen.rtl import LANE_CHOICES, hardware_layers
+from wavebits.codegen.rtl import LANE_CHOICES, build_design, hardware_layers
 
 from wavebits.bank import synth_bank
 
@@ -20,7 +20,7 @@ def lenet5():
 
 
 def test_pipeline_interval_is_its_slowest_layer(bench, lenet5):
-    pipe = bench.size_pipeline(lenet5, 25, 40, 4)
+    pipe = bench.size_pipeline(lenet5, build_design(lenet5, "banked", 8, images=False))
     layers = hardware_layers(lenet5)
     for b in lenet5.widths:
         slowest = max(layer_cycles(hw, b, max(pipe.lanes[hw.name], LANE_CHOICES[0])) for hw in layers)
