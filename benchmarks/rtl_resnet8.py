@@ -1,14 +1,15 @@
 """ResNet-8 (MLPerf Tiny) on the ECP5-85F: cycles per width in the RTL simulation, the bitstream's
 resources and Fmax, the estimator beside nextpnr.
 
-Usage: python benchmarks/rtl_resnet8.py [--bank FILE] [--widths 8,4,2,1] [--lanes N] [--seed 1]
+Usage: python benchmarks/rtl_resnet8.py [--bank FILE] [--widths 8,4,2,1] [--lanes N] [--planes N] [--seed 1]
                                         [--no-bitstream] [--out docs/results/rtl-resnet8.md]
 
 Synthesizes a ResNet-8 bank (seed 0) with the given widths unless --bank names one, estimates both
 weight modes against the board, generates the banked project with the lane count `codegen rtl --fit
-ulx3s-85f` picks (or --lanes), simulates one inference at every width and one along the switch
-schedule 8,1,4,2 (bit-exact against the golden model layer by layer, or the script fails), and
-builds the bitstream. Cycle counts are exact; times are at the core clock (the project's PLL output).
+ulx3s-85f` picks for --planes weight bit planes per item (or --lanes), simulates one inference at
+every width and one along the switch schedule 8,1,4,2 (bit-exact against the golden model layer by
+layer, or the script fails), and builds the bitstream. Cycle counts are exact; times are at the core
+clock (the project's PLL output).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     ap.add_argument("--bank", type=Path, default=None, help="A ResNet-8 bank (default: synthesized, seed 0).")
     ap.add_argument("--widths", default="8,4,2,1", help="Widths of the synthesized bank.")
     ap.add_argument("--lanes", type=int, default=None, help="Lanes (default: --fit ulx3s-85f's).")
+    ap.add_argument("--planes", type=int, default=1, help="Weight bit planes per item.")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed.")
     ap.add_argument("--no-bitstream", action="store_true", help="Skip synthesis and place-and-route.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the tables as markdown here.")
@@ -45,14 +47,15 @@ def main() -> None:
     fitted: dict[str, Estimate | DoesNotFit] = {}
     for mode in ("banked", "reconstruct"):
         try:
-            fitted[mode] = fit(bank, mode, BOARD)
+            fitted[mode] = fit(bank, mode, BOARD, planes=(args.planes,))
         except DoesNotFit as e:
             fitted[mode] = e
     if not args.lanes and isinstance(fitted["banked"], DoesNotFit):
         raise SystemExit(f"error: {fitted['banked']}")
     lanes = args.lanes or fitted["banked"].lanes
+    planes = args.planes
     source = f"`{args.bank.name}`" if args.bank else f'`synth_bank("resnet8", seed=0, widths={widths})`'
-    lines = [f"# RTL: {bank.name} on the {BOARD.upper()}, banked weights, P = {lanes} lanes"
+    lines = [f"# RTL: {bank.name} on the {BOARD.upper()}, banked weights, P = {lanes} lanes x {planes} planes"
              + ("" if args.lanes else " (--fit)"), "",
              f"Reproduce: `{command_line(Path(__file__).resolve().parents[1])}` (bank: {source}; "
              f"nextpnr seed {args.seed}).", ""]
@@ -63,19 +66,19 @@ def main() -> None:
             fits.append([mode, "-", f"does not fit: {chosen}", _resources(chosen.estimate.resources)
                          + f" (P={chosen.estimate.lanes})"])
         else:
-            fits.append([mode, chosen.lanes, "fits", _resources(chosen.resources)])
+            fits.append([mode, f"{chosen.lanes} x {chosen.planes}", "fits", _resources(chosen.resources)])
     lines += ["## Does it fit? (`wavebits estimate`, 85 % headroom)", "",
-              table(["weights", "--fit lanes", "verdict", "estimate"], fits), ""]
+              table(["weights", "--fit lanes x planes", "verdict", "estimate"], fits), ""]
 
     work = Path(tempfile.mkdtemp(prefix="wb-resnet8-"))
     try:
-        project = write_rtl_project(bank, work / "banked", "banked", lanes)
+        project = write_rtl_project(bank, work / "banked", "banked", lanes, planes=planes)
         every = check_rtl(project, list(bank.widths), 1)
         switches = check_rtl(project, SCHEDULE, 1)
         for r in (every, switches):
             assert r.ok, r.text()
         cyc = every.cycles_per_width()
-        est = estimate(bank, "banked", lanes)
+        est = estimate(bank, "banked", lanes, planes=planes)
         mhz = json.loads((project / "project.json").read_text())["clock_mhz"]  # the PLL's core clock
         rows = [[b, f"{cyc[b]:,}", f"{cyc[b] / cyc[max(cyc)]:.3f}", f"{cyc[b] / mhz:,.1f}",
                  f"{mhz * 1e6 / cyc[b]:,.0f}", f"{est.cycles[b]['total']:,}",

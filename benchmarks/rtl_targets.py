@@ -1,13 +1,14 @@
 """RTL accelerator targets for a LeNet-5 bank: cycles per width, switch latency, memory, Fmax.
 
-Usage: python benchmarks/rtl_targets.py [--bank FILE] [--lanes N] [--vectors 2] [--no-bitstream]
-                                        [--out docs/results/rtl-lenet5.md]
+Usage: python benchmarks/rtl_targets.py [--bank FILE] [--lanes N] [--planes N] [--vectors 2] [--seed 1]
+                                        [--no-bitstream] [--out docs/results/rtl-lenet5.md]
 
 Generates the RTL project in both weight modes with the lane count `codegen rtl --fit ulx3s-85f`
-picks (or --lanes), simulates it with Verilator along every width and the switch schedule 8,4,1,8,2
-(switches in mid-stream, then from idle), builds the ULX3S-85F bitstream, and prints one table of
-every target (issue 14) beside the measured value, the estimator beside nextpnr, the paper's 1.2 s CPU
-switch and a partial-reconfiguration estimate (about 1 ms for a small region at 400-800 MB/s).
+picks for --planes weight bit planes per item (or --lanes), simulates it with Verilator along every
+width and the switch schedule 8,4,1,8,2 (switches in mid-stream, then from idle), builds the
+ULX3S-85F bitstream, and prints one table of every target
+(issue 14) beside the measured value, the estimator beside nextpnr, the paper's 1.2 s CPU switch and
+a partial-reconfiguration estimate (about 1 ms for a small region at 400-800 MB/s).
 Cycle counts are exact; times are at the core clock the bitstream runs at (its PLL output, 100 MHz).
 """
 
@@ -41,7 +42,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bank", type=Path, default=None, help="A LeNet-5 bank (default: synthesized, seed 0).")
     ap.add_argument("--lanes", type=int, default=None, help="Lanes in both modes (default: --fit ulx3s-85f's).")
+    ap.add_argument("--planes", type=int, default=1, help="Weight bit planes per item in both modes.")
     ap.add_argument("--vectors", type=int, default=2, help="Inferences per schedule segment.")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed.")
     ap.add_argument("--no-bitstream", action="store_true", help="Skip synthesis and place-and-route.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the tables as markdown here.")
     args = ap.parse_args()
@@ -49,16 +52,20 @@ def main() -> None:
     widths = list(bank.widths)
     plan = widths + SCHEDULE
     work = Path(tempfile.mkdtemp(prefix="wb-rtl-"))
-    lanes = {mode: args.lanes or fit(bank, mode).lanes for mode in ("banked", "reconstruct")}
-    lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes banked, "
-                        f"{lanes['reconstruct']} reconstruct" + ("" if args.lanes else " (--fit ulx3s-85f)"), "",
+    space = {**({"lanes": (args.lanes,)} if args.lanes else {}), "planes": (args.planes,)}
+    chosen = {mode: fit(bank, mode, **space) for mode in ("banked", "reconstruct")}
+    lanes = {mode: e.lanes for mode, e in chosen.items()}
+    planes = {mode: e.planes for mode, e in chosen.items()}
+    lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes x {planes['banked']} planes "
+                        f"banked, {lanes['reconstruct']} x {planes['reconstruct']} reconstruct"
+                        + ("" if args.lanes else " (--fit ulx3s-85f)"), "",
                         f"Reproduce: `{command_line(Path(__file__).resolve().parents[1])}` (banks: "
                         + (f"`{args.bank.name}`" if args.bank else '`synth_bank("lenet5", seed=0)`')
-                        + "; nextpnr seed 1).", ""]
+                        + f"; nextpnr seed {args.seed}).", ""]
     try:
         reports, idle, meta_bits, clock_mhz, builds = {}, {}, {}, 0.0, {}
         for mode in ("banked", "reconstruct"):
-            project = write_rtl_project(bank, work / mode, mode, lanes[mode])
+            project = write_rtl_project(bank, work / mode, mode, lanes[mode], planes=planes[mode])
             reports[mode] = check_rtl(project, plan, args.vectors)
             idle[mode] = check_rtl(project, SCHEDULE, args.vectors, switch_mode="idle")
             meta = json.loads((project / "project.json").read_text())
@@ -70,7 +77,7 @@ def main() -> None:
             from wavebits.codegen.bitstream import build_bitstream
 
             for mode in ("reconstruct", "banked"):
-                build = build_bitstream(work / mode)
+                build = build_bitstream(work / mode, seed=args.seed)
                 fmax[mode], builds[mode] = build.fmax_mhz, build
                 lines += [f"## Bitstream ({mode} mode)", "", "```", build.text(), "```", ""]
 
@@ -82,7 +89,8 @@ def main() -> None:
         rows = []
         for mode in ("banked", "reconstruct"):
             c8 = cyc[mode][8]
-            rows.append([f"{mode}, P={lanes[mode]}: cycles/inference at 8 bit", f"<= {CYCLES_TARGET:,}",
+            rows.append([f"{mode}, P={lanes[mode]} x {planes[mode]} planes: cycles/inference at 8 bit",
+                         f"<= {CYCLES_TARGET:,}",
                          f"{c8:,} ({BEFORE['cycles'] / c8:.1f}x fewer than before)",
                          "yes" if c8 <= CYCLES_TARGET else f"NO ({c8 / CYCLES_TARGET:.1f}x over)"])
             rows.append([f"{mode}: fraction of the DSP-bound limit ({macs:,} MACs / 156 DSPs)", "-",
@@ -116,17 +124,18 @@ def main() -> None:
                 used = {k: v[0] for k, v in build.utilization.items()}
                 ips = clock_mhz * 1e6 / reports[mode].cycles_per_width()[8]
                 before = clock_mhz * 1e6 / BEFORE["cycles"] / BEFORE["lut4"][mode] * 1000
-                perf.append([mode, lanes[mode], f"{ips:,.0f}", used.get("LUT4", 0), used.get("flip-flops", 0),
+                perf.append([mode, f"{lanes[mode]} x {planes[mode]}", f"{ips:,.0f}", used.get("LUT4", 0),
+                             used.get("flip-flops", 0),
                              used.get("DSP (18x18)", 0), used.get("block RAM (18 kbit)", 0),
                              f"{ips / used['LUT4'] * 1000:.1f}", f"{before:.1f}"])
-                est = estimate(bank, mode, lanes[mode]).resources
+                est = estimate(bank, mode, lanes[mode], planes=planes[mode]).resources
                 for key, name in (("lut4", "LUT4"), ("ff", "flip-flops"), ("dsp", "DSP (18x18)"),
                                   ("bram", "block RAM (18 kbit)")):
                     got = used.get(name, 0)
                     model.append([mode, key, got, getattr(est, key),
                                   f"{100 * (getattr(est, key) - got) / got:+.1f}" if got else "-"])
             lines += ["## Throughput and resources at 8 bits", "",
-                      table(["mode", "P", "inferences/s", "LUT4", "FF", "DSP", "BRAM", "inf/s per 1k LUT",
+                      table(["mode", "P x planes", "inferences/s", "LUT4", "FF", "DSP", "BRAM", "inf/s per 1k LUT",
                              "before (P=8)"], perf), "",
                       "## Estimator beside nextpnr (`wavebits estimate`; target: within 15 %)", "",
                       table(["mode", "resource", "nextpnr", "estimate", "error %"], model), ""]

@@ -5,8 +5,9 @@ The cycle model follows ``wb_core``'s schedule item by item, for every layer kin
 input one value per cycle, then per layer five cycles of descriptor and record reads, the items
 ``wb_issue`` issues one per cycle (``WORK`` says what each kind issues per output pixel: a
 convolution a pass per convolution group a lane group meets, each an item per tap, channel word,
-bit plane and byte of a wide input; a window sum the same on one slot per lane without planes; a
-max pool an item per tap and word; an add an item per channel), the drain of every group of P
+step of ``planes`` weight bit planes and byte of a wide input; a window sum the same on one slot
+per lane without planes; a max pool an item per tap and word; an add an item per channel), the
+drain of every group of P
 output channels (one channel per cycle, overlapped with the next group unless the group is
 shorter than its drain: ``wb_issue``'s drain wait), and the last item's way to the last write.
 It equals the Verilator simulation layer by layer (``tests/test_estimate.py``). The resource model
@@ -44,16 +45,16 @@ from .rtl import (
 # wb_core's schedule, in cycles. A layer: its setup states (S_DESC .. S_SETUP), then one item per
 # cycle from wb_issue, then its last item's way to the last write, then the cycle its pipeline is
 # seen empty and S_NEXT. An item reaches its operand stage TO_OPERANDS cycles after its issue (the
-# issue register, MEM_LAT = 3 memory stages, the operands), leaves the lanes LANE_LAT cycles later,
+# issue register, MEM_LAT = 4 stages: the address copies and the memories' 3 read stages, the
+# operands), leaves the lanes LANE_LAT cycles later,
 # and the cycle after that the drain takes the group's first channel, one per cycle; a value takes
 # REQUANT cycles from entering the requant pipeline to its write (stage 0, the requant memories'
 # output register, wb_requant's REQUANT_STAGES).
 # tests/test_estimate.py holds every layer to the RTL simulation.
 SETUP_CYCLES = 5
 START_CYCLES = 1  # S_START, after the input's last value
-TO_OPERANDS = 5
+TO_OPERANDS = 6
 # wb_mac_lane's and wb_requant's LATENCY: tests/test_rtl_leaf.py holds the modules to these
-LANE_LAT = 3
 REQUANT_STAGES = 8
 REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
@@ -73,9 +74,16 @@ CAPACITY = {"ulx3s-85f": Capacity(lut4=83640, ff=83640, dsp=156, bram=208)}
 HEADROOM = 0.85  # --fit keeps every resource at or below this share of the device
 
 
-def planes(bits: int) -> int:
-    """Bit planes a convolution item walks at ``bits`` (one at width 1: +-x or XNOR)."""
-    return 1 if bits == 1 else bits
+def lane_latency(planes: int = 1) -> int:
+    """``wb_mac_lane``'s LAT with ``planes`` weight bit planes per item: the operands' register
+    (planes > 1), the pair sums, the word sums, a level per doubling of the planes, the addend."""
+    return 3 + int(planes > 1) + planes.bit_length() - 1
+
+
+def plane_steps(bits: int, planes: int = 1) -> int:
+    """Items a convolution unit takes at ``bits`` with ``planes`` weight bit planes per item (one at
+    width 1: +-x or XNOR)."""
+    return 1 if bits == 1 else -(-bits // planes)
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class Work:
     items: tuple[int, ...]
     channels: tuple[int, ...] = ()
     latency: int = TO_OPERANDS
+    lane_lat: int = 0
 
 
 def lane_groups(hw: HwLayer, lanes: int) -> list[range]:
@@ -110,41 +119,42 @@ def slot_words(hw: HwLayer, lanes: int) -> int:
     return max(1, lanes * hw.in_bytes // 8)
 
 
-def drained(hw: HwLayer, lanes: int, items: Callable[[range], int]) -> Work:
+def drained(hw: HwLayer, lanes: int, planes: int, items: Callable[[range], int]) -> Work:
     """A layer on the lanes: ``items(group)`` per lane group, each group's channels requantized by
     the drain one per cycle after the group's last item has left the lanes."""
     groups = lane_groups(hw, lanes)
     channels = tuple(len(g) for g in groups)
-    return Work(tuple(items(g) for g in groups), channels, TO_OPERANDS + LANE_LAT + channels[-1] + REQUANT)
+    lat = lane_latency(planes)
+    return Work(tuple(items(g) for g in groups), channels, TO_OPERANDS + lat + channels[-1] + REQUANT, lat)
 
 
-def conv_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+def conv_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
     """Convolutions and linear layers: per lane group, a pass per convolution group its channels
-    meet, each an item per kernel tap, channel word, weight bit plane and byte of a wide input's
-    values (a depthwise layer reads the words its lanes' channels span)."""
+    meet, each an item per kernel tap, channel word, step of ``planes`` weight bit planes and byte of
+    a wide input's values (a depthwise layer reads the words its lanes' channels span)."""
     words = slot_words(hw, lanes) if hw.depthwise else hw.unit_words
-    unit = hw.kh * hw.kw * words * planes(bits) * hw.in_bytes
-    return drained(hw, lanes, lambda g: conv_groups_met(hw, g) * unit)
+    unit = hw.kh * hw.kw * words * plane_steps(bits, planes) * hw.in_bytes
+    return drained(hw, lanes, planes, lambda g: conv_groups_met(hw, g) * unit)
 
 
-def window_sum_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+def window_sum_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
     """Average pooling: a depthwise convolution with unit weights, so no bit planes."""
-    return drained(hw, lanes, lambda g: hw.kh * hw.kw * slot_words(hw, lanes) * hw.in_bytes)
+    return drained(hw, lanes, planes, lambda g: hw.kh * hw.kw * slot_words(hw, lanes) * hw.in_bytes)
 
 
-def max_pool_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+def max_pool_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
     """Max pooling: an item per tap and channel word (whole values compared), written from the
     operand stage."""
     return Work((hw.kh * hw.kw * hw.incw,))
 
 
-def add_work(hw: HwLayer, bits: int, lanes: int) -> Work:
+def add_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
     """A residual add: an item per channel (a value of each input), from the operand stage straight
     into the requant pipeline."""
     return Work((hw.cout,), latency=TO_OPERANDS + REQUANT)
 
 
-WORK: dict[str, Callable[[HwLayer, int, int], Work]] = {
+WORK: dict[str, Callable[[HwLayer, int, int, int], Work]] = {
     "conv": conv_work, "avgpool": window_sum_work, "pool": max_pool_work, "add": add_work}
 
 
@@ -155,17 +165,18 @@ def issue_cycles(work: Work, pixels: int, is_out: bool) -> int:
     has taken its last channel."""
     if not work.channels:
         return pixels * sum(work.items)
-    wait = 1 + (TO_OPERANDS + LANE_LAT if is_out else 0)
+    wait = 1 + (TO_OPERANDS + work.lane_lat if is_out else 0)
     following = work.items[1:] + work.items[:1]
     steps = [max(n, wait + c) for n, c in zip(following, work.channels, strict=True)]
     return work.items[0] + pixels * sum(steps) - steps[-1]
 
 
-def layer_cycles(hw: HwLayer, bits: int, lanes: int) -> int:
-    """Cycles ``hw`` takes at ``bits`` on ``lanes`` lanes, from its descriptor read to the next one's
-    (the output layer: to its last output beat, the cycle after its last value's write into the
-    output FIFO), with an output stream that takes a value every cycle."""
-    work = WORK[hw.op](hw, bits, lanes)
+def layer_cycles(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> int:
+    """Cycles ``hw`` takes at ``bits`` on ``lanes`` lanes taking ``planes`` weight bit planes per item,
+    from its descriptor read to the next one's (the output layer: to its last output beat, the cycle
+    after its last value's write into the output FIFO), with an output stream that takes a value
+    every cycle."""
+    work = WORK[hw.op](hw, bits, lanes, planes)
     end = 0 if hw.is_out else END_CYCLES
     return SETUP_CYCLES + issue_cycles(work, hw.hout * hw.wout, hw.is_out) + work.latency + end
 
@@ -175,14 +186,14 @@ def input_cycles(bank: Bank) -> int:
     return math.prod(bank.input_shape) + START_CYCLES
 
 
-def inference_cycles(bank: Bank, lanes: int) -> dict[int, dict[str, int]]:
+def inference_cycles(bank: Bank, lanes: int, planes: int = 1) -> dict[int, dict[str, int]]:
     """Per width: cycles of the input and of every hardware layer (``total`` their sum)."""
     layers = hardware_layers(bank)
     out: dict[int, dict[str, int]] = {}
     for b in bank.widths:
         per = {"input": input_cycles(bank)}
         for hw in layers:
-            per[hw.name] = layer_cycles(hw, b, lanes)
+            per[hw.name] = layer_cycles(hw, b, lanes, planes)
         per["total"] = sum(per.values())
         out[b] = per
     return out
@@ -282,21 +293,23 @@ def requant_dsps(design: RtlDesign) -> int:
     return (1 + int(design.params["TWO"])) * product_dsps(design)
 
 
-def features(weights: str, lanes: int, widths: int, two: bool) -> list[float]:
+def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1) -> list[float]:
     """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
-    in reconstruct mode, the Haar engine's butterflies); banked, P times the ``widths`` stored (the
-    weight row's width select); whether a layer adds two tensors (the second input's path and
-    requant product)."""
+    in reconstruct mode, the Haar engine's butterflies); P times the planes per item beyond the first
+    (each a lane's word sum and a level of its plane tree, and its share of the operand row);
+    banked, P times the ``widths`` stored (the weight row's width select); whether a layer adds two
+    tensors (the second input's path and requant product)."""
+    extra = float(lanes * (planes - 1))
     if weights == "reconstruct":
-        return [1.0, float(lanes), float(two)]
-    return [1.0, float(lanes), float(lanes * widths), float(two)]
+        return [1.0, float(lanes), extra, float(two)]
+    return [1.0, float(lanes), extra, float(lanes * widths), float(two)]
 
 
 def logic_features(design: RtlDesign) -> list[float]:
     """``features`` of a design."""
     prm = design.params
     return features("reconstruct" if prm["WEIGHTS"] == 1 else "banked", int(prm["P"]), int(prm["WIDTHS"]).bit_count(),
-                    bool(prm["TWO"]))
+                    bool(prm["TWO"]), int(prm["PLANES"]))
 
 
 def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:
@@ -342,8 +355,8 @@ def logic(design: RtlDesign) -> tuple[int, int]:
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of
 # benchmarks/estimate_accuracy.py (--yosys prints the fit)
 LOGIC = {
-    "banked": {"lut4": [4777.1, 438.2, 17.3, 1749.4], "ff": [2568.9, 100.7, 5.7, 918.6]},
-    "reconstruct": {"lut4": [4733.4, 1609.1, 2005.7], "ff": [3658.0, 544.9, 1045.2]},
+    "banked": {"lut4": [4750.7, 378.6, 196.0, 18.5, 1999.6], "ff": [2722.9, 95.1, 101.0, 4.9, 890.7]},
+    "reconstruct": {"lut4": [4791.8, 1551.1, 200.1, 2072.5], "ff": [3736.3, 539.8, 101.2, 1103.2]},
 }
 
 
@@ -360,6 +373,7 @@ class Estimate:
     bank: str
     weights: str
     lanes: int
+    planes: int
     board: str
     clock_mhz: float
     cycles: dict[int, dict[str, int]]
@@ -381,7 +395,8 @@ class Estimate:
         """The JSON form (kind ``estimate``, docs/reports.md)."""
         from wavebits.reports import report
 
-        return report("estimate", bank=self.bank, weights=self.weights, lanes=self.lanes, board=self.board,
+        return report("estimate", bank=self.bank, weights=self.weights, lanes=self.lanes, planes=self.planes,
+                      board=self.board,
                       clock_mhz=self.clock_mhz, fits=self.fits, headroom=HEADROOM,
                       resources=asdict(self.resources), capacity=asdict(self.capacity),
                       cycles_per_width={str(b): per["total"] for b, per in sorted(self.cycles.items(), reverse=True)},
@@ -402,7 +417,8 @@ class Estimate:
         verdict = ("fits" if self.fits else f"does NOT fit ({', '.join(self.over())} above "
                    f"{100 * HEADROOM:.0f} %)")
         return "\n".join([
-            f"estimate for {self.bank}: {self.weights} weights, P={self.lanes} lanes, {self.board} at "
+            f"estimate for {self.bank}: {self.weights} weights, P={self.lanes} lanes x {self.planes} weight bit "
+            f"plane{'s' if self.planes > 1 else ''} per item, {self.board} at "
             f"{self.clock_mhz:g} MHz: {verdict}",
             table(["resource", "estimate", "available", "%"], rows), "",
             table(["width", "cycles/inference", "vs widest", "us/inference", "inferences/s"], crows), "",
@@ -410,31 +426,34 @@ class Estimate:
 
 
 def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
-             clock_mhz: float = 100.0) -> Estimate:
-    """Estimate one configuration without writing anything; RtlError for a bank the RTL refuses."""
+             clock_mhz: float = 100.0, planes: int = 1) -> Estimate:
+    """Estimate one configuration (``lanes`` lanes taking ``planes`` weight bit planes per item)
+    without writing anything; RtlError for a bank the RTL refuses."""
     if board not in BOARDS or board not in CAPACITY:
         raise RtlError(f"unknown board {board!r} (known: {', '.join(CAPACITY)})")
     if weights not in WEIGHT_MODES:
         raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
-    design = build_design(bank, weights, lanes, images=False)
+    design = build_design(bank, weights, lanes, images=False, planes=planes)
     mems = [{"name": m.name, "width": m.width, "depth": m.depth, "instances": m.count, "bram": memory_blocks(m)}
             for m in memories(design)]
-    return Estimate(bank.name, weights, lanes, board, clock_mhz, inference_cycles(bank, lanes), resources(design),
-                    CAPACITY[board], mems)
+    return Estimate(bank.name, weights, lanes, planes, board, clock_mhz, inference_cycles(bank, lanes, planes),
+                    resources(design), CAPACITY[board], mems)
 
 
 class DoesNotFit(RtlError):
-    """No lane count fits the board; ``estimate`` is the smallest configuration's."""
+    """No configuration fits the board; ``estimate`` is the smallest one's."""
 
     def __init__(self, message: str, estimate: Estimate) -> None:
         super().__init__(message)
         self.estimate = estimate
 
 
-def fit(bank: Bank, weights: str = "banked", board: str = "ulx3s-85f", clock_mhz: float = 100.0) -> Estimate:
-    """The fastest lane count whose estimate fits ``board`` within the headroom (fewest cycles at the
-    widest width; ties: fewer lanes); RtlError naming what overflows when none does."""
-    options = [estimate(bank, weights, p, board, clock_mhz) for p in LANE_CHOICES]
+def fit(bank: Bank, weights: str = "banked", board: str = "ulx3s-85f", clock_mhz: float = 100.0,
+        lanes: tuple[int, ...] = LANE_CHOICES, planes: tuple[int, ...] = (1,)) -> Estimate:
+    """The fastest configuration (of ``lanes`` x ``planes``; ``rtl.PLANE_CHOICES`` to search the
+    planes too) whose estimate fits ``board`` within the headroom (fewest cycles at the widest width; ties:
+    fewer LUTs); RtlError naming what overflows when none does."""
+    options = [estimate(bank, weights, p, board, clock_mhz, q) for p in lanes for q in planes]
     fitting = [e for e in options if e.fits]
     if not fitting:
         smallest = options[0]
@@ -443,4 +462,4 @@ def fit(bank: Bank, weights: str = "banked", board: str = "ulx3s-85f", clock_mhz
                          f"of the device); try {'--weights reconstruct, ' if weights == 'banked' else ''}"
                          f"fewer widths, or a smaller network", smallest)
     widest = max(bank.widths)
-    return min(fitting, key=lambda e: (e.cycles[widest]["total"], e.lanes))
+    return min(fitting, key=lambda e: (e.cycles[widest]["total"], e.resources.lut4))

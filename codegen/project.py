@@ -107,7 +107,8 @@ _DECIMAL = re.compile(r"[+-]?[0-9]{1,19}\Z")
 _COMMON_KEYS = ("generator", "kind", "bank", "widths", "vectors", "top", "weights", "layers")
 _KEYS = {
     "hls": _COMMON_KEYS,
-    "rtl": (*_COMMON_KEYS, "lanes", "board", "clock_mhz", "outputs", "params", "memory_bits", "weights_count"),
+    "rtl": (*_COMMON_KEYS, "lanes", "planes", "board", "clock_mhz", "outputs", "params", "memory_bits",
+            "weights_count"),
 }
 _RTL_LAYER_KEYS = ("name", "op", "cout", "hout", "wout", "outcw", "bytes", "signed", "is_out")
 
@@ -173,6 +174,7 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
     from .rtl import BOARDS  # rtl imports this module
 
     expect("lanes", meta["lanes"] in (4, 8, 16, 32) and type(meta["lanes"]) is int, "4, 8, 16 or 32")
+    expect("planes", meta["planes"] in (1, 2, 4, 8) and type(meta["planes"]) is int, "1, 2, 4 or 8")
     expect("board", type(meta["board"]) is str and meta["board"] in BOARDS, f"one of {', '.join(BOARDS)}")
     mhz = meta["clock_mhz"]
     expect("clock_mhz", type(mhz) in (int, float) and 0 < mhz <= 1000, "a clock in MHz (0..1000)")
@@ -189,6 +191,8 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
                         ("LW_DEPTH", 1, 1 << 30), ("RQ_DEPTH", 1, 1 << 30), ("P", 4, 32)):
         expect("params", _int_in(params.get(key), lo, hi), f"params.{key} an integer in {lo}..{hi}",
                params.get(key))
+    expect("params", params.get("PLANES") == meta["planes"], f"params.PLANES equal to planes ({meta['planes']})",
+           params.get("PLANES"))
     expect("layers", type(layers) is list and len(layers) == params["NL"], f"a list of {params['NL']} layers")
     for i, layer in enumerate(layers):
         key = f"layers[{i}]"

@@ -51,6 +51,7 @@ from .rtl_layout import (
 
 WEIGHT_MODES = ("banked", "reconstruct")
 LANE_CHOICES = (4, 8, 16, 32)
+PLANE_CHOICES = (1, 2, 4, 8)  # weight bit planes per item and lane (wb_mac_lane PLANES)
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",
@@ -421,13 +422,16 @@ class RtlDesign:
     memory_bits: dict[str, int]
 
 
-def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> RtlDesign:
-    """Lay the bank out into the core's memories (see wb_core.v for the formats); ``images=False``
-    sizes them without making their contents (``files`` then holds none of the weight images)."""
+def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, planes: int = 1) -> RtlDesign:
+    """Lay the bank out into the core's memories (see wb_core.v for the formats) for ``lanes`` lanes
+    taking ``planes`` weight bit planes per item; ``images=False`` sizes them without making their
+    contents (``files`` then holds none of the weight images)."""
     if weights not in WEIGHT_MODES:
         raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
     if lanes not in LANE_CHOICES:
         raise RtlError(f"--lanes must be one of {', '.join(map(str, LANE_CHOICES))}, got {lanes}")
+    if planes not in PLANE_CHOICES:
+        raise RtlError(f"--planes must be one of {', '.join(map(str, PLANE_CHOICES))}, got {planes}")
     p, q = lanes, lanes // 2
     layers = hardware_layers(bank)
     nbuf = max([2] + [hw.dst + 1 for hw in layers])
@@ -596,7 +600,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True) -> R
     in_hw = math.prod(in_shape[1:])
     first = layers[0]
     params: dict[str, int | str] = {
-        "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "QB": q.bit_length() - 1, "NL": len(layers), "NT": NT,
+        "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "PLANES": planes, "QB": q.bit_length() - 1,
+        "NL": len(layers), "NT": NT,
         "WIDTHS": sum(1 << (b - 1) for b in bank.widths),
         "WIDX": sum(widx[b] << (4 * (b - 1)) for b in bank.widths),
         "INIT_BITS": max(bank.widths), "IN_C": in_c, "IN_HW": in_hw, "IN_CW": -(-in_c // 8), "IN_W": in_w,
@@ -702,16 +707,17 @@ def output_count(bank: Bank) -> int:
 
 def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
                  bank_bytes: bytes | None = None, vectors: np.ndarray | None = None,
-                 clock_mhz: float = DEFAULT_CLOCK_MHZ) -> dict[str, bytes | str]:
+                 clock_mhz: float = DEFAULT_CLOCK_MHZ, planes: int = 1) -> dict[str, bytes | str]:
     """All files of an RTL project for ``bank`` (deterministic for the same inputs); the board top
-    level clocks the core at ``clock_mhz`` (the nearest its PLL makes)."""
+    level clocks the core at ``clock_mhz`` (the nearest its PLL makes); ``planes``: weight bit planes
+    per item and lane."""
     if board not in BOARDS:
         raise RtlError(f"unknown board {board!r} (known: {', '.join(BOARDS)})")
     try:
         pll = ecp5_pll(BOARDS[board][2], clock_mhz)
     except PllError as e:
         raise RtlError(f"--clock-mhz: {e}") from None
-    design = build_design(bank, weights, lanes)
+    design = build_design(bank, weights, lanes, planes=planes)
     files: dict[str, bytes | str] = dict(design.files)
     for name, text in rtl_library().items():
         files[f"rtl/{name}"] = text
@@ -720,7 +726,8 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
     files[f"board/{board}.v"] = board_verilog(board, design.params, pll)
     files[f"board/{board}.lpf"] = BOARDS[board][3]
     files.update(project_files(bank, vectors, bank_bytes, {
-        "kind": "rtl", "top": TOP, "weights": weights, "lanes": lanes, "board": board,
+        "kind": "rtl", "top": TOP, "weights": weights, "lanes": lanes, "planes": planes,
+        "board": board,
         "clock_mhz": round(pll.fout_mhz, 6),
         "outputs": output_count(bank), "params": design.params, "memory_bits": design.memory_bits,
         "weights_count": bank.weight_count(),
@@ -732,6 +739,6 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
 
 def write_rtl_project(bank: Bank, out: Path, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
                       bank_bytes: bytes | None = None, vectors: np.ndarray | None = None,
-                      clock_mhz: float = DEFAULT_CLOCK_MHZ) -> Path:
+                      clock_mhz: float = DEFAULT_CLOCK_MHZ, planes: int = 1) -> Path:
     """Generate and atomically write the project folder ``out``."""
-    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors, clock_mhz))
+    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors, clock_mhz, planes))

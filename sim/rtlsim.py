@@ -158,6 +158,7 @@ class RtlReport:
     project: Path
     weights: str
     lanes: int
+    planes: int
     schedule: list[int]
     per_segment: int
     switch_mode: str
@@ -186,7 +187,8 @@ class RtlReport:
         from wavebits.reports import report
 
         return report("rtl", project=str(self.project), weights=self.weights, lanes=self.lanes,
-                      switch_mode=self.switch_mode, per_segment=self.per_segment, schedule=self.schedule, ok=self.ok,
+                      planes=self.planes, switch_mode=self.switch_mode, per_segment=self.per_segment,
+                      schedule=self.schedule, ok=self.ok,
                       cfg_error=self.cfg_error, parity=self.parity.to_dict() if self.parity else None,
                       cycles_per_width={str(b): c for b, c in sorted(self.cycles_per_width().items(), reverse=True)},
                       switches=[{"bits": s.bits, "written": s.written, "first_output": s.first_output,
@@ -197,7 +199,7 @@ class RtlReport:
         per = self.cycles_per_width()
         top = per.get(8, max(per.values()) if per else 1)
         rows = [[b, per[b], f"{per[b] / top:.3f}"] for b in sorted(per, reverse=True)]
-        out = [f"RTL simulation of {self.project} ({self.weights}, P={self.lanes}): schedule "
+        out = [f"RTL simulation of {self.project} ({self.weights}, P={self.lanes} x {self.planes} planes): schedule "
                f"{','.join(map(str, self.schedule))}, {self.per_segment} vectors per segment",
                table(["width", "cycles/inference", "vs 8-bit"], rows), ""]
         if self.switches:
@@ -434,6 +436,6 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
         m = parity.first
         mismatch = LayerMismatch(m.layer, m.channel, (m.inference, *m.index), m.expected, m.got)
     switches = _switch_costs(run.inferences, run.events, run.starts, level.weights == "reconstruct")
-    return RtlReport(Path(project), level.weights, level.meta["lanes"], list(schedule), per_segment, switch_mode,
-                     run.inferences, mismatch, parity.mismatched_inferences, parity.inferences, switches,
-                     run.events.cfg_error, parity)
+    return RtlReport(Path(project), level.weights, level.meta["lanes"], level.meta["planes"], list(schedule),
+                     per_segment, switch_mode, run.inferences, mismatch, parity.mismatched_inferences,
+                     parity.inferences, switches, run.events.cfg_error, parity)

@@ -27,7 +27,7 @@ from wavebits.codegen.estimate import (
     memory_blocks,
 )
 from wavebits.codegen.project import default_vectors, read_project
-from wavebits.codegen.rtl import CORE_SOURCES, LANE_CHOICES, OP_CODES, TOP, write_rtl_project
+from wavebits.codegen.rtl import CORE_SOURCES, LANE_CHOICES, OP_CODES, PLANE_CHOICES, TOP, write_rtl_project
 from wavebits.sim.rtlsim import compile_verilator
 
 from wavebits.bank import synth_bank, write_bank
@@ -139,21 +139,25 @@ def _network(name: str, request: pytest.FixtureRequest):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("network,lanes,weights,widths", [
-    ("mixed", 8, "banked", (8, 1)),      # grouped, depthwise, average pooling of a wide input, add, gap
+@pytest.mark.parametrize("network,lanes,planes,weights,widths", [
+    ("mixed", 8, 1, "banked", (8, 1)),      # grouped, depthwise, average pooling of a wide input, add, gap
+    ("mixed", 4, 4, "banked", (8, 5, 1)),   # planes per item: whole and partial plane steps
     # wide inputs into a max pool and a grouped conv, uneven passes
-    pytest.param("wide", 8, "banked", (8, 1), marks=pytest.mark.slow),
-    pytest.param("cnn-digits", 8, "banked", (8, 1), marks=pytest.mark.slow),
-    pytest.param("mlp", 16, "reconstruct", (8, 4, 1), marks=pytest.mark.slow),
-    pytest.param("resnet8", 8, "banked", (8, 1), marks=pytest.mark.slow),
-    pytest.param("ds_cnn", 8, "banked", (8, 1), marks=pytest.mark.slow),
+    pytest.param("wide", 8, 1, "banked", (8, 1), marks=pytest.mark.slow),
+    pytest.param("wide", 8, 2, "banked", (7, 1), marks=pytest.mark.slow),
+    pytest.param("cnn-digits", 8, 1, "banked", (8, 1), marks=pytest.mark.slow),
+    pytest.param("mlp", 16, 1, "reconstruct", (8, 4, 1), marks=pytest.mark.slow),
+    pytest.param("mlp", 8, 8, "reconstruct", (8, 3, 1), marks=pytest.mark.slow),
+    pytest.param("resnet8", 8, 1, "banked", (8, 1), marks=pytest.mark.slow),
+    pytest.param("ds_cnn", 8, 1, "banked", (8, 1), marks=pytest.mark.slow),
 ])
-def test_cycle_model_equals_the_rtl_simulation_layer_by_layer(tmp_path, request, network, lanes, weights, widths):
+def test_cycle_model_equals_the_rtl_simulation_layer_by_layer(tmp_path, request, network, lanes, planes, weights,
+                                                              widths):
     bank = _network(network, request)
-    project = write_rtl_project(bank, tmp_path / "p", weights, lanes, vectors=default_vectors(bank, 1))
+    project = write_rtl_project(bank, tmp_path / "p", weights, lanes, vectors=default_vectors(bank, 1), planes=planes)
     # every width twice, the second counted: no width switch (nor a rebuild after one) touches it
     sim = rtl_layer_cycles(project, [b for b in widths for _ in range(2)])[1::2]
-    model = inference_cycles(bank, lanes)
+    model = inference_cycles(bank, lanes, planes)
     for b, measured in zip(widths, sim, strict=True):
         expected = {k: v for k, v in model[b].items() if k != "total"}
         assert expected == measured, (b, {k: (expected[k], v) for k, v in measured.items() if expected[k] != v})
@@ -182,21 +186,27 @@ def test_output_registered_memories_are_counted_per_block_and_small_ones_stay_in
     assert memory_blocks(Memory("descriptors", 768, 12, oreg=False)) == 0  # a shallow ROM: logic
 
 
-def test_fit_picks_the_fastest_lane_count_that_fits():
+def test_fit_picks_the_fastest_lanes_and_planes_that_fit():
     bank = synth_bank("lenet5", seed=0)
-    chosen = fit(bank, "banked")
+    chosen = fit(bank, "banked", planes=PLANE_CHOICES)
     assert chosen.fits
-    options = {p: estimate(bank, "banked", p) for p in LANE_CHOICES}
-    faster = [e for e in options.values() if e.cycles[8]["total"] < chosen.cycles[8]["total"]]
+    options = [estimate(bank, "banked", p, planes=q) for p in LANE_CHOICES for q in PLANE_CHOICES]
+    faster = [e for e in options if e.cycles[8]["total"] < chosen.cycles[8]["total"]]
     assert all(not e.fits for e in faster)
+    assert fit(bank, "banked").planes == 1  # planes are searched only when asked
     assert all(v <= HEADROOM for v in chosen.resources.shares(CAPACITY["ulx3s-85f"]).values())
 
 
-def test_cycles_scale_with_the_width_and_shrink_with_lanes():
-    per = inference_cycles(synth_bank("lenet5", seed=0), 8)
+def test_cycles_scale_with_the_width_and_shrink_with_lanes_and_planes():
+    bank = synth_bank("lenet5", seed=0)
+    per = inference_cycles(bank, 8)
     assert per[8]["total"] > per[4]["total"] > per[1]["total"]
     assert per[8]["conv2"] == pytest.approx(2 * per[4]["conv2"], rel=0.01)
-    assert inference_cycles(synth_bank("lenet5", seed=0), 16)[8]["total"] < per[8]["total"]
+    assert inference_cycles(bank, 16)[8]["total"] < per[8]["total"]
+    four = inference_cycles(bank, 8, 4)
+    assert four[8]["conv2"] == pytest.approx(per[2]["conv2"], rel=0.01)   # 8 planes in 2 steps
+    assert four[4]["conv2"] == pytest.approx(per[1]["conv2"], rel=0.01)
+    assert four[5]["conv2"] == four[8]["conv2"]
 
 
 def test_a_network_that_cannot_fit_is_refused(big_mlp):
@@ -220,9 +230,16 @@ def test_codegen_rtl_fit_writes_the_chosen_lane_count(tmp_path):
     r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "p"), "--fit", "ulx3s-85f")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "p" / "project.json").read_text())
-    assert meta["lanes"] == fit(synth_bank("lenet5", seed=0), "banked").lanes
-    r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "q"), "--fit", "ulx3s-85f", "--lanes", "8")
-    assert r.returncode == 2 and "not both" in r.stderr
+    assert (meta["lanes"], meta["planes"]) == (fit(synth_bank("lenet5", seed=0), "banked").lanes, 1)
+    # --planes fit searches the planes too; --lanes fixes the lanes
+    r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "q"), "--fit", "ulx3s-85f", "--planes", "fit",
+            "--lanes", "4")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "q" / "project.json").read_text())
+    chosen = fit(synth_bank("lenet5", seed=0), "banked", lanes=(4,), planes=PLANE_CHOICES)
+    assert (meta["lanes"], meta["planes"], meta["params"]["PLANES"]) == (4, chosen.planes, chosen.planes)
+    r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "r"), "--planes", "fit")
+    assert r.returncode == 2 and "--planes fit needs --fit" in r.stderr
 
 
 def test_estimate_cli_reads_a_project_and_writes_json(tmp_path):
@@ -233,6 +250,7 @@ def test_estimate_cli_reads_a_project_and_writes_json(tmp_path):
     assert r.returncode == 0, r.stderr
     rep = json.loads(out.read_text())
     assert rep["kind"] == "estimate" and rep["weights"] == "reconstruct" and rep["lanes"] == 16
+    assert rep["planes"] == 1
     assert rep["cycles_per_width"]["8"] == inference_cycles(bank, 16)[8]["total"]
     assert "P=16" in r.stdout or rep["fits"]
 

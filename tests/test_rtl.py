@@ -53,16 +53,20 @@ lane 7, done 1 (wb_haar_engine)."""
 
 @pytest.mark.slow
 @pytest.mark.verilator
+@pytest.mark.parametrize("planes", [1, 4])
 @pytest.mark.parametrize("weights", ["banked", "reconstruct"])
-def test_rtl_is_bit_exact_at_every_width_with_switches(tmp_path, digits_bank, weights):
-    project = write_rtl_project(digits_bank, tmp_path / "p", weights, lanes=8)
+def test_rtl_is_bit_exact_at_every_width_with_switches(tmp_path, digits_bank, weights, planes):
+    project = write_rtl_project(digits_bank, tmp_path / "p", weights, lanes=8, planes=planes)
     plan = list(digits_bank.widths) + SCHEDULE
     report = check_rtl(project, plan, per_segment=2)
     assert report.ok, report.text()
     assert report.compared == 2 * len(plan) and report.mismatches == 0
     assert {inf.bits for inf in report.inferences} == set(digits_bank.widths)
     cycles = report.cycles_per_width()
-    assert cycles[1] < cycles[2] < cycles[4] < cycles[8]
+    if planes == 1:
+        assert cycles[1] < cycles[2] < cycles[4] < cycles[8]
+    else:  # a step of four planes: widths 5 to 8 take two, 1 to 4 one
+        assert cycles[1] == cycles[4] < cycles[5] == cycles[8]
     assert len(report.switches) == len(plan) - 1
     if weights == "reconstruct":
         # the Haar engine issues a row group of P and a column pair per cycle, layer after layer
@@ -248,10 +252,11 @@ def test_ds_cnn_like_network_is_bit_exact(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.verilator
-@pytest.mark.parametrize("lanes", [4, 32])
-def test_every_op_in_both_weight_modes(tmp_path, lanes):
-    """The ops on 4 lanes (a depthwise lane group half a word) and 32 (four words): ResNet-8- and
-    DS-CNN-like networks, and one with max pools over int8 and over 4-byte act none values, grouped
+@pytest.mark.parametrize("lanes,planes", [(4, 8), (32, 2)])
+def test_every_op_in_both_weight_modes(tmp_path, lanes, planes):
+    """The ops on 4 lanes (a depthwise lane group half a word) taking all 8 weight bit planes per
+    item and on 32 (four words) taking 2: ResNet-8- and DS-CNN-like networks, and one with max pools
+    over int8 and over 4-byte act none values, grouped
     convolutions of 1 input channel (4 outputs) and 6 input channels (on 4-byte values) per group,
     an average pool, an add with an act none output, a depthwise convolution of act none values and
     an average pool of its output."""
@@ -275,8 +280,8 @@ def test_every_op_in_both_weight_modes(tmp_path, lanes):
              synth_bank(input_read_twice(), calib=16, input_signed=True)]
     for k, bank in enumerate(banks):
         for mode in ("banked", "reconstruct"):
-            report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes), [8, 5, 1, 2, 8],
-                               per_segment=1)
+            report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes, planes=planes),
+                               [8, 5, 1, 2, 8], per_segment=1)
             assert report.ok, report.text()
 
 

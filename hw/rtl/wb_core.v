@@ -20,8 +20,9 @@
 // are, int8 and wider signed ones (act none: a residual branch) in two's complement, bipolar ones as
 // bits (1 = +1, 0 = -1); padding reads as 0 in all of them (-1 bipolar).
 // Weighted layers run on P MAC lanes (P output channels at once), each taking a whole channel word
-// (8 input channels) per cycle: bit-serial over the weight's bit planes at width >= 2, +-x or
-// XNOR-popcount at width 1. Weights are stored per unit (one kernel tap, one channel word) and
+// (8 input channels) per cycle: bit-serial over the weight's bit planes at width >= 2, PLANES planes
+// per cycle (a width-b unit takes ceil(b / PLANES) items), +-x or XNOR-popcount at width 1.
+// Weights are stored per unit (one kernel tap, one channel word) and
 // group of P output channels: a 64P-bit row holds slot s, bit plane j, lane l at bit
 // s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P
 // accumulators is handed to the drain and requantized one channel per cycle while the lanes go on
@@ -44,6 +45,7 @@
 module wb_core #(
     parameter WEIGHTS = 0,
     parameter P = 8,
+    parameter PLANES = 1,                // weight bit planes per item and lane: 1, 2, 4 or 8
     parameter QB = 2,
     parameter NL = 8,
     parameter NT = 3,
@@ -147,6 +149,8 @@ module wb_core #(
     wire [ACT_AW-1:0] act_raddr, act_raddr2;
     wire [ACT_AW-1:0] i_addr1;            // the issued item's address + 1
     wire [2:0]        i_rot;              // grouped: the first slot of the pass's group's channels
+    reg  [ACT_AW-1:0] r_addr, r_addr1, r_addr2;   // the issued item's addresses, copied (below)
+    reg  [2:0]        r_rot;
     wire [63:0]       act_q [0:3];
     reg  [ACT_AW-1:0] act_waddr;
     wire [7:0]        ld_we;              // the input loader's writes, each slot at its own address
@@ -162,7 +166,7 @@ module wb_core #(
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
                     // an add's second input is read at its own address; a grouped pass reads the next
                     // word in the slots before its rotation
-                    wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < i_rot) ? i_addr1 : act_raddr;
+                    wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < r_rot) ? r_addr1 : act_raddr;
                     wb_ram #(.W(8), .DEPTH(DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
                         .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
                         .waddr(ld_we[gs] ? ld_waddr[gs*ACT_AW +: ACT_AW] : act_waddr),
@@ -175,10 +179,9 @@ module wb_core #(
     endgenerate
 
     // ---------------------------------------------------------------- weight memory
-    // its row select (width or half) is registered (WSEL_LAT = 1) without a cycle more per item:
-    // the memory is addressed from the issue stage's weight pointer, a cycle before the item's
-    // addresses are registered (i_wptr), so the row still meets the item at the operand stage.
-    // WSEL_LAT is 0 or 1: the pointer leads its item by one cycle, no more
+    // its row select (width or half) is registered (WSEL_LAT = 1) without a cycle more per item: the
+    // memory is addressed from the issued item's row (i_wptr) a cycle before the activation memories
+    // (from the copies of its addresses), so the row still meets the item at the operand stage
     localparam WSEL_LAT = 1;
     wire [WAW-1:0] w_raddr;
     wire [64*P-1:0] wrow;                 // the row for the item at the operand stage's input
@@ -218,40 +221,45 @@ module wb_core #(
 
     // ---------------------------------------------------------------- issue stage
     wire              issuing;
-    wire [23:0]       wptr;
     wire              i_valid, i_first, i_last, i_pad;
     wire [ACT_AW-1:0] i_addr, i_addr2;
     wire [WAW-1:0]    i_wptr;
     wire [2:0]        i_offa, i_offb, i_plane;
+    wire [PLANES-1:0] i_pmask, i_psign;
     wire [1:0]        i_kb, i_mode;
     wire [6:0]        i_lo, i_hi;
-    wire              i_sign;
     wire [7:0]        i_vmask;
     wire [23:0]       i_gp, i_obase, i_cw;
     wire              drain_last;         // the drain takes a group's last channel
     wire              den;                // the drain moves (wb_drain: the output FIFO has room)
-    wb_issue #(.P(P), .ACT_AW(ACT_AW), .WAW(WAW), .DESC_W(DESC_W), .IN_C(IN_C), .IN_W(IN_W), .PACK_PW(PACK_PW)) u_issue (
+    wb_issue #(.P(P), .ACT_AW(ACT_AW), .WAW(WAW), .DESC_W(DESC_W), .IN_C(IN_C), .IN_W(IN_W), .PACK_PW(PACK_PW),
+               .PLANES(PLANES)) u_issue (
         .clk(clk), .rst(rst), .setup(state == S_SETUP), .d(d), .bits(cur_bits), .is_pool(is_pool), .is_add(is_add),
         .is_conv(is_conv), .dw(dw), .unitw(unitw), .row_packed(row_packed), .is_out(is_out), .nbo(nbo), .nba(nba), .nbb(nbb),
-        .mode(mode), .den(den), .drain_last(drain_last), .issuing(issuing), .wptr(wptr),
+        .mode(mode), .den(den), .drain_last(drain_last), .issuing(issuing),
         .i_valid(i_valid), .i_first(i_first), .i_last(i_last), .i_pad(i_pad), .i_addr(i_addr), .i_addr2(i_addr2),
         .i_addr1(i_addr1), .i_rot(i_rot), .i_wptr(i_wptr), .i_offa(i_offa), .i_offb(i_offb), .i_plane(i_plane),
-        .i_kb(i_kb), .i_lo(i_lo), .i_hi(i_hi), .i_mode(i_mode), .i_sign(i_sign), .i_vmask(i_vmask), .i_gp(i_gp),
-        .i_obase(i_obase), .i_cw(i_cw));
-    assign act_raddr = i_addr;
-    assign act_raddr2 = i_addr2;
-    assign w_raddr = (WSEL_LAT != 0) ? wptr[WAW-1:0] : i_wptr;
+        .i_kb(i_kb), .i_lo(i_lo), .i_hi(i_hi), .i_mode(i_mode), .i_pmask(i_pmask), .i_psign(i_psign),
+        .i_vmask(i_vmask), .i_gp(i_gp), .i_obase(i_obase), .i_cw(i_cw));
+    // the memories' read addresses: copies of the issued item's (registers of their own beside the
+    // memories, so that the issue stage's loop logic stays in one place); the weight row's select
+    // stage takes the cycle the activations' copy takes
+    always @(posedge clk) {r_addr, r_addr1, r_addr2, r_rot} <= {i_addr, i_addr1, i_addr2, i_rot};
+    assign act_raddr = r_addr;
+    assign act_raddr2 = r_addr2;
+    assign w_raddr = i_wptr;
 
     // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data
     // valid), operands (a: the row's plane selected), the lanes' LANE_LAT stages (y_pipe; its last:
     // acc_next holds the item), then the drain
-    // the item travels beside its memory reads: MEM_LAT stages, the activation and weight memories'
-    // read latency
-    localparam MEM_LAT = MEM_OREG + 1, ITEM_W = 114;
+    // the item travels beside its memory reads: MEM_LAT stages, the activation addresses' copy and the
+    // memories' read latency
+    localparam MEM_LAT = MEM_OREG + 2, ITEM_W = 113 + 2 * PLANES;
     reg  [MEM_LAT:1]  x_valids;
     reg  [ITEM_W-1:0] x_pipe [1:MEM_LAT];
     wire              x_valid = x_valids[MEM_LAT];
-    wire              x_first, x_last, x_pad, x_sign;
+    wire              x_first, x_last, x_pad;
+    wire [PLANES-1:0] x_pmask, x_psign;
     wire [2:0]        x_offa, x_offb;
     wire [2:0]        x_plane;
     wire [1:0]        x_kb;
@@ -260,21 +268,21 @@ module wb_core #(
     wire [1:0]        x_mode;
     wire [7:0]        x_vmask;
     wire [23:0]       x_gp, x_obase, x_cw;
-    assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_lo, x_hi, x_mode, x_sign, x_vmask, x_gp, x_obase, x_cw,
-            x_offa, x_offb}
+    assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_lo, x_hi, x_mode, x_pmask, x_psign, x_vmask, x_gp, x_obase,
+            x_cw, x_offa, x_offb}
         = x_pipe[MEM_LAT];
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_plane;
     reg [1:0]  a_kb;
     reg [1:0]  a_mode;
-    reg        a_sign;
+    reg [PLANES-1:0] a_pmask, a_psign;
     reg [23:0] a_gp, a_obase, a_cw;
     reg [63:0] a_word, a_word2;
     reg [2:0]  a_offa, a_offb;
-    reg [8*P-1:0] a_wrow;                 // slot s of lane l at bit s * P + l
+    reg [8*P*PLANES-1:0] a_wrow;          // the item's plane q, slot s of lane l at bit (q * 8 + s) * P + l
     // the item beside the lanes (wb_mac_lane's LAT stages); the last stage's acc_next holds it
-    localparam LANE_LAT = 3, YITEM_W = 49;
+    localparam LANE_LAT = 3 + (PLANES > 1 ? 1 : 0) + $clog2(PLANES), YITEM_W = 49;   // wb_mac_lane LAT
     reg  [LANE_LAT:1] y_valids;
     reg  [YITEM_W-1:0] y_pipe [1:LANE_LAT];
     wire       y_valid = y_valids[LANE_LAT];
@@ -291,10 +299,10 @@ module wb_core #(
 
     // ---------------------------------------------------------------- MAC lanes
     wire [P*ACC_W-1:0] acc_flat;
-    wb_mac_array #(.P(P), .ACC_W(ACC_W)) u_lanes (
+    wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES)) u_lanes (
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
-        .nbl(nba), .kb(a_kb), .plane(a_plane), .sign_plane(a_sign), .wrow(a_wrow), .vmask(x_vmask), .gp(x_gp[7:0]),
-        .cw(x_cw), .lo(x_lo), .hi(x_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
+        .nbl(nba), .kb(a_kb), .plane(a_plane), .pmask(a_pmask), .psign(a_psign), .wrow(a_wrow), .vmask(x_vmask),
+        .gp(x_gp[7:0]), .cw(x_cw), .lo(x_lo), .hi(x_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
 
     // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
     // values of a wide input)
@@ -414,18 +422,20 @@ module wb_core #(
 
             // ---- memory read stages
             x_valids <= {x_valids[MEM_LAT-1:1], i_valid};
-            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_kb, i_rot, i_lo, i_hi, i_mode, i_sign, i_vmask, i_gp,
-                          i_obase, i_cw, i_offa, i_offb};
+            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_kb, i_rot, i_lo, i_hi, i_mode, i_pmask, i_psign, i_vmask,
+                          i_gp, i_obase, i_cw, i_offa, i_offb};
             for (l = 2; l <= MEM_LAT; l = l + 1) x_pipe[l] <= x_pipe[l-1];
 
             // ---- operand stage
             a_valid <= x_valid; a_first <= x_first; a_last <= x_last; a_plane <= x_plane; a_kb <= x_kb;
-            a_mode <= x_mode; a_sign <= x_sign; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
+            a_mode <= x_mode; a_pmask <= x_pmask; a_psign <= x_psign; a_gp <= x_gp; a_obase <= x_obase; a_cw <= x_cw;
             // grouped: the slots from the group's first byte on come first (the words were read so)
             a_word <= x_pad ? 64'd0 : ({act_q[src], act_q[src]} >> {x_rot, 3'b000});
             a_word2 <= act_q[src2];
             a_offa <= x_offa; a_offb <= x_offb;
-            for (l = 0; l < 8; l = l + 1) a_wrow[l*P +: P] <= wrow[l*8*P + x_plane*P +: P];
+            // plane x_plane + q: x_plane is a multiple of PLANES, so q fills its low bits
+            for (l = 0; l < 8 * PLANES; l = l + 1)
+                a_wrow[l*P +: P] <= wrow[(l % 8)*8*P + ((x_plane >> $clog2(PLANES) << $clog2(PLANES)) + l / 8)*P +: P];
             y_valids <= {y_valids[LANE_LAT-1:1], a_valid && is_conv};
             y_pipe[1] <= {a_last, a_gp, a_obase};
             for (l = 2; l <= LANE_LAT; l = l + 1) y_pipe[l] <= y_pipe[l-1];

@@ -1,8 +1,9 @@
 // The issue stage: the layer's loop nest and address generator. `setup` (the descriptor `d` and the
 // decoded flags valid) starts a layer; then one item per cycle while the lanes may take it: its
 // activation addresses (i_addr, and i_addr2 for an add's second input; a grouped pass reads the next
-// word, i_addr1, in the slots before i_rot), its weight row (i_wptr; `wptr`, the row of the item
-// about to issue, can address the weight memory a cycle early) and what the datapath needs beside
+// word, i_addr1, in the slots before i_rot), its weight row (i_wptr, a plain copy of `wptr`, the row
+// of the item about to issue, taken every cycle: a register the weight memory's address pins can
+// pull across the die without pulling the loop logic along) and what the datapath needs beside
 // them. A conv group's last item must reach the drain's shadow registers after the drain has taken
 // the previous group's last channel. Outside the output layer, once the requant pipeline runs (den),
 // it runs to the layer's end (only the output layer fills the output FIFO), and the MAC pipeline
@@ -14,7 +15,8 @@ module wb_issue #(
     parameter ACT_AW = 10,
     parameter WAW = 10,
     parameter DESC_W = 864,                      // NFIELDS * FIELD_W (wb_fields.vh)
-    parameter IN_C = 1, IN_W = 8, PACK_PW = 0   // the packed first layer's input (wb_core)
+    parameter IN_C = 1, IN_W = 8, PACK_PW = 0,  // the packed first layer's input (wb_core)
+    parameter PLANES = 1                         // weight bit planes per item (wb_mac_lane)
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -28,30 +30,33 @@ module wb_issue #(
     input  wire                     den,
     input  wire                     drain_last,
     output reg                      issuing,     // the layer's items are not all issued yet
-    output reg  [23:0]              wptr,        // the weight row of the item about to issue
     output reg                      i_valid, i_first, i_last, i_pad,
     output reg  [ACT_AW-1:0]        i_addr, i_addr2,
     output reg  [ACT_AW-1:0]        i_addr1,     // the issued item's address + 1
     output reg  [2:0]               i_rot,       // grouped: the first slot of the pass's group's channels
     output reg  [WAW-1:0]           i_wptr,
     output reg  [2:0]               i_offa, i_offb,  // add: the values' first slots in their words
-    output reg  [2:0]               i_plane,
+    output reg  [2:0]               i_plane,     // the item's first weight bit plane
+    output reg  [PLANES-1:0]        i_pmask,     // plane i_plane + q is one of the width's planes
+    output reg  [PLANES-1:0]        i_psign,     // ... the sign plane
     output reg  [1:0]               i_kb,        // the byte of a wide input's values this pass takes
     output reg  [6:0]               i_lo, i_hi,  // the lanes enabled
     output reg  [1:0]               i_mode,
-    output reg                      i_sign,
     output reg  [7:0]               i_vmask,
     output reg  [23:0]              i_gp, i_obase, i_cw
 );
 `include "wb_fields.vh"
     `define F(f) d[(f)*FIELD_W +: FIELD_W]
     wire [23:0] fl = `F(F_FLAGS);
+    localparam LQ = $clog2(PLANES);
     wire [3:0]  nplanes = (bits == 4'd1) ? 4'd1 : bits;
-    // passes per unit: weight bit planes (one for pools and at width 1), times the bytes per value of
+    wire [3:0]  nsteps = (nplanes + PLANES - 1) >> LQ;   // items per unit and byte: PLANES planes each
+    // passes per unit: weight plane steps (one for pools and at width 1), times the bytes per value of
     // a wide (act none) input, whose bytes are taken one per pass (a max pool compares whole values)
-    wire [5:0]  passes = (`F(F_OP) == 1) ? 6'd1 : ((`F(F_OP) == 0) ? {2'd0, nplanes} : 6'd1) << fl[12:11];
+    wire [5:0]  passes = (`F(F_OP) == 1) ? 6'd1 : ((`F(F_OP) == 0) ? {2'd0, nsteps} : 6'd1) << fl[12:11];
     wire        j_first_last = passes == 6'd1;
     reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase;
+    reg [23:0] wptr;                      // the weight row of the item about to issue
     reg [23:0] gwo;                       // depthwise: the lane group's first input word
     // grouped: the pass's convolution group, by its first output channel, its end (cg_base + COUTG)
     // and first input byte; the lane group's first weight unit; whether this pass is the lane
@@ -62,14 +67,16 @@ module wb_issue #(
     // (cg_end < gp + P, cg_end < COUT), held in a register beside cg_base and gp so that no adder
     // lies before can_issue; its value at the layer's first pass (mp_first)
     reg        more_pass, mp_first;
-    reg [23:0] ac, ba, bb, bo, pb2, cout_m1;  // add: channel, byte positions in a, b, out; b's pixel base
+    reg [23:0] ac, ba, bb, bo, pb2;         // add: channel, byte positions in a, b, out; b's pixel base
     reg        ac_last;
     reg [5:0]  j;
     reg signed [24:0] iy0, ix0, prow, pbase;
-    // loop bounds minus one, and the current channel word's valid slots, held in registers so that
-    // the loop-end tests are plain equalities
-    reg [23:0] kw_m1, kh_m1, incw_m1, groups_m1, wout_m1, hout_m1;
-    reg [5:0]  planes_m1;
+    // loop bounds minus two and whether they are one, and the current channel word's valid slots,
+    // held in registers so that the loop-end tests are plain equalities of registers (a counter's
+    // next value is its last when the counter equals its bound minus two)
+    reg [23:0] kw_m2, kh_m2, incw_m2, groups_m2, wout_m2, hout_m2, cout_m2;
+    reg        kw_one, kh_one, incw_one, groups_one, wout_one, cout_one;
+    reg [5:0]  planes_m2;
     reg [3:0]  lastplane;
     reg [7:0]  vmask, vmask_first;
     // each counter's "at its last value" flag, updated with the counter; the plane loop has one
@@ -82,12 +89,12 @@ module wb_issue #(
         begin
             obase <= obase + `F(F_OUTCW);
             if (!ox_last) begin
-                ox <= ox + 1; ox_last <= (ox + 1 == wout_m1); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
+                ox <= ox + 1; ox_last <= (ox == wout_m2); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
                 pbase <= pbase + $signed({1'b0, `F(F_DOX)});
             end else begin
-                ox <= 0; ox_last <= (wout_m1 == 0); ix0 <= -$signed({1'b0, `F(F_PW)});
+                ox <= 0; ox_last <= wout_one; ix0 <= -$signed({1'b0, `F(F_PW)});
                 if (!oy_last) begin
-                    oy <= oy + 1; oy_last <= (oy + 1 == hout_m1); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
+                    oy <= oy + 1; oy_last <= (oy == hout_m2); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
                     prow <= prow + $signed({1'b0, `F(F_DOY)});
                     pbase <= prow + $signed({1'b0, `F(F_DOY)});
                 end else issuing <= 1'b0;
@@ -97,11 +104,11 @@ module wb_issue #(
     // the next tap of the window (kx, then ky); after the last, the first again
     task next_tap;
         begin
-            if (!kx_last) begin kx <= kx + 1; kx_last <= (kx + 1 == kw_m1); kxofs <= kxofs + `F(F_INCW); end
+            if (!kx_last) begin kx <= kx + 1; kx_last <= (kx == kw_m2); kxofs <= kxofs + `F(F_INCW); end
             else begin
-                kx <= 0; kx_last <= (kw_m1 == 0); kxofs <= 0;
-                if (!ky_last) begin ky <= ky + 1; ky_last <= (ky + 1 == kh_m1); krow <= krow + `F(F_DKY); end
-                else begin ky <= 0; ky_last <= (kh_m1 == 0); krow <= 0; end
+                kx <= 0; kx_last <= kw_one; kxofs <= 0;
+                if (!ky_last) begin ky <= ky + 1; ky_last <= (ky == kh_m2); krow <= krow + `F(F_DKY); end
+                else begin ky <= 0; ky_last <= kh_one; krow <= 0; end
             end
         end
     endtask
@@ -134,7 +141,7 @@ module wb_issue #(
                                 + $signed({1'b0, cw});
     // the packed layer's valid slots for the window at column ix0: its tap inside the input
     reg  [7:0] pack_mask;
-    integer    lp;
+    integer    lp, pq;
     always @*
         for (lp = 0; lp < 8; lp = lp + 1)
             pack_mask[lp] = (ix0 + lp / IN_C >= PACK_PW) && (ix0 + lp / IN_C < IN_W + PACK_PW);
@@ -157,14 +164,17 @@ module wb_issue #(
                 grp_pending <= 1'b0; grp_timed <= 1'b0;
                 oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
                 crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
-                kw_m1 <= `F(F_KW) - 1; kh_m1 <= `F(F_KH) - 1; incw_m1 <= `F(F_CWN) - 1;
+                kw_m2 <= `F(F_KW) - 2; kh_m2 <= `F(F_KH) - 2; incw_m2 <= `F(F_CWN) - 2;
+                kw_one <= `F(F_KW) == 1; kh_one <= `F(F_KH) == 1; incw_one <= `F(F_CWN) == 1;
                 gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; wbase_g <= `F(F_WBASE); pass_first <= 1'b1;
                 grouped <= fl[15];
                 more_pass <= mp_layer;
                 mp_first <= mp_layer;
-                ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m1 <= `F(F_COUT) - 1; ac_last <= (`F(F_COUT) == 1);
-                groups_m1 <= `F(F_GROUPS) - 1; wout_m1 <= `F(F_WOUT) - 1; hout_m1 <= `F(F_HOUT) - 1;
-                planes_m1 <= passes - 6'd1; lastplane <= nplanes - 4'd1;
+                ac <= 0; ba <= 0; bb <= 0; bo <= 0; pb2 <= 0; cout_m2 <= `F(F_COUT) - 2; cout_one <= `F(F_COUT) == 1;
+                ac_last <= (`F(F_COUT) == 1);
+                groups_m2 <= `F(F_GROUPS) - 2; wout_m2 <= `F(F_WOUT) - 2; hout_m2 <= `F(F_HOUT) - 2;
+                groups_one <= `F(F_GROUPS) == 1; wout_one <= `F(F_WOUT) == 1;
+                planes_m2 <= passes - 6'd2; lastplane <= nplanes - 4'd1;
                 j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
                 kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
                 ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
@@ -174,13 +184,13 @@ module wb_issue #(
             end
             // ---- issue one item
             i_valid <= 1'b0;
+            i_wptr <= wptr[WAW-1:0];          // the row of the item issued now (when one is)
             if (drain_wait != 0) drain_wait <= drain_wait - 1;
             drain_done <= (drain_wait <= 8'd1);
             if (can_issue) begin
                 i_valid <= 1'b1;
                 i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
                 i_addr2 <= pb2 + (bb >> 3);
-                i_wptr <= wptr[WAW-1:0];
                 i_pad <= is_conv && pad;
                 i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
                 i_last <= is_pool ? tap_last : grp_last;
@@ -191,12 +201,15 @@ module wb_issue #(
                     drain_done <= 1'b0;
                 end
                 i_mode <= mode;
-                i_plane <= j >> nba;
+                i_plane <= (j >> nba) << LQ;
+                for (pq = 0; pq < PLANES; pq = pq + 1) begin
+                    i_pmask[pq] <= pq == 0 || (`F(F_OP) == 0 && ((j >> nba) << LQ) + pq <= lastplane);
+                    i_psign[pq] <= ((j >> nba) << LQ) + pq == lastplane && !unitw;
+                end
                 i_kb <= j[1:0] & {nba == 2'd2, nba != 2'd0};
                 i_rot <= grouped ? cg_inb[2:0] : 3'd0;
                 i_lo <= lane_lo; i_hi <= lane_hi;
                 i_addr1 <= addr[ACT_AW-1:0] + 1'b1;
-                i_sign <= ((j >> nba) == lastplane) && !unitw;
                 i_vmask <= row_packed ? vmask & pack_mask : vmask;
                 i_gp <= is_add ? ac : gp;
                 i_obase <= is_add ? obase + (bo >> 3) : obase;
@@ -205,10 +218,10 @@ module wb_issue #(
                 if (is_add) begin
                     // add order: per output pixel, per channel (one value of each input per item)
                     if (!ac_last) begin
-                        ac <= ac + 1; ac_last <= (ac + 1 == cout_m1);
+                        ac <= ac + 1; ac_last <= (ac == cout_m2);
                         ba <= ba + (24'd1 << nba); bb <= bb + (24'd1 << nbb); bo <= bo + (24'd1 << nbo);
                     end else begin
-                        ac <= 0; ac_last <= (cout_m1 == 0); ba <= 0; bb <= 0; bo <= 0;
+                        ac <= 0; ac_last <= cout_one; ba <= 0; bb <= 0; bo <= 0;
                         pb2 <= pb2 + `F(F_INCW2);
                         next_output_pixel;
                     end
@@ -216,9 +229,9 @@ module wb_issue #(
                     // pool order: per output pixel, per channel word, the window's taps
                     next_tap;
                     if (tap_last) begin
-                        if (!cw_last) begin cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); end
+                        if (!cw_last) begin cw <= cw + 1; cw_last <= (cw == incw_m2); end
                         else begin
-                            cw <= 0; cw_last <= (incw_m1 == 0);
+                            cw <= 0; cw_last <= incw_one;
                             next_output_pixel;
                         end
                     end
@@ -226,13 +239,13 @@ module wb_issue #(
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
                     // words (one weight unit each), weight bit planes
                     if (j_last && (cw_last || !dw)) wptr <= wptr + 1;   // next unit (depthwise: one per tap)
-                    if (!j_last) begin j <= j + 1; j_last <= (j + 1 == planes_m1); end
+                    if (!j_last) begin j <= j + 1; j_last <= (j == planes_m2); end
                     else begin
                         j <= 0; j_last <= j_wrap;
                         if (!cw_last) begin
-                            cw <= cw + 1; cw_last <= (cw + 1 == incw_m1); crem <= crem - 8; vmask <= vmask_next;
+                            cw <= cw + 1; cw_last <= (cw == incw_m2); crem <= crem - 8; vmask <= vmask_next;
                         end else begin
-                            cw <= 0; cw_last <= (incw_m1 == 0); crem <= `F(F_CIN); vmask <= vmask_first;
+                            cw <= 0; cw_last <= incw_one; crem <= `F(F_CIN); vmask <= vmask_first;
                             next_tap;
                             if (tap_last) begin
                                 if (more_pass) begin
@@ -241,7 +254,7 @@ module wb_issue #(
                                     cg_base <= cg_end; cg_end <= cg_next_end; cg_inb <= cg_inb + `F(F_CINB);
                                     more_pass <= cg_next_end < gp + P && cg_next_end < `F(F_COUT);
                                 end else if (!g_last) begin
-                                    g <= g + 1; g_last <= (g + 1 == groups_m1); gp <= gp + P;
+                                    g <= g + 1; g_last <= (g == groups_m2); gp <= gp + P;
                                     wbase_g <= wptr + 1; pass_first <= 1'b1;
                                     // the next lane group's input words: depthwise, where its
                                     // channels lie; grouped, the group of its first channel
@@ -251,7 +264,7 @@ module wb_issue #(
                                     end
                                     more_pass <= grouped && cg_gp_end < gp + 2 * P && cg_gp_end < `F(F_COUT);
                                 end else begin
-                                    g <= 0; g_last <= (groups_m1 == 0); gp <= 0;
+                                    g <= 0; g_last <= groups_one; gp <= 0;
                                     gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; pass_first <= 1'b1;
                                     more_pass <= mp_first;
                                     wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);

@@ -1,6 +1,7 @@
 // The P MAC lanes (P output channels at once) and the routing of their operands: every lane takes
-// the item's activation word; lane l takes bit s * P + l of the weight row (its weight bit for slot
-// s) and its own valid slots. Depthwise layers (dw) and window sums (unitw) give each lane one slot:
+// the item's activation word; lane l takes bit (q * 8 + s) * P + l of the weight row (its weight bit
+// for slot s in the item's plane q of PLANES) and its own valid slots. Depthwise layers (dw) and
+// window sums (unitw) give each lane one slot:
 // the lane's channel gp + l lies in word rel / 8 of the group's words (the channel-word loop), from
 // slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB = 1 << nbl bytes per value); its weight is slot
 // 0's. A wide input's word holds 8 / NB channels: the channel in slots [i * NB, (i + 1) * NB) takes
@@ -11,7 +12,8 @@
 // acc_next[l * ACC_W +: ACC_W] wb_mac_lane's LAT cycles after the item is presented.
 module wb_mac_array #(
     parameter P = 8,
-    parameter ACC_W = 32
+    parameter ACC_W = 32,
+    parameter PLANES = 1                    // weight bit planes per item (wb_mac_lane)
 ) (
     input  wire                 clk,
     input  wire                 valid,
@@ -22,8 +24,9 @@ module wb_mac_array #(
     input  wire [1:0]           nbl,        // log2 bytes per value
     input  wire [1:0]           kb,
     input  wire [2:0]           plane,
-    input  wire                 sign_plane,
-    input  wire [8*P-1:0]       wrow,       // slot s of lane l at bit s * P + l
+    input  wire [PLANES-1:0]    pmask,
+    input  wire [PLANES-1:0]    psign,
+    input  wire [8*P*PLANES-1:0] wrow,      // plane q, slot s of lane l at bit (q * 8 + s) * P + l
     // the item a cycle ahead (entering the operand stage)
     input  wire [7:0]           vmask,      // the word's valid slots (not depthwise)
     input  wire [7:0]           gp,         // the lane group's first channel (its low byte)
@@ -34,25 +37,28 @@ module wb_mac_array #(
     input  wire                 dw,
     output wire [P*ACC_W-1:0]   acc_next
 );
-    genvar gl, gs;
+    genvar gl, gs, gq;
     generate
         for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
-            wire [7:0] wslots, wbits, wwide;
+            wire [8*PLANES-1:0] wbits;
             reg  [7:0] lmask;
-            for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
-                assign wslots[gs] = wrow[gs*P + gl];
-                assign wwide[gs] = wslots[gs >> nbl];
+            for (gq = 0; gq < PLANES; gq = gq + 1) begin : g_plane
+                wire [7:0] wslots, wwide;
+                for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
+                    assign wslots[gs] = wrow[(gq*8+gs)*P + gl];
+                    assign wwide[gs] = wslots[gs >> nbl];
+                end
+                assign wbits[8*gq +: 8] = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
             end
             wire [7:0] gbyte = gp << nbl;
             wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nbl);
-            assign wbits = unitw ? 8'hFF : dw ? {8{wslots[0]}} : wwide;
             wire       en = gl >= lo && gl < hi;
             always @(posedge clk)
                 lmask <= !en ? 8'd0 : !dw ? vmask
                          : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
-            wb_mac_lane #(.ACC_W(ACC_W)) u_lane (
+            wb_mac_lane #(.ACC_W(ACC_W), .PLANES(PLANES)) u_lane (
                 .clk(clk), .valid(valid), .first(first), .mode(mode), .x(word), .xsigned(xsigned),
-                .nbl(nbl), .kb(kb), .plane(plane), .sign_plane(sign_plane), .wbits(wbits), .vmask(lmask),
+                .nbl(nbl), .kb(kb), .plane(plane), .pmask(pmask), .psign(psign), .wbits(wbits), .vmask(lmask),
                 .acc_next(acc_next[gl*ACC_W +: ACC_W]));
         end
     endgenerate
