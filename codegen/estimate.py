@@ -7,9 +7,9 @@ input one value per cycle, then per layer five cycles of descriptor and record r
 convolution a pass per convolution group a lane group meets, each an item per tap, channel word,
 step of ``planes`` weight bit planes and byte of a wide input; a window sum the same on one slot
 per lane without planes; a max pool an item per tap and word; an add an item per channel), the
-drain of every group of P
-output channels (one channel per cycle, overlapped with the next group unless the group is
-shorter than its drain: ``wb_issue``'s drain wait), and the last item's way to the last write.
+drain of every group of P output channels (one channel per cycle, overlapped with the next group
+unless the group is shorter than its drain: ``wb_issue``'s drain wait), and the last item's way to
+the last write.
 It equals the Verilator simulation layer by layer (``tests/test_estimate.py``). The resource model
 maps every memory of the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and
 counts logic with coefficients fitted to Yosys and nextpnr (``LOGIC``);
@@ -91,7 +91,7 @@ class Work:
     """One output pixel of a layer as ``wb_issue`` issues it: ``items`` per lane group (one entry for
     a layer without lane groups), ``channels`` each group hands the drain (empty where the values do
     not pass through the lanes and the drain), ``latency`` the cycles from the last item's issue to
-    the layer's last write."""
+    the layer's last write, ``lane_lat`` the lanes' latency (0 where the values do not pass them)."""
 
     items: tuple[int, ...]
     channels: tuple[int, ...] = ()
