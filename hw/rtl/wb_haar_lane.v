@@ -23,6 +23,19 @@ module wb_haar_lane #(
     reg [3:0] b1, b2, b3, b4, b5, b6;
     reg signed [R_W:0] lim, nlim;          // the width's largest weight, 2**(b-1) - 1, and its negative
     reg signed [7:0] lim8, nlim8;          // the same a stage later, for the clamp
+    // 2**(b-1) - 1 as a table of the width's 4 bits (a look-up, not a shift and two carry chains)
+    function signed [R_W:0] width_max(input [3:0] b);
+        case (b)
+            4'd2: width_max = 1;
+            4'd3: width_max = 3;
+            4'd4: width_max = 7;
+            4'd5: width_max = 15;
+            4'd6: width_max = 31;
+            4'd7: width_max = 63;
+            4'd8: width_max = 127;
+            default: width_max = 0;      // width 1 (and no width)
+        endcase
+    endfunction
     integer k, t;
     reg signed [R_W-1:0] c, v, s;
     reg [TERM_W-1:0] term;
@@ -46,8 +59,8 @@ module wb_haar_lane #(
         b4 <= b3;
         b5 <= b4;
         b6 <= b5;
-        lim <= ({{R_W{1'b0}}, 1'b1} <<< (b4 - 1)) - 1;
-        nlim <= 1 - ({{R_W{1'b0}}, 1'b1} <<< (b4 - 1));
+        lim <= width_max(b4);
+        nlim <= -width_max(b4);
         lim8 <= lim[7:0];
         nlim8 <= nlim[7:0];
     end
