@@ -171,10 +171,13 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         expect("layers", type(layers) is list and len(layers) > 0 and all(
             type(n) is str and _IDENT.fullmatch(n) for n in layers), "a list of layer names")
         return
-    from .rtl import BOARDS  # rtl imports this module
+    from .rtl import BOARDS, LANE_CHOICES, PLANE_CHOICES  # rtl imports this module
 
-    expect("lanes", meta["lanes"] in (4, 8, 16, 32) and type(meta["lanes"]) is int, "4, 8, 16 or 32")
-    expect("planes", meta["planes"] in (1, 2, 4, 8) and type(meta["planes"]) is int, "1, 2, 4 or 8")
+    def one_of(choices: tuple[int, ...]) -> str:
+        return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
+
+    expect("lanes", meta["lanes"] in LANE_CHOICES and type(meta["lanes"]) is int, one_of(LANE_CHOICES))
+    expect("planes", meta["planes"] in PLANE_CHOICES and type(meta["planes"]) is int, one_of(PLANE_CHOICES))
     expect("board", type(meta["board"]) is str and meta["board"] in BOARDS, f"one of {', '.join(BOARDS)}")
     mhz = meta["clock_mhz"]
     expect("clock_mhz", type(mhz) in (int, float) and 0 < mhz <= 1000, "a clock in MHz (0..1000)")

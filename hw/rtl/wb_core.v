@@ -180,8 +180,9 @@ module wb_core #(
 
     // ---------------------------------------------------------------- weight memory
     // its row select (width or half) is registered (WSEL_LAT = 1) without a cycle more per item: the
-    // memory is addressed from the issued item's row (i_wptr) a cycle before the activation memories
-    // (from the copies of its addresses), so the row still meets the item at the operand stage
+    // memory is addressed from the issued item's row (i_wptr), WSEL_LAT cycles before the activation
+    // memories (from copies of its addresses, below), so the row still meets the item at the operand
+    // stage
     localparam WSEL_LAT = 1;
     wire [WAW-1:0] w_raddr;
     wire [64*P-1:0] wrow;                 // the row for the item at the operand stage's input
@@ -244,7 +245,7 @@ module wb_core #(
     // the memories' read addresses: copies of the issued item's (registers of their own beside the
     // memories, so that the issue stage's loop logic stays in one place); the weight row's select
     // stage takes the cycle the activations' copy takes
-    always @(posedge clk) {r_addr, r_addr1, r_addr2, r_rot} <= {i_addr, i_addr1, i_addr2, i_rot};
+    always @(posedge clk) {r_addr, r_addr1, r_addr2, r_rot} <= {i_addr, i_addr1, i_addr2, i_rot};  // WSEL_LAT = 1
     assign act_raddr = r_addr;
     assign act_raddr2 = r_addr2;
     assign w_raddr = i_wptr;
@@ -252,9 +253,9 @@ module wb_core #(
     // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data
     // valid), operands (a: the row's plane selected), the lanes' LANE_LAT stages (y_pipe; its last:
     // acc_next holds the item), then the drain
-    // the item travels beside its memory reads: MEM_LAT stages, the activation addresses' copy and the
-    // memories' read latency
-    localparam MEM_LAT = MEM_OREG + 2, ITEM_W = 113 + 2 * PLANES;
+    // the item travels beside its memory reads: MEM_LAT stages, the activation addresses' copy
+    // (WSEL_LAT) and the memories' read latency
+    localparam MEM_LAT = WSEL_LAT + MEM_OREG + 1, ITEM_W = 113 + 2 * PLANES;
     reg  [MEM_LAT:1]  x_valids;
     reg  [ITEM_W-1:0] x_pipe [1:MEM_LAT];
     wire              x_valid = x_valids[MEM_LAT];
