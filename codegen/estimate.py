@@ -2,14 +2,14 @@
 LUT4s, flip-flops, DSPs and block RAMs it needs on a board.
 
 The cycle model follows ``wb_core``'s schedule item by item, for every layer kind the core runs: the
-input one value per cycle, then per layer five cycles of descriptor and record reads, the items
-``wb_issue`` issues one per cycle (``WORK`` says what each kind issues per output pixel: a
+input one value per cycle, then per layer six cycles of descriptor and record reads and the issue
+queue, the items ``wb_issue`` issues one per cycle (``WORK`` says what each kind issues per output pixel: a
 convolution a pass per convolution group a lane group meets, each an item per tap, channel word,
 step of ``planes`` weight bit planes and byte of a wide input; a window sum the same on one slot
 per lane without planes; a max pool an item per tap and word; an add an item per channel), the
-drain of every group of P output channels (one channel per cycle, overlapped with the next group
-unless the group is shorter than its drain: ``wb_issue``'s drain wait), and the last item's way to
-the last write.
+drain of every group of P output channels (two channels per cycle, one in the output layer,
+overlapped with the next group unless the group is shorter than its drain: ``wb_issue``'s drain
+wait), and the last item's way to the last write.
 It equals the Verilator simulation layer by layer (``tests/test_estimate.py``). The resource model
 maps every memory of the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and
 counts logic with coefficients fitted to Yosys and nextpnr (``LOGIC``);
@@ -42,22 +42,24 @@ from .rtl import (
     hardware_layers,
 )
 
-# wb_core's schedule, in cycles. A layer: its setup states (S_DESC .. S_SETUP), then one item per
-# cycle from wb_issue, then its last item's way to the last write, then the cycle its pipeline is
-# seen empty and S_NEXT. An item reaches its operand stage TO_OPERANDS cycles after its issue (the
-# issue register, MEM_LAT = 4 stages: the address copies and the memories' 3 read stages, the
-# operands), leaves the lanes LANE_LAT cycles later,
-# and the cycle after that the drain takes the group's first channel, one per cycle; a value takes
-# REQUANT cycles from entering the requant pipeline to its write (stage 0, the requant memories'
-# output register, wb_requant's REQUANT_STAGES).
+# wb_core's schedule, in cycles. A layer: its setup states (S_DESC .. S_SETUP) and the cycle its
+# first item takes through wb_issue's queue, then one item per cycle from wb_issue, then its last
+# item's way to the last write, then the cycle its pipeline is seen empty and S_NEXT. An item
+# reaches its operand stage TO_OPERANDS cycles after its issue (the issue register, MEM_LAT = 4
+# stages: the address copies and the memories' 3 read stages, the operands), leaves the lanes
+# LANE_LAT cycles later, and the cycle after that the drain takes the group's first channels,
+# DRAIN_LANES per cycle (one in the output layer); a value takes REQUANT cycles from entering the
+# requant pipeline to its write (stage 0, the requant memories' output register, wb_requant's
+# REQUANT_STAGES).
 # tests/test_estimate.py holds every layer to the RTL simulation.
-SETUP_CYCLES = 5
+SETUP_CYCLES = 6
 START_CYCLES = 1  # S_START, after the input's last value
 TO_OPERANDS = 6
 # wb_mac_lane's and wb_requant's LATENCY: tests/test_rtl_leaf.py holds the modules to these
 REQUANT_STAGES = 8
 REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
+DRAIN_LANES = 2  # wb_drain's requant units
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,13 @@ def plane_steps(bits: int, planes: int = 1) -> int:
 @dataclass(frozen=True)
 class Work:
     """One output pixel of a layer as ``wb_issue`` issues it: ``items`` per lane group (one entry for
-    a layer without lane groups), ``channels`` each group hands the drain (empty where the values do
-    not pass through the lanes and the drain), ``latency`` the cycles from the last item's issue to
-    the layer's last write, ``lane_lat`` the lanes' latency (0 where the values do not pass them)."""
+    a layer without lane groups), ``drain`` the cycles the drain takes each group's channels in
+    (empty where the values do not pass through the lanes and the drain), ``latency`` the cycles from
+    the last item's issue to the layer's last write, ``lane_lat`` the lanes' latency (0 where the
+    values do not pass them)."""
 
     items: tuple[int, ...]
-    channels: tuple[int, ...] = ()
+    drain: tuple[int, ...] = ()
     latency: int = TO_OPERANDS
     lane_lat: int = 0
 
@@ -121,11 +124,13 @@ def slot_words(hw: HwLayer, lanes: int) -> int:
 
 def drained(hw: HwLayer, lanes: int, planes: int, items: Callable[[range], int]) -> Work:
     """A layer on the lanes: ``items(group)`` per lane group, each group's channels requantized by
-    the drain one per cycle after the group's last item has left the lanes."""
+    the drain, DRAIN_LANES per cycle (one in the output layer) after the group's last item has left
+    the lanes."""
     groups = lane_groups(hw, lanes)
-    channels = tuple(len(g) for g in groups)
+    per = 1 if hw.is_out else DRAIN_LANES
+    drain = tuple(-(-len(g) // per) for g in groups)
     lat = lane_latency(planes)
-    return Work(tuple(items(g) for g in groups), channels, TO_OPERANDS + lat + channels[-1] + REQUANT, lat)
+    return Work(tuple(items(g) for g in groups), drain, TO_OPERANDS + lat + drain[-1] + REQUANT, lat)
 
 
 def conv_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
@@ -143,9 +148,9 @@ def window_sum_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work
 
 
 def max_pool_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
-    """Max pooling: an item per tap and channel word (whole values compared), written from the
-    operand stage."""
-    return Work((hw.kh * hw.kw * hw.incw,))
+    """Max pooling: an item per tap and channel word (whole values compared), written the cycle
+    after the operand stage."""
+    return Work((hw.kh * hw.kw * hw.incw,), latency=TO_OPERANDS + 1)
 
 
 def add_work(hw: HwLayer, bits: int, lanes: int, planes: int = 1) -> Work:
@@ -161,13 +166,13 @@ WORK: dict[str, Callable[[HwLayer, int, int, int], Work]] = {
 def issue_cycles(work: Work, pixels: int, is_out: bool) -> int:
     """Cycles from a layer's first item to its last: one item per cycle, but a lane group's last item
     waits for the drain to be done with the previous group (``wb_issue``): outside the output layer
-    c + 1 cycles after that group's last item (c: its channels), in the output layer until the drain
-    has taken its last channel."""
-    if not work.channels:
+    the drain's cycles for that group after its last item, in the output layer until the drain has
+    taken its last channel."""
+    if not work.drain:
         return pixels * sum(work.items)
-    wait = 1 + (TO_OPERANDS + work.lane_lat if is_out else 0)
+    wait = 1 + TO_OPERANDS + work.lane_lat if is_out else 0
     following = work.items[1:] + work.items[:1]
-    steps = [max(n, wait + c) for n, c in zip(following, work.channels, strict=True)]
+    steps = [max(n, wait + c) for n, c in zip(following, work.drain, strict=True)]
     return work.items[0] + pixels * sum(steps) - steps[-1]
 
 
@@ -202,7 +207,7 @@ def inference_cycles(bank: Bank, lanes: int, planes: int = 1) -> dict[int, dict[
 @dataclass(frozen=True)
 class Memory:
     """``count`` instances of one ``wb_ram``: ``width`` x ``depth`` bits, ``oreg`` its OREG (memories
-    with output registers are built of ``RAM_BLOCK``-deep blocks); ``ports2``: a second write port."""
+    with output registers are built of ``block``-deep blocks); ``ports2``: a second write port."""
 
     name: str
     width: int
@@ -210,11 +215,12 @@ class Memory:
     oreg: int = 2
     ports2: bool = False
     count: int = 1
+    block: int = RAM_BLOCK
 
     @property
     def blocks(self) -> int:
-        """``RAM_BLOCK``-deep blocks per instance (1 without output registers)."""
-        return -(-self.depth // RAM_BLOCK) if self.oreg else 1
+        """``block``-deep blocks per instance (1 without output registers)."""
+        return -(-self.depth // self.block) if self.oreg else 1
 
 
 # DP16KD configurations (data bits, depth); 36 bits wide only with one read and one write port
@@ -237,8 +243,8 @@ def memory_blocks(m: Memory) -> int:
         return 0
     if not m.oreg:
         return m.count * bram_blocks(m.width, m.depth, m.ports2)
-    full, rest = divmod(m.depth, RAM_BLOCK)
-    per = full * bram_blocks(m.width, RAM_BLOCK, m.ports2) + (bram_blocks(m.width, rest, m.ports2) if rest else 0)
+    full, rest = divmod(m.depth, m.block)
+    per = full * bram_blocks(m.width, m.block, m.ports2) + (bram_blocks(m.width, rest, m.ports2) if rest else 0)
     return m.count * per
 
 
@@ -250,7 +256,8 @@ def memories(design: RtlDesign) -> list[Memory]:
     rom_copies = 2 if recon else 1  # the Haar engine reads its own descriptor and record copies
     out = [Memory("descriptors", len(DESC_FIELDS) * FIELD_W, int(prm["NL"]), oreg=0, count=rom_copies),
            Memory("per-width records", int(prm["LW_W"]), int(prm["LW_DEPTH"]), oreg=0, count=rom_copies),
-           Memory("requant", int(prm["MUL_W"]) + int(prm["BIAS_W"]), int(prm["RQ_DEPTH"]), oreg=int(prm["RQ_OREG"])),
+           Memory("requant", 2 * (int(prm["MUL_W"]) + int(prm["BIAS_W"])), int(prm["RQ_DEPTH"]),
+                  oreg=int(prm["RQ_OREG"]), block=int(prm["RQ_BLK"])),
            *(Memory(f"activations {i}", 8, int(prm[f"ACT_DEPTH{i}"]), count=8) for i in range(int(prm["NBUF"])))]
     if int(prm["TWO"]):
         out.append(Memory("requant (adds' second input)", int(prm["MUL_W"]), int(prm["RQ2_DEPTH"]),
@@ -289,8 +296,9 @@ def product_dsps(design: RtlDesign) -> int:
 
 
 def requant_dsps(design: RtlDesign) -> int:
-    """18x18 multipliers of the requant unit: its product, and a second one with an add."""
-    return (1 + int(design.params["TWO"])) * product_dsps(design)
+    """18x18 multipliers of the drain's two requant units: a product each, and a second one in the
+    first unit with an add."""
+    return (2 + int(design.params["TWO"])) * product_dsps(design)
 
 
 def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1) -> list[float]:

@@ -191,7 +191,7 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         _int_in(v, -(1 << 62), 1 << 62) or (type(v) is str and v.isprintable()) for v in params.values()),
         "an object of Verilog parameters (integers and strings)")
     for key, lo, hi in (("OUT_W", 2, 64), ("NL", 1, 1 << 16), ("QB", 0, 5), ("XDEPTH", 0, 1 << 30),
-                        ("LW_DEPTH", 1, 1 << 30), ("RQ_DEPTH", 1, 1 << 30), ("P", 4, 32)):
+                        ("LW_DEPTH", 1, 1 << 30), ("RQ_DEPTH", 1, 1 << 30), ("RQ_BLK", 1, 1 << 14), ("P", 4, 32)):
         expect("params", _int_in(params.get(key), lo, hi), f"params.{key} an integer in {lo}..{hi}",
                params.get(key))
     expect("params", params.get("PLANES") == meta["planes"], f"params.PLANES equal to planes ({meta['planes']})",
@@ -302,10 +302,10 @@ def _check_rtl_layers(path: Path, meta: dict[str, Any], bank: Bank) -> None:
 
 def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     """Every ``$readmemh`` image the core reads is present, and every image is plain hex words."""
-    from .rtl import RAM_BLOCK
+    from .rtl import RAM_BLOCK, REQUANT_BLOCK
 
     params = meta["params"]
-    required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex.0": RAM_BLOCK}
+    required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex.0": REQUANT_BLOCK}
     if params.get("TWO"):
         required["mem/requant2.hex.0"] = RAM_BLOCK
     if meta["weights"] == "banked":

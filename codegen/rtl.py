@@ -90,6 +90,9 @@ IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 }
 NT = 3
 RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
+# wb_drain's requant memory: rows of two channels, wider than 18 bits, so each block RAM is 512 x 36;
+# blocks that deep keep every block one block RAM deep, its output register absorbed (codegen/netlist)
+REQUANT_BLOCK = 512
 REQUANT_OREG = 1  # wb_drain's requant memories: block outputs registered (their images split into blocks)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
 MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
@@ -342,10 +345,10 @@ def _hex(values: list[int], bits: int) -> str:
     return "".join(f"{v & mask:0{digits}x}\n" for v in values) or "0\n"
 
 
-def _blocked(name: str, values: list[int], bits: int) -> dict[str, str]:
-    """Images of a memory built of RAM_BLOCK-deep blocks (``wb_ram`` with OREG >= 1): ``name.k``."""
-    blocks = range(0, max(len(values), 1), RAM_BLOCK)
-    return {f"{name}.{k:x}": _hex(values[start:start + RAM_BLOCK], bits) for k, start in enumerate(blocks)}
+def _blocked(name: str, values: list[int], bits: int, block: int = RAM_BLOCK) -> dict[str, str]:
+    """Images of a memory built of ``block``-deep blocks (``wb_ram`` with OREG >= 1): ``name.k``."""
+    blocks = range(0, max(len(values), 1), block)
+    return {f"{name}.{k:x}": _hex(values[start:start + block], bits) for k, start in enumerate(blocks)}
 
 
 def _pack(fields: list[tuple[int, int]]) -> int:
@@ -507,15 +510,17 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                 if hw.act_none:
                     out_bits = max(out_bits, bd.out.bits + 1)
         lw_base = li * nw
+        rq_pairs = -(-hw.cout // 2)  # wb_drain's requant rows: a channel pair each
         for b in bank.widths:
             rq_row, rq2_row, rq_shift, wshift, terms = 0, 0, 0, 0, 0
             if requantizes:
                 rq = bank.requant[hw.name][b]
-                rq_row, rq_shift = rq_base + widx[b] * hw.cout, rq.shift
+                rq_row, rq_shift = rq_base + widx[b] * rq_pairs, rq.shift
                 mul = rq.mul.reshape(-1, hw.cout).astype(np.int64)  # one row per input (an add: two)
                 for c in range(hw.cout):
                     rq_words.append((int(mul[0, c]), int(rq.bias[c])))
                     bias_bits = max(bias_bits, signed_bits(abs(int(rq.bias[c]))))
+                rq_words += [(0, 0)] * (2 * rq_pairs - hw.cout)
                 mul_bits = max(mul_bits, signed_bits(int(np.abs(mul).max())))
                 if hw.op == "add":
                     rq2_row = rq2_base + widx[b] * hw.cout
@@ -556,7 +561,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             wbase += groups * units
             cbase, xbase, ebase = n_comp, n_edge, n_elem
         if requantizes:
-            rq_base += nw * hw.cout
+            rq_base += nw * rq_pairs
         if hw.op == "add":
             rq2_base += nw * hw.cout
     mul_bits = max(mul_bits, 18)
@@ -565,11 +570,12 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         raise RtlError(f"bank {bank.name!r}: accumulators of {acc_bits} bits or requant multipliers of {mul_bits} "
                        f"bits exceed the RTL requant unit's 35")
     lw_w = lw_width(NT)
-    rq_packed = [_pack([(m, mul_bits), (bb, bias_bits)]) for m, bb in rq_words]
+    rq_packed = [_pack([(m, mul_bits), (bb, bias_bits), (m2, mul_bits), (b2, bias_bits)])
+                 for (m, bb), (m2, b2) in zip(rq_words[::2], rq_words[1::2], strict=True)]
     files = {
         "mem/desc.hex": _hex(descs, len(DESC_FIELDS) * FIELD_W),
         "mem/lw.hex": _hex(lw_words, lw_w),
-        **_blocked("mem/requant.hex", rq_packed, mul_bits + bias_bits),
+        **_blocked("mem/requant.hex", rq_packed, 2 * (mul_bits + bias_bits), REQUANT_BLOCK),
     }
     if rq2_words:
         files.update(_blocked("mem/requant2.hex", rq2_words, mul_bits))
@@ -612,7 +618,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "OUT_W": out_bits, "NBUF": nbuf,
         **{f"ACT_DEPTH{i}": max(buf_depth[i] if i < nbuf else 1, 1) for i in range(MAX_BUFFERS)},
         "WDEPTH": wdepth,
-        "RQ_DEPTH": max(len(rq_words), 1),
+        "RQ_DEPTH": max(len(rq_packed), 1),
+        "RQ_BLK": REQUANT_BLOCK,
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,
         "LW_W": lw_w, "LW_DEPTH": len(lw_words),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth,

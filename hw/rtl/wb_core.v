@@ -25,8 +25,8 @@
 // Weights are stored per unit (one kernel tap, one channel word) and
 // group of P output channels: a 64P-bit row holds slot s, bit plane j, lane l at bit
 // s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P
-// accumulators is handed to the drain and requantized one channel per cycle while the lanes go on
-// with the next group. Every memory output is registered before logic (ECP5 timing).
+// accumulators is handed to the drain and requantized two channels per cycle (one in the output
+// layer) while the lanes go on with the next group. Every memory output is registered before logic (ECP5 timing).
 // A grouped convolution runs a lane group once per convolution group its channels meet (a pass),
 // only the lanes of that group enabled; a pass reads its group's input channels as words rotated
 // to start at the group's first byte (each slot RAM at its own address: the next word for the
@@ -59,7 +59,7 @@ module wb_core #(
     parameter NBUF = 2,
     parameter ACT_DEPTH0 = 1024, ACT_DEPTH1 = 1024, ACT_DEPTH2 = 1, ACT_DEPTH3 = 1,  // words per buffer
     parameter WDEPTH = 1024,
-    parameter RQ_DEPTH = 1024, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,
+    parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
     parameter LW_W = 144, LW_DEPTH = 64,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
@@ -296,7 +296,9 @@ module wb_core #(
     wire [ACT_AW-1:0] drain_waddr;
     wire [7:0]  drain_wmask;
     wire [63:0] drain_wdata;
-    wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && y_valids == 0 && !drain_busy;
+    reg         pool_wr;                  // a window's maximum is written
+    reg  [23:0] pool_waddr;
+    wire pipe_empty = !i_valid && x_valids == 0 && !a_valid && !pool_wr && y_valids == 0 && !drain_busy;
 
     // ---------------------------------------------------------------- MAC lanes
     wire [P*ACC_W-1:0] acc_flat;
@@ -329,7 +331,7 @@ module wb_core #(
     endgenerate
 
     wb_drain #(.P(P), .ACC_W(ACC_W), .MUL_W(MUL_W), .BIAS_W(BIAS_W), .V_W(V_W), .OUT_W(OUT_W), .TWO(TWO),
-               .ACT_AW(ACT_AW), .RQ_DEPTH(RQ_DEPTH), .RQ2_DEPTH(RQ2_DEPTH), .RQ_OREG(RQ_OREG), .RQ_FILE(RQ_FILE), .RQ2_FILE(RQ2_FILE)) u_drain (
+               .ACT_AW(ACT_AW), .RQ_DEPTH(RQ_DEPTH), .RQ_BLK(RQ_BLK), .RQ2_DEPTH(RQ2_DEPTH), .RQ_OREG(RQ_OREG), .RQ_FILE(RQ_FILE), .RQ2_FILE(RQ2_FILE)) u_drain (
         .clk(clk), .rst(rst), .rq_row(lw[LW_RQROW +: 24]), .rq2_row(lw[LW_RQ2ROW +: 24]), .rq_shift(lw[LW_RQSHIFT +: 6]),
         .act_none(act_none), .is_out(is_out), .nbo(nbo), .cout(`F(F_COUT)), .bits(cur_bits),
         .group_valid(y_valid && y_last), .group_acc(acc_flat), .group_gp(y_gp), .group_obase(y_obase),
@@ -360,7 +362,7 @@ module wb_core #(
             recon_ready <= 1'b0;
             active <= 1'b0;
             cfg_error <= 1'b0;
-            x_valids <= 0; a_valid <= 1'b0; y_valids <= 0;
+            x_valids <= 0; a_valid <= 1'b0; pool_wr <= 1'b0; y_valids <= 0;
         end else begin
             // width register
             if (cfg_valid) begin
@@ -441,17 +443,19 @@ module wb_core #(
             y_pipe[1] <= {a_last, a_gp, a_obase};
             for (l = 2; l <= LANE_LAT; l = l + 1) y_pipe[l] <= y_pipe[l-1];
 
-            // ---- execute: pool writes a word per window; conv hands a finished group to the drain
-            if (a_valid && is_pool) begin
-                pool_max <= pool_next;
-                if (a_last) begin
-                    act_wbuf <= dst;
-                    act_waddr <= a_obase + a_cw;
-                    act_wmask <= 8'hFF;
-                    act_wdata <= pool_next;
-                    trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= a_obase + a_cw;
-                    trace_mask <= 8'hFF; trace_data <= pool_next;
-                end
+            // ---- execute: pool writes a word per window (the cycle after its last tap: the
+            // compares and the write data's route get a cycle each); conv hands a finished group to
+            // the drain
+            if (a_valid && is_pool) pool_max <= pool_next;
+            pool_wr <= a_valid && is_pool && a_last;
+            pool_waddr <= a_obase + a_cw;
+            if (pool_wr) begin
+                act_wbuf <= dst;
+                act_waddr <= pool_waddr[ACT_AW-1:0];
+                act_wmask <= 8'hFF;
+                act_wdata <= pool_max;
+                trace_valid <= 1'b1; trace_layer <= layer; trace_addr <= pool_waddr;
+                trace_mask <= 8'hFF; trace_data <= pool_max;
             end
             if (drain_wr) begin
                 act_wbuf <= dst;

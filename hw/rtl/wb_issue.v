@@ -1,15 +1,17 @@
 // The issue stage: the layer's loop nest and address generator. `setup` (the descriptor `d` and the
-// decoded flags valid) starts a layer; then one item per cycle while the lanes may take it: its
+// decoded flags valid) starts a layer; the loop nest then writes one item per cycle into a
+// two-entry queue while it has room, and the queue's head issues while the lanes may take it: its
 // activation addresses (i_addr, and i_addr2 for an add's second input; a grouped pass reads the next
-// word, i_addr1, in the slots before i_rot), its weight row (i_wptr, a plain copy of `wptr`, the row
-// of the item about to issue, taken every cycle: a register the weight memory's address pins can
-// pull across the die without pulling the loop logic along) and what the datapath needs beside
-// them. A conv group's last item must reach the drain's shadow registers after the drain has taken
-// the previous group's last channel. Outside the output layer, once the requant pipeline runs (den),
-// it runs to the layer's end (only the output layer fills the output FIFO), and the MAC pipeline
-// never stalls: the last item then waits the previous group's channel count plus one cycle
-// (drain_wait). Otherwise it waits until the previous group is through (`drain_last`: the drain
-// takes its last channel). An add issues while the requant pipeline runs.
+// word, i_addr1, in the slots before i_rot), its weight row (i_wptr: a register the weight memory's
+// address pins can pull across the die without pulling the loop logic along) and what the datapath
+// needs beside them. A conv group's last item must reach the drain's shadow registers after the
+// drain has taken the previous group's last channel. Outside the output layer, once the requant
+// pipeline runs (den), it runs to the layer's end (only the output layer fills the output FIFO),
+// and the MAC pipeline never stalls: the last item then waits the cycles the drain takes the
+// previous group's channels in (two a cycle: drain_wait), so that its group reaches the drain no
+// earlier than the cycle the drain takes the previous group's last channels. Otherwise it waits
+// until the previous group is through (`drain_last`: the drain takes its last channel). An add
+// issues while the requant pipeline runs.
 module wb_issue #(
     parameter P = 8,
     parameter ACT_AW = 10,
@@ -29,7 +31,7 @@ module wb_issue #(
     input  wire [1:0]               mode,
     input  wire                     den,
     input  wire                     drain_last,
-    output reg                      issuing,     // the layer's items are not all issued yet
+    output wire                     issuing,     // the layer's items are not all issued yet
     output reg                      i_valid, i_first, i_last, i_pad,
     output reg  [ACT_AW-1:0]        i_addr, i_addr2,
     output reg  [ACT_AW-1:0]        i_addr1,     // the issued item's address + 1
@@ -65,7 +67,7 @@ module wb_issue #(
     reg        pass_first, grouped;
     // grouped: another pass follows this one while the lane group's channels go on past its group
     // (cg_end < gp + P, cg_end < COUT), held in a register beside cg_base and gp so that no adder
-    // lies before can_issue; its value at the layer's first pass (mp_first)
+    // lies before the queue; its value at the layer's first pass (mp_first)
     reg        more_pass, mp_first;
     reg [23:0] ac, ba, bb, bo, pb2;         // add: channel, byte positions in a, b, out; b's pixel base
     reg        ac_last;
@@ -97,7 +99,7 @@ module wb_issue #(
                     oy <= oy + 1; oy_last <= (oy == hout_m2); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
                     prow <= prow + $signed({1'b0, `F(F_DOY)});
                     pbase <= prow + $signed({1'b0, `F(F_DOY)});
-                end else issuing <= 1'b0;
+                end else looping <= 1'b0;
             end
         end
     endtask
@@ -141,7 +143,7 @@ module wb_issue #(
                                 + $signed({1'b0, cw});
     // the packed layer's valid slots for the window at column ix0: its tap inside the input
     reg  [7:0] pack_mask;
-    integer    lp, pq;
+    integer    lp;
     always @*
         for (lp = 0; lp < 8; lp = lp + 1)
             pack_mask[lp] = (ix0 + lp / IN_C >= PACK_PW) && (ix0 + lp / IN_C < IN_W + PACK_PW);
@@ -149,20 +151,59 @@ module wb_issue #(
     reg  grp_timed;                      // ... issued while the drain could not stall: drain_wait holds
     reg  [7:0] drain_wait;               // cycles until the next group's last item may issue
     reg        drain_done;               // drain_wait == 0
-    wire [23:0] grp_end = gp + P;
-    wire [7:0]  grp_channels = grp_end < `F(F_COUT) ? P : `F(F_COUT) - gp;
+    // the lane group's channels minus one: P - 1 but in the layer's last lane group (lastg_m1, set
+    // up with the layer); the drain takes them in (c + 1) / 2 cycles
+    reg  [7:0]  lastg_m1;
     wire drain_free = grp_timed ? drain_done : !grp_pending;
-    wire can_issue = issuing && !(is_conv && grp_last && !drain_free) && !(is_add && !den);
+
+    // the issue queue: the loop nest writes its items (push) while the queue has room, and its head
+    // issues (pop) unless it is a group's last item that the drain is not ready for or an add's
+    // while the requant pipeline stands. Two entries keep one item per cycle flowing, and the
+    // decision to issue then stands on the head's registered flags instead of the loop's state.
+    localparam QW = 2 * ACT_AW + WAW + 2 * PLANES + 115;
+    reg              looping;            // the loop nest has items left
+    reg  [QW-1:0]    entry0, entry1;     // flip-flops (an array of two would map to LUT RAM)
+    reg              q_rd, q_wr, room;
+    reg  [1:0]       q_count;
+    wire [7:0]       n_pmask, n_psign;
+    wire [2:0]       n_plane = (j >> nba) << LQ;     // the item's first weight bit plane
+    wire [23:0]      n_addr2 = pb2 + (bb >> 3);
+    genvar gq;
+    generate
+        for (gq = 0; gq < 8; gq = gq + 1) begin : g_pq
+            if (gq < PLANES) begin : g_have
+                assign n_pmask[gq] = gq == 0 || (`F(F_OP) == 0 && n_plane + gq <= lastplane);
+                assign n_psign[gq] = n_plane + gq == lastplane && !unitw;
+            end else begin : g_none
+                assign {n_pmask[gq], n_psign[gq]} = 2'b00;
+            end
+        end
+    endgenerate
+    wire [QW-1:0] item = {
+        addr[ACT_AW-1:0],                 // a padding tap reads anywhere; i_pad masks it
+        n_addr2[ACT_AW-1:0], wptr[WAW-1:0], is_conv && pad,
+        is_pool ? (kx == 0 && ky == 0) : first_item, is_pool ? tap_last : grp_last, mode, n_plane,
+        n_pmask[PLANES-1:0], n_psign[PLANES-1:0], j[1:0] & {nba == 2'd2, nba != 2'd0}, grouped ? cg_inb[2:0] : 3'd0,
+        lane_lo, lane_hi, row_packed ? vmask & pack_mask : vmask, is_add ? ac : gp,
+        is_add ? obase + (bo >> 3) : obase, is_add ? {21'd0, bo[2:0]} : cw, ba[2:0], bb[2:0],
+        is_conv && grp_last, g_last};
+    wire [QW-1:0] head = q_rd ? entry1 : entry0;
+    wire          head_grp_last = head[1], head_g_last = head[0];
+    wire          pop = q_count != 0 && !(head_grp_last && !drain_free) && !(is_add && !den);
+    wire          push = looping && room;
+    wire [1:0]    q_next = q_count + {1'b0, push} - {1'b0, pop};
+    wire [7:0]    grp_ch_m1 = head_g_last ? lastg_m1 : P - 1;
+    assign issuing = looping || q_count != 0;
 
     always @(posedge clk) begin
         if (rst) begin
-            issuing <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0; drain_done <= 1'b1;
-            i_valid <= 1'b0;
+            looping <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0; drain_done <= 1'b1;
+            i_valid <= 1'b0; q_rd <= 1'b0; q_wr <= 1'b0; q_count <= 2'd0; room <= 1'b1;
         end else begin
             if (setup) begin
-                issuing <= 1'b1;
+                looping <= 1'b1;
                 grp_pending <= 1'b0; grp_timed <= 1'b0;
-                oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0;
+                oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0; lastg_m1 <= (`F(F_COUT) - 1) & (P - 1);
                 crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
                 kw_m2 <= `F(F_KW) - 2; kh_m2 <= `F(F_KH) - 2; incw_m2 <= `F(F_CWN) - 2;
                 kw_one <= `F(F_KW) == 1; kh_one <= `F(F_KH) == 1; incw_one <= `F(F_CWN) == 1;
@@ -182,39 +223,25 @@ module wb_issue #(
                 iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
                 prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
             end
-            // ---- issue one item
-            i_valid <= 1'b0;
-            i_wptr <= wptr[WAW-1:0];          // the row of the item issued now (when one is)
+            // ---- the queue: its head issues; the loop nest writes the next item
+            i_valid <= pop;
+            i_addr1 <= head[QW-1 -: ACT_AW] + 1'b1;
+            {i_addr, i_addr2, i_wptr, i_pad, i_first, i_last, i_mode, i_plane, i_pmask, i_psign, i_kb,
+             i_rot, i_lo, i_hi, i_vmask, i_gp, i_obase, i_cw, i_offa, i_offb} <= head[QW-1:2];
             if (drain_wait != 0) drain_wait <= drain_wait - 1;
             drain_done <= (drain_wait <= 8'd1);
-            if (can_issue) begin
-                i_valid <= 1'b1;
-                i_addr <= addr[ACT_AW-1:0];   // a padding tap reads anywhere; i_pad masks it
-                i_addr2 <= pb2 + (bb >> 3);
-                i_pad <= is_conv && pad;
-                i_first <= is_pool ? (kx == 0 && ky == 0) : first_item;
-                i_last <= is_pool ? tap_last : grp_last;
-                if (is_conv && grp_last) begin
-                    grp_pending <= 1'b1;
-                    grp_timed <= den && !is_out;
-                    drain_wait <= grp_channels;
-                    drain_done <= 1'b0;
-                end
-                i_mode <= mode;
-                i_plane <= (j >> nba) << LQ;
-                for (pq = 0; pq < PLANES; pq = pq + 1) begin
-                    i_pmask[pq] <= pq == 0 || (`F(F_OP) == 0 && ((j >> nba) << LQ) + pq <= lastplane);
-                    i_psign[pq] <= ((j >> nba) << LQ) + pq == lastplane && !unitw;
-                end
-                i_kb <= j[1:0] & {nba == 2'd2, nba != 2'd0};
-                i_rot <= grouped ? cg_inb[2:0] : 3'd0;
-                i_lo <= lane_lo; i_hi <= lane_hi;
-                i_addr1 <= addr[ACT_AW-1:0] + 1'b1;
-                i_vmask <= row_packed ? vmask & pack_mask : vmask;
-                i_gp <= is_add ? ac : gp;
-                i_obase <= is_add ? obase + (bo >> 3) : obase;
-                i_cw <= is_add ? {21'd0, bo[2:0]} : cw;
-                i_offa <= ba[2:0]; i_offb <= bb[2:0];
+            if (pop && head_grp_last) begin
+                grp_pending <= 1'b1;
+                grp_timed <= den && !is_out;
+                drain_wait <= grp_ch_m1 >> 1;
+                drain_done <= grp_ch_m1 <= 8'd1;
+            end
+            if (pop) q_rd <= !q_rd;
+            q_count <= q_next;
+            room <= q_next < 2'd2;
+            if (push) begin
+                if (q_wr) entry1 <= item; else entry0 <= item;
+                q_wr <= !q_wr;
                 if (is_add) begin
                     // add order: per output pixel, per channel (one value of each input per item)
                     if (!ac_last) begin
