@@ -237,14 +237,20 @@ def bram_blocks(width: int, depth: int, ports2: bool = False) -> int:
     return min(-(-width // w) * -(-depth // d) for w, d in configs)
 
 
-def memory_blocks(m: Memory) -> int:
-    """Block RAMs of ``m`` (every instance), 0 for what Yosys keeps in LUTs."""
-    if m.depth <= LUT_MAX_DEPTH or m.width * m.depth <= LUT_MAX_BITS:
+def _mapped_blocks(width: int, depth: int, ports2: bool) -> int:
+    """Block RAMs of one memory as Yosys maps it: none where it keeps the memory in LUTs."""
+    if depth <= LUT_MAX_DEPTH or width * depth <= LUT_MAX_BITS:
         return 0
-    if not m.oreg:
-        return m.count * bram_blocks(m.width, m.depth, m.ports2)
+    return bram_blocks(width, depth, ports2)
+
+
+def memory_blocks(m: Memory) -> int:
+    """Block RAMs of ``m`` (every instance), 0 for what Yosys keeps in LUTs. Built of blocks (with
+    output registers), each block is a memory of its own to Yosys: a short last one stays in LUTs."""
+    if not m.oreg or m.depth <= LUT_MAX_DEPTH or m.width * m.depth <= LUT_MAX_BITS:
+        return m.count * _mapped_blocks(m.width, m.depth, m.ports2)
     full, rest = divmod(m.depth, m.block)
-    per = full * bram_blocks(m.width, m.block, m.ports2) + (bram_blocks(m.width, rest, m.ports2) if rest else 0)
+    per = full * _mapped_blocks(m.width, m.block, m.ports2) + (_mapped_blocks(m.width, rest, m.ports2) if rest else 0)
     return m.count * per
 
 
@@ -363,8 +369,8 @@ def logic(design: RtlDesign) -> tuple[int, int]:
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of
 # benchmarks/estimate_accuracy.py (--yosys prints the fit)
 LOGIC = {
-    "banked": {"lut4": [4750.7, 378.6, 196.0, 18.5, 1999.6], "ff": [2722.9, 95.1, 101.0, 4.9, 890.7]},
-    "reconstruct": {"lut4": [4791.8, 1551.1, 200.1, 2072.5], "ff": [3736.3, 539.8, 101.2, 1103.2]},
+    "banked": {"lut4": [5302.6, 367.5, 199.4, 22.3, 1662.1], "ff": [3687.3, 86.4, 112.1, 5.8, 1089.9]},
+    "reconstruct": {"lut4": [5296.9, 1552.8, 203.5, 1780.4], "ff": [4678.2, 537.2, 112.5, 1308.7]},
 }
 
 

@@ -184,6 +184,9 @@ def test_output_registered_memories_are_counted_per_block_and_small_ones_stay_in
     assert memory_blocks(Memory("m", 8, 5000, oreg=False)) == 3
     assert memory_blocks(Memory("small", 32, 16, oreg=False)) == 0
     assert memory_blocks(Memory("descriptors", 768, 12, oreg=False)) == 0  # a shallow ROM: logic
+    # the requant memory's rows of two channels, 512-deep blocks: a 20-deep last block stays in LUTs
+    # (ResNet-8 with widths 8,4,2,1: 8 block RAMs in nextpnr's netlist)
+    assert memory_blocks(Memory("requant", 134, 1044, oreg=1, block=512)) == 2 * 4
 
 
 def test_fit_picks_the_fastest_lanes_and_planes_that_fit():
