@@ -29,6 +29,7 @@ from wavebits.bank.report import table
 from .rtl import (
     BOARDS,
     DESC_FIELDS,
+    DRAIN_LANES,
     ELEM_W,
     FIELD_W,
     LANE_CHOICES,
@@ -59,7 +60,6 @@ TO_OPERANDS = 6
 REQUANT_STAGES = 8
 REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
-DRAIN_LANES = 2  # wb_drain's requant units
 
 
 @dataclass(frozen=True)
@@ -247,11 +247,10 @@ def _mapped_blocks(width: int, depth: int, ports2: bool) -> int:
 def memory_blocks(m: Memory) -> int:
     """Block RAMs of ``m`` (every instance), 0 for what Yosys keeps in LUTs. Built of blocks (with
     output registers), each block is a memory of its own to Yosys: a short last one stays in LUTs."""
-    if not m.oreg or m.depth <= LUT_MAX_DEPTH or m.width * m.depth <= LUT_MAX_BITS:
+    if not m.oreg:
         return m.count * _mapped_blocks(m.width, m.depth, m.ports2)
     full, rest = divmod(m.depth, m.block)
-    per = full * _mapped_blocks(m.width, m.block, m.ports2) + (_mapped_blocks(m.width, rest, m.ports2) if rest else 0)
-    return m.count * per
+    return m.count * (full * _mapped_blocks(m.width, m.block, m.ports2) + _mapped_blocks(m.width, rest, m.ports2))
 
 
 def memories(design: RtlDesign) -> list[Memory]:
@@ -262,7 +261,7 @@ def memories(design: RtlDesign) -> list[Memory]:
     rom_copies = 2 if recon else 1  # the Haar engine reads its own descriptor and record copies
     out = [Memory("descriptors", len(DESC_FIELDS) * FIELD_W, int(prm["NL"]), oreg=0, count=rom_copies),
            Memory("per-width records", int(prm["LW_W"]), int(prm["LW_DEPTH"]), oreg=0, count=rom_copies),
-           Memory("requant", 2 * (int(prm["MUL_W"]) + int(prm["BIAS_W"])), int(prm["RQ_DEPTH"]),
+           Memory("requant", DRAIN_LANES * (int(prm["MUL_W"]) + int(prm["BIAS_W"])), int(prm["RQ_DEPTH"]),
                   oreg=int(prm["RQ_OREG"]), block=int(prm["RQ_BLK"])),
            *(Memory(f"activations {i}", 8, int(prm[f"ACT_DEPTH{i}"]), count=8) for i in range(int(prm["NBUF"])))]
     if int(prm["TWO"]):
@@ -302,9 +301,9 @@ def product_dsps(design: RtlDesign) -> int:
 
 
 def requant_dsps(design: RtlDesign) -> int:
-    """18x18 multipliers of the drain's two requant units: a product each, and a second one in the
+    """18x18 multipliers of the drain's requant units: a product each, and a second one in the
     first unit with an add."""
-    return (2 + int(design.params["TWO"])) * product_dsps(design)
+    return (DRAIN_LANES + int(design.params["TWO"])) * product_dsps(design)
 
 
 def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1) -> list[float]:

@@ -93,6 +93,7 @@ RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are spl
 # wb_drain's requant memory: rows of two channels, wider than 18 bits, so each block RAM is 512 x 36;
 # blocks that deep keep every block one block RAM deep, its output register absorbed (codegen/netlist)
 REQUANT_BLOCK = 512
+DRAIN_LANES = 2  # wb_drain's requant units: channels requantized per cycle, a requant row's channels
 REQUANT_OREG = 1  # wb_drain's requant memories: block outputs registered (their images split into blocks)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
 MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
@@ -510,7 +511,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                 if hw.act_none:
                     out_bits = max(out_bits, bd.out.bits + 1)
         lw_base = li * nw
-        rq_pairs = -(-hw.cout // 2)  # wb_drain's requant rows: a channel pair each
+        rq_pairs = -(-hw.cout // DRAIN_LANES)  # wb_drain's requant rows: a channel pair each
         for b in bank.widths:
             rq_row, rq2_row, rq_shift, wshift, terms = 0, 0, 0, 0, 0
             if requantizes:
@@ -520,7 +521,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                 for c in range(hw.cout):
                     rq_words.append((int(mul[0, c]), int(rq.bias[c])))
                     bias_bits = max(bias_bits, signed_bits(abs(int(rq.bias[c]))))
-                rq_words += [(0, 0)] * (2 * rq_pairs - hw.cout)
+                rq_words += [(0, 0)] * (DRAIN_LANES * rq_pairs - hw.cout)
                 mul_bits = max(mul_bits, signed_bits(int(np.abs(mul).max())))
                 if hw.op == "add":
                     rq2_row = rq2_base + widx[b] * hw.cout
