@@ -6,6 +6,15 @@ read register into the DP16KD but never its output register, so the slow clock-t
 unregistered DP16KD (about 5.6 ns) plus the route to a fabric register would otherwise set Fmax.
 With OUTREG the cycle counts are the same and the data leaves the block RAM from a register.
 
+In the 36-bit pseudo dual port configuration (``DATA_WIDTH_B = 36``, Yosys's ``$__PDPW16KD_``) port B
+reads the whole word, half on ``DOA`` and half on ``DOB``, and both halves leave from output registers
+in port B's clock domain (Lattice's PDPW16KD has one ``REGMODE`` and one read-side ``OCER``; its
+DP16KD form sets ``REGMODE_A`` and ``REGMODE_B`` alike). Yosys ties ``OCEA`` to 0 there, so such a block
+RAM is converted as one read port: the registers of both halves clocked by ``CLKB``, both ``REGMODE``
+set and ``OCEA`` given ``OCEB``'s enable. A ROM's port A has no clock there (``CLKA`` tied off, ``CEA`` = 0);
+it is given ``CLKB`` so that the ``DOA`` half's register is clocked whichever clock the silicon takes
+for it (with ``CEA`` = 0 the port still never writes).
+
 A port is converted only where the netlist is exactly that pipeline: every used ``DO`` bit of the
 port drives one sink, the data input of a ``TRELLIS_FF`` clocked by the port's clock, with no reset,
 no GSR and one clock enable shared by all of them (which becomes ``OCE``), and every such
@@ -40,17 +49,28 @@ def _sinks(cells: dict) -> dict[Bit, list[tuple[str, str]]]:
     return out
 
 
-def _absorbable(ram: dict, side: str, cells: dict, sinks: dict, ports: set, scope: str) -> list[tuple[str, str]] | None:
-    """(DO port, flip-flop) pairs for one read port of ``ram``, or None when it does not match."""
+def _pseudo_dual_port(ram: dict) -> bool:
+    """Whether ``ram`` reads 36-bit words through port B (DOA and DOB both carry its read data)."""
+    width = str(ram["parameters"].get("DATA_WIDTH_B", "18"))
+    return int(width, 2 if len(width) == 32 else 10) == 36
+
+
+def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks: dict, ports: set,
+                scope: str) -> list[tuple[str, str]] | None:
+    """(DO port, flip-flop) pairs for the read port of ``ram`` that side ``ctl`` clocks and whose data
+    leaves on the ``halves`` sides' DO pins, or None when it does not match."""
     conn, params = ram["connections"], ram["parameters"]
-    if params.get(f"REGMODE_{side}", "NOREG") != "NOREG" or params.get("GSR", "DISABLED") != "DISABLED":
+    if (any(params.get(f"REGMODE_{h}", "NOREG") != "NOREG" for h in halves)
+            or params.get("GSR", "DISABLED") != "DISABLED"):
         return None
-    if conn.get(f"RST{side}", ["0"]) != ["0"] or conn.get(f"OCE{side}", ["1"]) != ["1"]:
+    if conn.get(f"RST{ctl}", ["0"]) != ["0"] or conn.get(f"OCE{ctl}", ["1"]) != ["1"]:
         return None
-    clk = conn.get(f"CLK{side}")
+    clk = conn.get(f"CLK{ctl}")
+    if any(conn.get(f"CLK{h}", ["0"]) not in (clk, ["0"], ["1"], ["x"]) for h in halves):
+        return None
     pairs, enables = [], set()
     for port, bits in conn.items():
-        if not port.startswith(f"DO{side}"):
+        if not port.startswith("DO") or port[2] not in halves:
             continue
         users = sinks.get(bits[0], [])
         if not users and bits[0] not in ports:
@@ -88,17 +108,22 @@ def absorb_bram_output_registers(netlist: dict, top: str, scope: str = ".g_block
         ram = cells.get(name)
         if ram is None or ram["type"] != "DP16KD":
             continue
-        for side in ("A", "B"):
-            pairs = _absorbable(ram, side, cells, sinks, ports, scope)
+        read_ports = [("B", ("A", "B"))] if _pseudo_dual_port(ram) else [("A", ("A",)), ("B", ("B",))]
+        for ctl, halves in read_ports:
+            pairs = _absorbable(ram, ctl, halves, cells, sinks, ports, scope)
             if pairs is None:
                 used = any(sinks.get(bits[0]) for port, bits in ram["connections"].items()
-                           if port.startswith(f"DO{side}"))
+                           if port.startswith("DO") and port[2] in halves)
                 skipped += int(used)
                 continue
             ff0 = cells[pairs[0][1]]
-            ram["parameters"][f"REGMODE_{side}"] = "OUTREG"
-            ram["connections"][f"OCE{side}"] = (["1"] if str(ff0["parameters"].get("CEMUX", "1")).strip() == "1"
-                                                else ff0["connections"]["CE"])
+            enable = (["1"] if str(ff0["parameters"].get("CEMUX", "1")).strip() == "1"
+                      else ff0["connections"]["CE"])
+            for half in halves:
+                ram["parameters"][f"REGMODE_{half}"] = "OUTREG"
+                ram["connections"][f"OCE{half}"] = enable
+                if ram["connections"].get(f"CLK{half}", ["0"])[0] in ("0", "1", "x"):
+                    ram["connections"][f"CLK{half}"] = ram["connections"][f"CLK{ctl}"]
             for port, ff_name in pairs:
                 ram["connections"][port] = cells[ff_name]["connections"]["Q"]
                 del cells[ff_name]

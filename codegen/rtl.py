@@ -622,6 +622,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "RQ_DEPTH": max(len(rq_packed), 1),
         "RQ_BLK": REQUANT_BLOCK,
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,
+        "POOL_NB": max((hw.in_bytes for hw in layers if hw.op == "pool"), default=0),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth,
         "EDEPTH": max(n_elem, 1),

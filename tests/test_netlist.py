@@ -69,6 +69,37 @@ def test_anything_but_the_plain_pipeline_is_left_alone(case):
     assert json.dumps(n["modules"]["top"]["cells"], sort_keys=True) == before
 
 
+def _pdp_ram(clk_a):
+    """A 36-bit pseudo dual port block RAM as Yosys maps one: port B reads on DOA and DOB, OCEA tied off."""
+    ram = _ram(clk=clk_a, oce="0")
+    ram["connections"].update({"CLKB": [1], "OCEB": ["1"], "DOB0": [12]})
+    ram["parameters"]["DATA_WIDTH_B"] = format(36, "032b")
+    return ram
+
+
+@pytest.mark.parametrize("clk_a", [1, "0"], ids=["ram", "rom"])
+def test_a_pseudo_dual_port_read_registers_both_halves(clk_a):
+    cells = {"ram": _pdp_ram(clk_a), "m.g_blocks.q_0": _ff(10, 20, ce=7), "m.g_blocks.q_1": _ff(11, 21, ce=7),
+             "m.g_blocks.q_2": _ff(12, 22, ce=7)}
+    report = absorb_bram_output_registers(n := _netlist(cells), "top")
+    assert (report.ports, report.flip_flops, report.skipped) == (1, 3, 0)
+    ram = n["modules"]["top"]["cells"]["ram"]
+    assert ram["parameters"]["REGMODE_A"] == ram["parameters"]["REGMODE_B"] == "OUTREG"
+    assert ram["connections"]["OCEA"] == ram["connections"]["OCEB"] == [7]
+    assert ram["connections"]["CLKA"] == ram["connections"]["CLKB"] == [1]
+    assert [ram["connections"][p] for p in ("DOA0", "DOA1", "DOB0")] == [[20], [21], [22]]
+
+
+@pytest.mark.parametrize("case", ["write clock", "half on another clock"])
+def test_a_pseudo_dual_port_read_is_taken_whole_or_not_at_all(case):
+    cells = {"ram": _pdp_ram(2 if case == "write clock" else 1), "m.g_blocks.q_0": _ff(10, 20),
+             "m.g_blocks.q_1": _ff(11, 21), "m.g_blocks.q_2": _ff(12, 22, clk=2 if case != "write clock" else 1)}
+    before = json.dumps(cells, sort_keys=True)
+    report = absorb_bram_output_registers(n := _netlist(cells), "top")
+    assert (report.ports, report.flip_flops, report.skipped) == (0, 0, 1)
+    assert json.dumps(n["modules"]["top"]["cells"], sort_keys=True) == before
+
+
 @pytest.mark.slow
 @pytest.mark.yosys
 def test_every_registered_wb_ram_read_is_absorbed(tmp_path):
@@ -82,17 +113,26 @@ def test_every_registered_wb_ram_read_is_absorbed(tmp_path):
     ram = resources.files("wavebits.hw") / "rtl" / "wb_ram.v"
     shutil.copy(str(ram), tmp_path / "wb_ram.v")
     (tmp_path / "top.v").write_text("""
-module top(input clk, input we, input [11:0] wa, input [11:0] ra, input [7:0] wd, output [15:0] o);
+module top(input clk, input we, input [11:0] wa, input [11:0] ra, input [7:0] wd, output [16:0] o);
     wb_ram #(.W(8), .DEPTH(4096), .AW(12), .OREG(1)) u1 (.clk(clk), .we(we), .waddr(wa), .wdata(wd),
         .re(1'b1), .raddr(ra), .rdata(o[7:0]));
     wb_ram #(.W(8), .DEPTH(2048), .AW(12), .OREG(2)) u2 (.clk(clk), .we(we), .waddr(wa), .wdata(wd),
         .re(1'b1), .raddr(ra), .rdata(o[15:8]));
+    wire [35:0] wide, rom;
+    wb_ram #(.W(36), .DEPTH(512), .AW(9), .OREG(1)) u3 (.clk(clk), .we(we), .waddr(wa[8:0]), .wdata({5{wd}}),
+        .re(1'b1), .raddr(ra[8:0]), .rdata(wide));
+    wb_ram #(.W(36), .DEPTH(512), .AW(9), .OREG(1), .INIT("rom.hex")) u4 (.clk(clk), .we(1'b0), .waddr(9'd0),
+        .wdata(36'd0), .re(1'b1), .raddr(ra[8:0]), .rdata(rom));
+    assign o[16] = ^{wide, rom};
 endmodule
 """)
+    (tmp_path / "rom.hex.0").write_text("".join(f"{(i * 0x9E3779B97) % (1 << 36):09x}\n" for i in range(512)))
     subprocess.run([yosys, "-q", "-p", "read_verilog wb_ram.v top.v; synth_ecp5 -top top -json out.json"],
                    cwd=tmp_path, check=True)
     netlist = json.loads((tmp_path / "out.json").read_text())
     rams = [c for c in netlist["modules"]["top"]["cells"].values() if c["type"] == "DP16KD"]
     report = absorb_bram_output_registers(netlist, "top")
-    assert len(rams) == 3 and report.ports == 3 and report.skipped == 0 and report.flip_flops == 24
+    assert len(rams) == 5 and report.ports == 5 and report.skipped == 0 and report.flip_flops == 24 + 2 * 36
     assert all(c["parameters"]["REGMODE_B"] == "OUTREG" or c["parameters"]["REGMODE_A"] == "OUTREG" for c in rams)
+    wide = [c for c in rams if int(c["parameters"]["DATA_WIDTH_B"], 2) == 36]
+    assert len(wide) == 2 and all(c["parameters"]["REGMODE_A"] == "OUTREG" for c in wide)

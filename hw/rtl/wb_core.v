@@ -60,6 +60,7 @@ module wb_core #(
     parameter ACT_DEPTH0 = 1024, ACT_DEPTH1 = 1024, ACT_DEPTH2 = 1, ACT_DEPTH3 = 1,  // words per buffer
     parameter WDEPTH = 1024,
     parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
+    parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
     parameter LW_W = 144, LW_DEPTH = 64,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
@@ -308,22 +309,23 @@ module wb_core #(
         .gp(x_gp[7:0]), .cw(x_cw), .lo(x_lo), .hi(x_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
 
     // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
-    // values of a wide input)
+    // values of a wide input); the compares a network's max pools cannot meet (POOL_NB) are not built
     reg  [63:0] pool_max;
     wire [63:0] pool_next;
     wire [7:0]  gt1;
     wire [3:0]  gt2;
     wire [1:0]  gt4;
+    wire        pooling = POOL_NB != 0 && is_pool;
     generate
         for (gs = 0; gs < 8; gs = gs + 1) begin : g_max
             wire [7:0] v = a_word[gs*8 +: 8];
             wire [7:0] m = pool_max[gs*8 +: 8];
             assign gt1[gs] = in_sgn ? $signed(v) > $signed(m) : v > m;   // int8 inputs compare signed
             if (gs < 4) begin : g_16
-                assign gt2[gs] = $signed(a_word[gs*16 +: 16]) > $signed(pool_max[gs*16 +: 16]);
+                assign gt2[gs] = POOL_NB >= 2 && $signed(a_word[gs*16 +: 16]) > $signed(pool_max[gs*16 +: 16]);
             end
             if (gs < 2) begin : g_32
-                assign gt4[gs] = $signed(a_word[gs*32 +: 32]) > $signed(pool_max[gs*32 +: 32]);
+                assign gt4[gs] = POOL_NB >= 4 && $signed(a_word[gs*32 +: 32]) > $signed(pool_max[gs*32 +: 32]);
             end
             wire take = a_first || (nba == 2'd0 ? gt1[gs] : nba == 2'd1 ? gt2[gs/2] : gt4[gs/4]);
             assign pool_next[gs*8 +: 8] = take ? v : m;
@@ -446,8 +448,8 @@ module wb_core #(
             // ---- execute: pool writes a word per window (the cycle after its last tap: the
             // compares and the write data's route get a cycle each); conv hands a finished group to
             // the drain
-            if (a_valid && is_pool) pool_max <= pool_next;
-            pool_wr <= a_valid && is_pool && a_last;
+            if (a_valid && pooling) pool_max <= pool_next;
+            pool_wr <= a_valid && pooling && a_last;
             pool_waddr <= a_obase + a_cw;
             if (pool_wr) begin
                 act_wbuf <= dst;

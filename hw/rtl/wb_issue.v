@@ -72,7 +72,9 @@ module wb_issue #(
     reg [23:0] ac, ba, bb, bo, pb2;         // add: channel, byte positions in a, b, out; b's pixel base
     reg        ac_last;
     reg [5:0]  j;
-    reg signed [24:0] iy0, ix0, prow, pbase;
+    // the output pixel's input base word, and the bases the next pixel and row take (each sum kept in
+    // a register, so that the pixel step is a select)
+    reg signed [24:0] iy0, ix0, pbase, pbase_next, prow_next;
     // loop bounds minus two and whether they are one, and the current channel word's valid slots,
     // held in registers so that the loop-end tests are plain equalities of registers (a counter's
     // next value is its last when the counter equals its bound minus two)
@@ -92,13 +94,13 @@ module wb_issue #(
             obase <= obase + `F(F_OUTCW);
             if (!ox_last) begin
                 ox <= ox + 1; ox_last <= (ox == wout_m2); ix0 <= ix0 + $signed({1'b0, `F(F_SW)});
-                pbase <= pbase + $signed({1'b0, `F(F_DOX)});
+                pbase <= pbase_next; pbase_next <= pbase_next + $signed({1'b0, `F(F_DOX)});
             end else begin
                 ox <= 0; ox_last <= wout_one; ix0 <= -$signed({1'b0, `F(F_PW)});
                 if (!oy_last) begin
                     oy <= oy + 1; oy_last <= (oy == hout_m2); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
-                    prow <= prow + $signed({1'b0, `F(F_DOY)});
-                    pbase <= prow + $signed({1'b0, `F(F_DOY)});
+                    pbase <= prow_next; pbase_next <= prow_next + $signed({1'b0, `F(F_DOX)});
+                    prow_next <= prow_next + $signed({1'b0, `F(F_DOY)});
                 end else looping <= 1'b0;
             end
         end
@@ -163,31 +165,29 @@ module wb_issue #(
     localparam QW = 2 * ACT_AW + WAW + 2 * PLANES + 115;
     reg              looping;            // the loop nest has items left
     reg  [QW-1:0]    entry0, entry1;     // flip-flops (an array of two would map to LUT RAM)
-    reg              q_rd, q_wr, room;
+    reg              q_rd, q_wr;
     reg  [1:0]       q_count;
-    wire [7:0]       n_pmask, n_psign;
+    wire             room = !q_count[1];
+    wire [PLANES-1:0] n_pmask, n_psign;
     wire [2:0]       n_plane = (j >> nba) << LQ;     // the item's first weight bit plane
     wire [23:0]      n_addr2 = pb2 + (bb >> 3);
     genvar gq;
     generate
-        for (gq = 0; gq < 8; gq = gq + 1) begin : g_pq
-            if (gq < PLANES) begin : g_have
-                assign n_pmask[gq] = gq == 0 || (`F(F_OP) == 0 && n_plane + gq <= lastplane);
-                assign n_psign[gq] = n_plane + gq == lastplane && !unitw;
-            end else begin : g_none
-                assign {n_pmask[gq], n_psign[gq]} = 2'b00;
-            end
+        for (gq = 0; gq < PLANES; gq = gq + 1) begin : g_pq
+            assign n_pmask[gq] = gq == 0 || (`F(F_OP) == 0 && n_plane + gq <= lastplane);
+            assign n_psign[gq] = n_plane + gq == lastplane && !unitw;
         end
     endgenerate
     wire [QW-1:0] item = {
         addr[ACT_AW-1:0],                 // a padding tap reads anywhere; i_pad masks it
         n_addr2[ACT_AW-1:0], wptr[WAW-1:0], is_conv && pad,
         is_pool ? (kx == 0 && ky == 0) : first_item, is_pool ? tap_last : grp_last, mode, n_plane,
-        n_pmask[PLANES-1:0], n_psign[PLANES-1:0], j[1:0] & {nba == 2'd2, nba != 2'd0}, grouped ? cg_inb[2:0] : 3'd0,
+        n_pmask, n_psign, j[1:0] & {nba == 2'd2, nba != 2'd0}, grouped ? cg_inb[2:0] : 3'd0,
         lane_lo, lane_hi, row_packed ? vmask & pack_mask : vmask, is_add ? ac : gp,
         is_add ? obase + (bo >> 3) : obase, is_add ? {21'd0, bo[2:0]} : cw, ba[2:0], bb[2:0],
         is_conv && grp_last, g_last};
     wire [QW-1:0] head = q_rd ? entry1 : entry0;
+    wire [ACT_AW-1:0] head_addr = head[QW-1 -: ACT_AW];
     wire          head_grp_last = head[1], head_g_last = head[0];
     wire          pop = q_count != 0 && !(head_grp_last && !drain_free) && !(is_add && !den);
     wire          push = looping && room;
@@ -198,7 +198,7 @@ module wb_issue #(
     always @(posedge clk) begin
         if (rst) begin
             looping <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0; drain_done <= 1'b1;
-            i_valid <= 1'b0; q_rd <= 1'b0; q_wr <= 1'b0; q_count <= 2'd0; room <= 1'b1;
+            i_valid <= 1'b0; q_rd <= 1'b0; q_wr <= 1'b0; q_count <= 2'd0;
         end else begin
             if (setup) begin
                 looping <= 1'b1;
@@ -221,11 +221,12 @@ module wb_issue #(
                 ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
                 wptr <= `F(F_WBASE);
                 iy0 <= -$signed({1'b0, `F(F_PH)}); ix0 <= -$signed({1'b0, `F(F_PW)});
-                prow <= $signed(`F(F_P0)); pbase <= $signed(`F(F_P0));
+                pbase <= $signed(`F(F_P0)); pbase_next <= $signed(`F(F_P0)) + $signed({1'b0, `F(F_DOX)});
+                prow_next <= $signed(`F(F_P0)) + $signed({1'b0, `F(F_DOY)});
             end
             // ---- the queue: its head issues; the loop nest writes the next item
             i_valid <= pop;
-            i_addr1 <= head[QW-1 -: ACT_AW] + 1'b1;
+            i_addr1 <= head_addr + 1'b1;
             {i_addr, i_addr2, i_wptr, i_pad, i_first, i_last, i_mode, i_plane, i_pmask, i_psign, i_kb,
              i_rot, i_lo, i_hi, i_vmask, i_gp, i_obase, i_cw, i_offa, i_offb} <= head[QW-1:2];
             if (drain_wait != 0) drain_wait <= drain_wait - 1;
@@ -238,7 +239,6 @@ module wb_issue #(
             end
             if (pop) q_rd <= !q_rd;
             q_count <= q_next;
-            room <= q_next < 2'd2;
             if (push) begin
                 if (q_wr) entry1 <= item; else entry0 <= item;
                 q_wr <= !q_wr;
