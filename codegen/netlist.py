@@ -49,6 +49,16 @@ def _sinks(cells: dict) -> dict[Bit, list[tuple[str, str]]]:
     return out
 
 
+def _tied(bits: list[Bit]) -> bool:
+    """Whether a one-bit connection is a constant rather than a net."""
+    return bits[0] in ("0", "1", "x")
+
+
+def _data_ports(ram: dict, halves: tuple[str, ...]) -> list[tuple[str, list[Bit]]]:
+    """``ram``'s read data pins (DOA*, DOB*) on the ``halves`` sides, with their connections."""
+    return [(port, bits) for port, bits in ram["connections"].items() if port.startswith("DO") and port[2] in halves]
+
+
 def _pseudo_dual_port(ram: dict) -> bool:
     """Whether ``ram`` reads 36-bit words through port B (DOA and DOB both carry its read data)."""
     width = str(ram["parameters"].get("DATA_WIDTH_B", "18"))
@@ -56,9 +66,10 @@ def _pseudo_dual_port(ram: dict) -> bool:
 
 
 def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks: dict, ports: set,
-                scope: str) -> list[tuple[str, str]] | None:
+                scope: str) -> tuple[list[tuple[str, str]], list[Bit]] | None:
     """(DO port, flip-flop) pairs for the read port of ``ram`` that side ``ctl`` clocks and whose data
-    leaves on the ``halves`` sides' DO pins, or None when it does not match."""
+    leaves on the ``halves`` sides' DO pins, and the flip-flops' one clock enable (the output
+    register's OCE); None when it does not match."""
     conn, params = ram["connections"], ram["parameters"]
     if (any(params.get(f"REGMODE_{h}", "NOREG") != "NOREG" for h in halves)
             or params.get("GSR", "DISABLED") != "DISABLED"):
@@ -66,12 +77,10 @@ def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks
     if conn.get(f"RST{ctl}", ["0"]) != ["0"] or conn.get(f"OCE{ctl}", ["1"]) != ["1"]:
         return None
     clk = conn.get(f"CLK{ctl}")
-    if any(conn.get(f"CLK{h}", ["0"]) not in (clk, ["0"], ["1"], ["x"]) for h in halves):
+    if any(conn.get(f"CLK{h}", ["0"]) != clk and not _tied(conn.get(f"CLK{h}", ["0"])) for h in halves):
         return None
     pairs, enables = [], set()
-    for port, bits in conn.items():
-        if not port.startswith("DO") or port[2] not in halves:
-            continue
+    for port, bits in _data_ports(ram, halves):
         users = sinks.get(bits[0], [])
         if not users and bits[0] not in ports:
             continue
@@ -94,7 +103,7 @@ def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks
         pairs.append((port, ff_name))
     if not pairs or len(enables) != 1:
         return None
-    return pairs
+    return pairs, [enables.pop()]
 
 
 def absorb_bram_output_registers(netlist: dict, top: str, scope: str = ".g_blocks.") -> AbsorbReport:
@@ -110,19 +119,15 @@ def absorb_bram_output_registers(netlist: dict, top: str, scope: str = ".g_block
             continue
         read_ports = [("B", ("A", "B"))] if _pseudo_dual_port(ram) else [("A", ("A",)), ("B", ("B",))]
         for ctl, halves in read_ports:
-            pairs = _absorbable(ram, ctl, halves, cells, sinks, ports, scope)
-            if pairs is None:
-                used = any(sinks.get(bits[0]) for port, bits in ram["connections"].items()
-                           if port.startswith("DO") and port[2] in halves)
-                skipped += int(used)
+            match = _absorbable(ram, ctl, halves, cells, sinks, ports, scope)
+            if match is None:
+                skipped += int(any(sinks.get(bits[0]) for _, bits in _data_ports(ram, halves)))
                 continue
-            ff0 = cells[pairs[0][1]]
-            enable = (["1"] if str(ff0["parameters"].get("CEMUX", "1")).strip() == "1"
-                      else ff0["connections"]["CE"])
+            pairs, enable = match
             for half in halves:
                 ram["parameters"][f"REGMODE_{half}"] = "OUTREG"
                 ram["connections"][f"OCE{half}"] = enable
-                if ram["connections"].get(f"CLK{half}", ["0"])[0] in ("0", "1", "x"):
+                if _tied(ram["connections"].get(f"CLK{half}", ["0"])):
                     ram["connections"][f"CLK{half}"] = ram["connections"][f"CLK{ctl}"]
             for port, ff_name in pairs:
                 ram["connections"][port] = cells[ff_name]["connections"]["Q"]
