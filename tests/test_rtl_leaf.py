@@ -1,7 +1,8 @@
 """Leaf RTL modules against the integer contract, cycle by cycle, with cocotb on Verilator.
 
 ``wb_rshift_round`` and ``wb_requant`` are checked against ``wavebits.intmath``, ``wb_haar_lane``
-against ``wavebits.reconstruct``, ``wb_mac_lane`` against the sum of its slots' products, each over
+against ``wavebits.reconstruct``, ``wb_mac_lane`` against the sum of its slots' products,
+``wb_input_loader`` against the activation buffer's layout (packed or not), each over
 corner cases (the extremes of every input, rounding ties, negative values, saturation, both
 activations, every width 1..8, every mode, plane and byte of a wide input) and seeded random
 vectors, for at least two parameter sets.
@@ -73,6 +74,8 @@ class Leaf:
         if self.module == "wb_requant":
             return ([("en", 1), ("acc", p["ACC_W"]), ("mul", p["MUL_W"]), ("bias", p["BIAS_W"]), ("shift", 6),
                      ("act_none", 1), ("bits", 4)], [("out", p["OUT_W"])])
+        if self.module == "wb_input_loader":
+            return [("rst", 1), ("take", 1)], [("last", 1), ("we", 8), ("waddr", 8 * p["ACT_AW"])]
         if self.module == "wb_mac_lane":
             q = p["PLANES"]
             return ([("valid", 1), ("first", 1), ("mode", 2), ("x", 64), ("xsigned", 1), ("nbl", 2), ("kb", 2),
@@ -98,8 +101,16 @@ HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", CO
 MAC = [_leaf("wb_mac_lane", ACC_W=18, PLANES=1), _leaf("wb_mac_lane", ACC_W=35, PLANES=1),
        _leaf("wb_mac_lane", ACC_W=32, PLANES=2), _leaf("wb_mac_lane", ACC_W=18, PLANES=4),
        _leaf("wb_mac_lane", ACC_W=35, PLANES=8)]
-LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC]
-LATENCY = {"wb_rshift_round": 2, "wb_requant": REQUANT_STAGES, "wb_haar_lane": 7}  # wb_mac_lane: lane_latency
+# packed first layers (LeNet-5's 5 taps, DS-CNN's 4, two channels without padding, padding of 3 on
+# a 3-wide row) and channel words (10 channels: two words a pixel)
+LOADER = [_leaf("wb_input_loader", IN_C=1, IN_HW=45, IN_CW=1, IN_W=9, PACK=5, PACK_PW=2, PACK_WS=9, ACT_AW=7),
+          _leaf("wb_input_loader", IN_C=1, IN_HW=30, IN_CW=1, IN_W=10, PACK=4, PACK_PW=1, PACK_WS=9, ACT_AW=6),
+          _leaf("wb_input_loader", IN_C=2, IN_HW=24, IN_CW=1, IN_W=8, PACK=4, PACK_PW=0, PACK_WS=5, ACT_AW=5),
+          _leaf("wb_input_loader", IN_C=1, IN_HW=6, IN_CW=1, IN_W=3, PACK=7, PACK_PW=3, PACK_WS=3, ACT_AW=4),
+          _leaf("wb_input_loader", IN_C=10, IN_HW=8, IN_CW=2, IN_W=4, PACK=1, PACK_PW=0, PACK_WS=4, ACT_AW=5)]
+LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC, *LOADER]
+LATENCY = {"wb_rshift_round": 2, "wb_requant": REQUANT_STAGES, "wb_haar_lane": 7,
+           "wb_input_loader": 1}  # wb_mac_lane: lane_latency
 
 
 def harness(leaves: list[Leaf]) -> str:
@@ -483,3 +494,44 @@ def test_mac_lane_matches_the_sum_of_products(tb_leaf, leaf):
     compared = compare(leaf, shown, {"acc_next": signed(out[:, 0], acc_w)},
                        {"acc_next": np.array(want, dtype=object)}, checked)
     assert compared == sum(inputs["valid"][:len(rows) - leaf.latency + 1])
+
+
+# ---------------------------------------------------------------- wb_input_loader
+
+
+def loader_writes(p: dict[str, int], n: int) -> dict[int, int]:
+    """Slot -> word that the input tensor's ``n``-th value (C, H, W order) goes to: PACK = 1 slot
+    c % 8 of word (y * IN_W + x) * IN_CW + c // 8; packed, for each tap t whose column X = x +
+    PACK_PW - t lies in 0..PACK_WS - 1, slot t * IN_C + c of word y * PACK_WS + X."""
+    c, (y, x) = n // p["IN_HW"], divmod(n % p["IN_HW"], p["IN_W"])
+    if p["PACK"] == 1:
+        return {c % 8: (y * p["IN_W"] + x) * p["IN_CW"] + c // 8}
+    return {t * p["IN_C"] + c: y * p["PACK_WS"] + x + p["PACK_PW"] - t for t in range(p["PACK"])
+            if 0 <= x + p["PACK_PW"] - t < p["PACK_WS"]}
+
+
+@pytest.mark.parametrize("leaf", LOADER, ids=lambda leaf: leaf.prefix)
+def test_input_loader_writes_the_buffer_layout(tb_leaf, leaf):
+    """Tensors taken with gaps, a reset in the middle of one: every take's slot enables and words a
+    cycle later, nothing written between takes, and ``last`` on the tensor's last value (seen after
+    the edge, when the loop ends have moved on to the value after it)."""
+    p = leaf.p
+    size = p["IN_C"] * p["IN_HW"]
+    rng = np.random.default_rng(size)
+    rst = [1] + [0] * (size + size // 2) + [1] + [0] * (3 * size)
+    take = [0 if r else int(x) for r, x in zip(rst, rng.random(len(rst)) < 0.7, strict=True)]
+    out = tb_leaf(leaf, {"rst": rst, "take": take})
+    aw = p["ACT_AW"]
+    bad, n, takes = [], 0, 0
+    for i, (r, t) in enumerate(zip(rst, take, strict=True)):
+        last, we, waddr = (int(v) for v in out[i])
+        want = loader_writes(p, n) if t else {}
+        got = {s: waddr >> (s * aw) & ((1 << aw) - 1) for s in range(8) if we >> s & 1}
+        shown = f"cycle {i} (take {t}, value {n})"
+        n = 0 if r else (n + t) % size
+        want_last = int(t and n == size - 1)  # after the edge the loop ends describe the next value
+        if got != want or last != want_last:
+            bad.append(f"{shown}: slot -> word {got}, expected {want}; last {last}, expected {want_last}")
+        takes += t
+    assert not bad, f"{leaf.prefix}: {len(bad)} cycles differ, first:\n" + "\n".join(bad[:8])
+    assert takes > 2 * size

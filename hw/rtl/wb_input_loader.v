@@ -4,7 +4,10 @@
 // (the first layer reads at most 8 channels x taps): word y * PACK_WS + X, X = x + PACK_PW - t,
 // slot t * IN_C + c for each tap t < PACK with 0 <= X < PACK_WS, so that word X holds the
 // kernel row of the window whose first column is X - PACK_PW; slots whose column lies in the
-// padding hold stale values, which the issue stage masks. `last`: this take is the tensor's last.
+// padding hold stale values, which the issue stage masks. Each tap keeps its column's word address
+// and whether the column lies inside the row in registers that step with x, so that a slot's write
+// enable and address are a compare and a select of registers, not sums of the column. `last`: this
+// take is the tensor's last.
 module wb_input_loader #(
     parameter IN_C = 1, IN_HW = 64, IN_CW = 1, IN_W = 8,
     parameter PACK = 1, PACK_PW = 0, PACK_WS = 8,
@@ -20,14 +23,15 @@ module wb_input_loader #(
     reg [23:0] in_c, in_pix, in_paddr, in_x, in_row;
     reg        in_c_last, in_pix_last, in_x_last;    // registered loop ends, as in the issue stage
     reg [ACT_AW-1:0] slot_addr [0:7];
+    reg [ACT_AW-1:0] tap_addr [0:7];     // PACK > 1: tap t's word, y * PACK_WS + x + PACK_PW - t
+    reg [7:0]        tap_in;              // and whether 0 <= x + PACK_PW - t < PACK_WS
     assign last = take && in_c_last && in_pix_last;
-    integer    lt, lx;
+    integer    lt, t;
     always @(posedge clk)
         for (lt = 0; lt < 8; lt = lt + 1) begin
             if (PACK > 1) begin
-                lx = in_x + PACK_PW - lt / IN_C;
-                we[lt] <= take && lt < IN_C * PACK && in_c == lt % IN_C && lx >= 0 && lx < PACK_WS;
-                slot_addr[lt] <= in_row + lx;
+                we[lt] <= take && lt < IN_C * PACK && in_c == lt % IN_C && tap_in[lt / IN_C];
+                slot_addr[lt] <= tap_addr[lt / IN_C];
             end else begin
                 we[lt] <= take && in_c[2:0] == lt;
                 slot_addr[lt] <= in_paddr + (in_c >> 3);
@@ -39,6 +43,17 @@ module wb_input_loader #(
             assign waddr[gs*ACT_AW +: ACT_AW] = slot_addr[gs];
         end
     endgenerate
+    // a tap's column enters the row when x + 1 + PACK_PW - t reaches 0 and leaves it at PACK_WS
+    always @(posedge clk)
+        for (t = 0; t < PACK && PACK > 1; t = t + 1)
+            if (rst || take && in_x_last) begin
+                tap_addr[t] <= (rst || in_pix_last ? 0 : in_row + PACK_WS) + PACK_PW - t;
+                tap_in[t] <= PACK_PW - t >= 0 && PACK_PW - t < PACK_WS;
+            end else if (take) begin
+                tap_addr[t] <= tap_addr[t] + 1;
+                if (t - PACK_PW - 1 >= 0 && in_x == t - PACK_PW - 1) tap_in[t] <= 1'b1;
+                if (in_x == PACK_WS + t - PACK_PW - 1) tap_in[t] <= 1'b0;
+            end
     always @(posedge clk)
         if (rst) begin
             in_c <= 0; in_pix <= 0; in_paddr <= 0; in_c_last <= (IN_C == 1); in_pix_last <= (IN_HW == 1);
