@@ -320,10 +320,15 @@ def absorbed_flip_flops(design: RtlDesign) -> int:
 
 
 def lut_block_logic(design: RtlDesign) -> tuple[int, int]:
-    """(LUT4s, flip-flops) of the short last blocks that stay in LUTs behind block-RAM ones: a ROM
-    of a LUT4 per bit and 16 words, and the block's two read registers (q and q_r)."""
+    """(LUT4s, flip-flops) of the design's short last blocks that stay in LUTs (``tail_logic``)."""
+    return tail_logic(memories(design))
+
+
+def tail_logic(mems: list[Memory]) -> tuple[int, int]:
+    """(LUT4s, flip-flops) of the short last blocks of ``mems`` that stay in LUTs behind block-RAM
+    ones: a ROM of a LUT4 per bit and 16 words, and the block's two read registers (q and q_r)."""
     lut = ff = 0
-    for m in memories(design):
+    for m in mems:
         if not m.oreg or not memory_blocks(m):
             continue
         for d in block_depths(m.depth, m.block):
