@@ -120,6 +120,7 @@ module wb_core #(
                S_SETUP = 4'd6, S_RUN = 4'd7, S_NEXT = 4'd8;
     reg [3:0] state;
     reg [7:0] layer;
+    reg       layer_last;                 // layer is the network's last, registered
     wire [DESC_W-1:0] desc_q;
     reg  [DESC_W-1:0] d;
     wire [LW_W-1:0] lw_q;
@@ -387,13 +388,13 @@ module wb_core #(
                     // the width goes live between inferences: at once (banked) or once rebuilt
                     if (WEIGHTS == 0) begin
                         if (pending) begin cur_bits <= req_bits; pending <= cfg_take; end
-                        layer <= 8'd0;
+                        layer <= 8'd0; layer_last <= (NL == 1);
                         state <= S_DESC;
                     end else if (!recon_busy && !recon_start && !recon_done) begin
                         if (recon_ready) begin
                             active <= !active; cur_bits <= req_bits; pending <= cfg_take; recon_ready <= 1'b0;
                         end
-                        layer <= 8'd0;
+                        layer <= 8'd0; layer_last <= (NL == 1);
                         state <= S_DESC;
                     end
                 end
@@ -418,8 +419,9 @@ module wb_core #(
                 end
                 S_RUN: if (!issuing && pipe_empty) state <= S_NEXT;
                 S_NEXT: begin
-                    if (layer + 1 < NL) begin layer <= layer + 1; state <= S_DESC; end
-                    else state <= S_LOAD;
+                    if (!layer_last) begin
+                        layer <= layer + 1; layer_last <= (layer == NL - 2); state <= S_DESC;
+                    end else state <= S_LOAD;
                 end
                 default: ;
             endcase
