@@ -107,11 +107,11 @@ def main() -> None:
         p = lanes["reconstruct"]
         rate = weights / (rebuild * p)
         # the lanes of a group narrower than P are rebuilt beside the others, holding no weight
-        idle = sum((-(-bank.shapes[n.name][0] // p) * p - bank.shapes[n.name][0])
-                   * fan_in(n, bank.shapes[n.inputs[0]]) for n in bank.nodes if n.weighted)
+        idle_slots = sum((-(-bank.shapes[n.name][0] // p) * p - bank.shapes[n.name][0])
+                         * fan_in(n, bank.shapes[n.inputs[0]]) for n in bank.nodes if n.weighted)
         rows.append([f"reconstruct switch: weights rebuilt per lane and cycle ({weights:,} in {rebuild:,} cycles)",
                      ">= 2", f"{rate:.2f}", "yes" if rate >= 2 else
-                     f"NO ({(weights + idle) / (rebuild * p):.2f} with the {idle:,} idle lanes' slots)"])
+                     f"NO ({(weights + idle_slots) / (rebuild * p):.2f} with the {idle_slots:,} idle lanes' slots)"])
         hidden = max(s.extra for s in reports["reconstruct"].switches)
         rows.append(["reconstruct switch in mid-stream: extra cycles", "hidden (hot)", f"{hidden}",
                      "yes" if hidden == 0 else "partly"])
