@@ -24,7 +24,6 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from wavebits.codegen.ecp5_bram import cheapest_block
 from wavebits.codegen.estimate import (
     CAPACITY,
     HEADROOM,
@@ -37,9 +36,8 @@ from wavebits.codegen.estimate import (
     layer_cycles,
     memory_blocks,
     product_dsps,
-    tail_logic,
 )
-from wavebits.codegen.rtl import LANE_CHOICES, WEIGHT_BLOCKS, HwLayer, RtlDesign, build_design, hardware_layers
+from wavebits.codegen.rtl import LANE_CHOICES, HwLayer, RtlDesign, build_design, hardware_layers
 
 from wavebits.bank import synth_bank
 from wavebits.bank.model import Bank
@@ -78,9 +76,7 @@ def pipeline_memories(bank: Bank, layers: list[HwLayer], lanes: dict[str, int], 
         p = lanes[hw.name]
         if hw.op == "conv":
             groups = -(-hw.cout // p)
-            rows = groups * hw.units
-            block = cheapest_block([8 * b * p for b in bank.widths], rows, WEIGHT_BLOCKS)  # as wb_core's
-            out += [Memory(f"{hw.name} weights {b}-bit", 8 * b * p, rows, block=block) for b in bank.widths]
+            out += [Memory(f"{hw.name} weights {b}-bit", 8 * b * p, groups * hw.units) for b in bank.widths]
         if hw.op != "pool":
             out.append(Memory(f"{hw.name} requant", rq_width, hw.cout * len(bank.widths), oreg=1))
         whole = any(t in skip for t in hw.inputs)
@@ -105,9 +101,7 @@ def size_pipeline(bank: Bank, design: RtlDesign) -> Pipeline:
         per_layer = [fitted_logic("banked", features("banked", lanes[hw.name], len(bank.widths), hw.op == "add"))
                      for hw in layers]
         dsp = sum((1 + (hw.op == "add")) * product_dsps(design) for hw in layers if hw.op != "pool")
-        tail_lut, tail_ff = tail_logic(mems)
-        res = Resources(lut4=round(sum(lut for lut, _ in per_layer)) + tail_lut,
-                        ff=round(sum(ff for _, ff in per_layer)) + tail_ff,
+        res = Resources(lut4=round(sum(lut for lut, _ in per_layer)), ff=round(sum(ff for _, ff in per_layer)),
                         dsp=dsp, bram=sum(memory_blocks(m) for m in mems))
         interval = {b: max([input_cycles(bank)] + [layer_cycles(hw, b, max(lanes[hw.name], LANE_CHOICES[0]))
                                                    for hw in layers]) for b in bank.widths}

@@ -11,7 +11,7 @@ drain of every group of P output channels (two channels per cycle, one in the ou
 overlapped with the next group unless the group is shorter than its drain: ``wb_issue``'s drain
 wait), and the last item's way to the last write.
 It equals the Verilator simulation layer by layer (``tests/test_estimate.py``). The resource model
-maps every memory of the design onto ECP5 block RAMs the way Yosys does (``codegen.ecp5_bram``) and
+maps every memory of the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and
 counts logic with coefficients fitted to Yosys and nextpnr (``LOGIC``);
 ``benchmarks/estimate_accuracy.py`` sets both models beside the RTL simulation and nextpnr's report.
 """
@@ -26,7 +26,6 @@ from typing import Any
 from wavebits.bank.model import Bank
 from wavebits.bank.report import table
 
-from .ecp5_bram import block_depths, blocked_bram, in_luts, mapped_blocks
 from .rtl import (
     BOARDS,
     DESC_FIELDS,
@@ -224,12 +223,34 @@ class Memory:
         return -(-self.depth // self.block) if self.oreg else 1
 
 
+# DP16KD configurations (data bits, depth); 36 bits wide only with one read and one write port
+BRAM_CONFIGS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
+BRAM_WIDE = (36, 512)
+# Yosys keeps shallow memories (the descriptor and per-width record ROMs) and tiny ones in LUTs
+LUT_MAX_DEPTH = 64
+LUT_MAX_BITS = 2048
+
+
+def bram_blocks(width: int, depth: int, ports2: bool = False) -> int:
+    """DP16KD blocks for one ``width`` x ``depth`` memory: Yosys's cheapest configuration."""
+    configs = BRAM_CONFIGS if ports2 else (*BRAM_CONFIGS, BRAM_WIDE)
+    return min(-(-width // w) * -(-depth // d) for w, d in configs)
+
+
+def _mapped_blocks(width: int, depth: int, ports2: bool) -> int:
+    """Block RAMs of one memory as Yosys maps it: none where it keeps the memory in LUTs."""
+    if depth <= LUT_MAX_DEPTH or width * depth <= LUT_MAX_BITS:
+        return 0
+    return bram_blocks(width, depth, ports2)
+
+
 def memory_blocks(m: Memory) -> int:
     """Block RAMs of ``m`` (every instance), 0 for what Yosys keeps in LUTs. Built of blocks (with
     output registers), each block is a memory of its own to Yosys: a short last one stays in LUTs."""
     if not m.oreg:
-        return m.count * mapped_blocks(m.width, m.depth, m.ports2)
-    return m.count * blocked_bram(m.width, m.depth, m.block, m.ports2)
+        return m.count * _mapped_blocks(m.width, m.depth, m.ports2)
+    full, rest = divmod(m.depth, m.block)
+    return m.count * (full * _mapped_blocks(m.width, m.block, m.ports2) + _mapped_blocks(m.width, rest, m.ports2))
 
 
 def memories(design: RtlDesign) -> list[Memory]:
@@ -256,8 +277,7 @@ def memories(design: RtlDesign) -> list[Memory]:
             out.append(Memory("edge components", 2 * int(prm["COMP_W"]), int(prm["XDEPTH"]), count=q))
     else:
         widths = int(prm["WIDTHS"])
-        out += [Memory(f"weights {b}-bit", 8 * b * p, wdepth, block=int(prm["WBLK"])) for b in range(1, 9)
-                if widths >> (b - 1) & 1]
+        out += [Memory(f"weights {b}-bit", 8 * b * p, wdepth) for b in range(1, 9) if widths >> (b - 1) & 1]
     return out
 
 
@@ -313,29 +333,8 @@ def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:
 
 
 def absorbed_flip_flops(design: RtlDesign) -> int:
-    """Read registers that become block-RAM output registers (``codegen.netlist``): one per block
-    RAM-mapped block."""
-    return sum(m.count * m.width * sum(1 for d in block_depths(m.depth, m.block) if mapped_blocks(m.width, d, m.ports2))
-               for m in memories(design) if m.oreg)
-
-
-def lut_block_logic(design: RtlDesign) -> tuple[int, int]:
-    """(LUT4s, flip-flops) of the design's short last blocks that stay in LUTs (``tail_logic``)."""
-    return tail_logic(memories(design))
-
-
-def tail_logic(mems: list[Memory]) -> tuple[int, int]:
-    """(LUT4s, flip-flops) of the short last blocks of ``mems`` that stay in LUTs behind block-RAM
-    ones: a ROM of a LUT4 per bit and 16 words, and the block's two read registers (q and q_r)."""
-    lut = ff = 0
-    for m in mems:
-        if not m.oreg or not memory_blocks(m):
-            continue
-        for d in block_depths(m.depth, m.block):
-            if in_luts(m.width, d):
-                lut += m.count * m.width * -(-d // 16)
-                ff += m.count * m.width * 2
-    return lut, ff
+    """Read registers that become block-RAM output registers (``codegen.netlist``): one per block."""
+    return sum(m.count * m.blocks * m.width for m in memories(design) if m.oreg and memory_blocks(m))
 
 
 def select_luts(design: RtlDesign) -> int:
@@ -355,9 +354,8 @@ def row_select_flip_flops(design: RtlDesign) -> int:
 
 def counted_logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
-    multiplexers, final read registers and LUT-kept last blocks, and the weight row's select register."""
-    tail_lut, tail_ff = lut_block_logic(design)
-    return select_luts(design) + tail_lut, final_flip_flops(design) + row_select_flip_flops(design) + tail_ff
+    multiplexers and final read registers, and the weight row's select register."""
+    return select_luts(design), final_flip_flops(design) + row_select_flip_flops(design)
 
 
 def logic(design: RtlDesign) -> tuple[int, int]:

@@ -309,7 +309,7 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     if params.get("TWO"):
         required["mem/requant2.hex.0"] = RAM_BLOCK
     if meta["weights"] == "banked":
-        required.update({f"mem/weights_b{b}.hex.0": params.get("WBLK", RAM_BLOCK) for b in meta["widths"]})
+        required.update({f"mem/weights_b{b}.hex.0": RAM_BLOCK for b in meta["widths"]})
     else:
         required.update({f"mem/comp_{m:x}.hex.0": RAM_BLOCK for m in range(1 << params["QB"])})
         required["mem/elem.hex.0"] = RAM_BLOCK

@@ -33,7 +33,6 @@ from wavebits.graph import INPUT, bipolar_at_one_bit, signed_bits
 from wavebits.reconstruct import reconstruct_bound
 from wavebits.wavelet import COMPONENTS
 
-from .ecp5_bram import cheapest_block
 from .ecp5_pll import DEFAULT_CLOCK_MHZ, Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
 from .rtl_layout import (
@@ -94,9 +93,6 @@ RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are spl
 # wb_drain's requant memory: rows of two channels, wider than 18 bits, so each block RAM is 512 x 36;
 # blocks that deep keep every block one block RAM deep, its output register absorbed (codegen/netlist)
 REQUANT_BLOCK = 512
-# the banked weight memories' block depths to choose from (WBLK), deepest first: 512 where a 512 x 36
-# block RAM and a short last block in LUTs beat whole 1024 x 18 ones (a row count just above 512)
-WEIGHT_BLOCKS = (RAM_BLOCK, 512)
 DRAIN_LANES = 2  # wb_drain's requant units: channels requantized per cycle, a requant row's channels
 REQUANT_OREG = 1  # wb_drain's requant memories: block outputs registered (their images split into blocks)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
@@ -586,13 +582,11 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         files.update(_blocked("mem/requant2.hex", rq2_words, mul_bits))
     memory_bits: dict[str, int] = {}
     wdepth = max(wbase, 1)
-    wblk = RAM_BLOCK
     if weights == "banked":
-        wblk = cheapest_block([8 * p * b for b in bank.widths], wdepth, WEIGHT_BLOCKS)
         for b in bank.widths:
             bw = 8 * p * b  # b planes per slot (one at width 1)
             if images:
-                files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw, wblk))
+                files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
             memory_bits[f"bank {b}-bit"] = wbase * bw
     else:
         if images:
@@ -624,7 +618,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "V_W": max(v_bits, acc_bits + mul_bits + 1 + int(bool(rq2_words))),
         "OUT_W": out_bits, "NBUF": nbuf,
         **{f"ACT_DEPTH{i}": max(buf_depth[i] if i < nbuf else 1, 1) for i in range(MAX_BUFFERS)},
-        "WDEPTH": wdepth, "WBLK": wblk,
+        "WDEPTH": wdepth,
         "RQ_DEPTH": max(len(rq_packed), 1),
         "RQ_BLK": REQUANT_BLOCK,
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,

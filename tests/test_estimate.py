@@ -14,29 +14,20 @@ from pathlib import Path
 import pytest
 from test_ops import mixed_graph
 from test_rtl import _ds_cnn_bank
-from wavebits.codegen.ecp5_bram import blocked_bram, bram_blocks, cheapest_block
 from wavebits.codegen.estimate import (
     CAPACITY,
     HEADROOM,
     WORK,
     DoesNotFit,
     Memory,
+    bram_blocks,
     estimate,
     fit,
     inference_cycles,
-    lut_block_logic,
     memory_blocks,
 )
 from wavebits.codegen.project import default_vectors, read_project
-from wavebits.codegen.rtl import (
-    CORE_SOURCES,
-    LANE_CHOICES,
-    OP_CODES,
-    PLANE_CHOICES,
-    TOP,
-    build_design,
-    write_rtl_project,
-)
+from wavebits.codegen.rtl import CORE_SOURCES, LANE_CHOICES, OP_CODES, PLANE_CHOICES, TOP, write_rtl_project
 from wavebits.sim.rtlsim import compile_verilator
 
 from wavebits.bank import synth_bank, write_bank
@@ -196,31 +187,6 @@ def test_output_registered_memories_are_counted_per_block_and_small_ones_stay_in
     # the requant memory's rows of two channels, 512-deep blocks: a 20-deep last block stays in LUTs
     # (ResNet-8 with widths 8,4,2,1: 8 block RAMs in nextpnr's netlist)
     assert memory_blocks(Memory("requant", 134, 1044, oreg=1, block=512)) == 2 * 4
-
-
-def test_weight_banks_take_512_deep_blocks_only_where_that_saves_block_rams():
-    # LeNet-5 on 16 lanes: 531 rows of 128b bits; 1024 x 18 blocks half empty, 512 x 36 ones and a
-    # 19-row last block in LUTs take half as many
-    widths16 = [8 * 16 * b for b in range(1, 9)]
-    assert [blocked_bram(w, 531, 2048) for w in widths16[-1:]] == [57]
-    assert [blocked_bram(w, 531, 512) for w in widths16[-1:]] == [29]
-    assert cheapest_block(widths16, 531, (2048, 512)) == 512
-    # 992 rows on 8 lanes: 512-deep blocks would take two deep; ties keep the deeper block
-    assert cheapest_block([8 * 8 * b for b in range(1, 9)], 992, (2048, 512)) == 2048
-    bank = synth_bank("lenet5", seed=0)
-    assert build_design(bank, "banked", 16, images=False, planes=8).params["WBLK"] == 512
-    assert build_design(bank, "banked", 8, images=False, planes=8).params["WBLK"] == 2048
-    assert build_design(bank, "reconstruct", 16, images=False, planes=8).params["WBLK"] == 2048  # no banks
-
-
-def test_lut_kept_last_blocks_are_counted_as_logic():
-    bank = synth_bank("lenet5", seed=0)
-    # 19-row last blocks of 128b-bit banks: two LUT4s (ROMs of 16 words) and two registers per bit
-    bits = sum(8 * 16 * b for b in bank.widths)
-    assert lut_block_logic(build_design(bank, "banked", 16, images=False, planes=8)) == (2 * bits, 2 * bits)
-    assert lut_block_logic(build_design(bank, "banked", 8, images=False, planes=8)) == (0, 0)
-    e16, e8 = estimate(bank, "banked", 16, planes=8), estimate(bank, "banked", 8, planes=8)
-    assert e16.fits and e16.resources.bram == 156 and e16.cycles[8]["total"] < e8.cycles[8]["total"]
 
 
 def test_fit_picks_the_fastest_lanes_and_planes_that_fit():

@@ -285,25 +285,6 @@ def test_every_op_in_both_weight_modes(tmp_path, lanes, planes):
             assert report.ok, report.text()
 
 
-def lut_tail_mlp():
-    """An MLP whose 4-lane weight rows number 571 (32 words x 17 groups, then 9 x 3): just above a
-    512 x 36 block RAM's depth."""
-    nodes = [Node("f", "flatten", (INPUT,)), Node("fc1", "linear", ("f",), out_channels=68),
-             Node("fc2", "linear", ("fc1",), out_channels=10, act="none")]
-    return nodes, (8, 4, 8)
-
-
-@pytest.mark.slow
-@pytest.mark.verilator
-def test_weight_banks_of_512_deep_blocks_and_a_lut_tail_are_bit_exact(tmp_path):
-    """Banked weights 571 rows deep: 512-deep blocks (one 512 x 36 block RAM deep) and a 59-row last
-    block in LUTs instead of whole 1024 x 18 block RAMs; every width and switches."""
-    bank = synth_bank(lut_tail_mlp(), calib=16)
-    design = build_design(bank, "banked", 4, images=False)
-    assert (design.params["WDEPTH"], design.params["WBLK"]) == (571, 512)
-    _every_width_and_switches(bank, write_rtl_project(bank, tmp_path / "p", "banked", lanes=4))
-
-
 def test_bad_lanes_and_widths_are_clear_errors(tmp_path, digits_bank):
     with pytest.raises(RtlError, match="--lanes"):
         generate_rtl(digits_bank, "banked", 6)

@@ -58,7 +58,7 @@ module wb_core #(
     parameter ACC_W = 32, MUL_W = 25, BIAS_W = 40, V_W = 64, OUT_W = 32,
     parameter NBUF = 2,
     parameter ACT_DEPTH0 = 1024, ACT_DEPTH1 = 1024, ACT_DEPTH2 = 1, ACT_DEPTH3 = 1,  // words per buffer
-    parameter WDEPTH = 1024, WBLK = 2048,  // banked weights: WBLK-deep blocks (wb_ram BLK)
+    parameter WDEPTH = 1024,
     parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
     parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
     parameter LW_W = 144, LW_DEPTH = 64,
@@ -120,7 +120,6 @@ module wb_core #(
                S_SETUP = 4'd6, S_RUN = 4'd7, S_NEXT = 4'd8;
     reg [3:0] state;
     reg [7:0] layer;
-    reg       layer_last;                 // layer is the network's last, registered
     wire [DESC_W-1:0] desc_q;
     reg  [DESC_W-1:0] d;
     wire [LW_W-1:0] lw_q;
@@ -197,7 +196,7 @@ module wb_core #(
     wire [2:0]     recon_wslot2;
     wire [8*P-1:0] recon_wdata2;
     wb_weight_store #(.WEIGHTS(WEIGHTS), .P(P), .WIDTHS(WIDTHS), .WDEPTH(WDEPTH), .WAW(WAW), .MEM_OREG(MEM_OREG),
-                      .WBLK(WBLK), .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
+                      .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
         .clk(clk), .raddr(w_raddr), .bits(cur_bits), .active(active),
         .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot), .wdata(recon_wdata),
         .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2), .wdata2(recon_wdata2), .row(wrow));
@@ -388,13 +387,13 @@ module wb_core #(
                     // the width goes live between inferences: at once (banked) or once rebuilt
                     if (WEIGHTS == 0) begin
                         if (pending) begin cur_bits <= req_bits; pending <= cfg_take; end
-                        layer <= 8'd0; layer_last <= (NL == 1);
+                        layer <= 8'd0;
                         state <= S_DESC;
                     end else if (!recon_busy && !recon_start && !recon_done) begin
                         if (recon_ready) begin
                             active <= !active; cur_bits <= req_bits; pending <= cfg_take; recon_ready <= 1'b0;
                         end
-                        layer <= 8'd0; layer_last <= (NL == 1);
+                        layer <= 8'd0;
                         state <= S_DESC;
                     end
                 end
@@ -419,9 +418,8 @@ module wb_core #(
                 end
                 S_RUN: if (!issuing && pipe_empty) state <= S_NEXT;
                 S_NEXT: begin
-                    if (!layer_last) begin
-                        layer <= layer + 1; layer_last <= (layer == NL - 2); state <= S_DESC;
-                    end else state <= S_LOAD;
+                    if (layer + 1 < NL) begin layer <= layer + 1; state <= S_DESC; end
+                    else state <= S_LOAD;
                 end
                 default: ;
             endcase

@@ -4,11 +4,7 @@
 // (the first layer reads at most 8 channels x taps): word y * PACK_WS + X, X = x + PACK_PW - t,
 // slot t * IN_C + c for each tap t < PACK with 0 <= X < PACK_WS, so that word X holds the
 // kernel row of the window whose first column is X - PACK_PW; slots whose column lies in the
-// padding hold stale values, which the issue stage masks. Each tap keeps its column's word address,
-// the next row's first one and whether the column lies inside the row in registers that step with
-// x, so that a slot's write enable and address are a compare and a select of registers and a take
-// moves them by an increment or a copy, not sums of the column. `last`: this take is the tensor's
-// last.
+// padding hold stale values, which the issue stage masks. `last`: this take is the tensor's last.
 module wb_input_loader #(
     parameter IN_C = 1, IN_HW = 64, IN_CW = 1, IN_W = 8,
     parameter PACK = 1, PACK_PW = 0, PACK_WS = 8,
@@ -21,21 +17,17 @@ module wb_input_loader #(
     output reg  [7:0]           we,
     output wire [8*ACT_AW-1:0]  waddr        // slot s: waddr[s * ACT_AW +: ACT_AW]
 );
-    reg [23:0] in_c, in_pix, in_paddr, in_x;
+    reg [23:0] in_c, in_pix, in_paddr, in_x, in_row;
     reg        in_c_last, in_pix_last, in_x_last;    // registered loop ends, as in the issue stage
     reg [ACT_AW-1:0] slot_addr [0:7];
-    // PACK > 1, tap t: its word y * PACK_WS + x + PACK_PW - t, the next row's first word
-    // (y + 1) * PACK_WS + PACK_PW - t, and whether 0 <= x + PACK_PW - t < PACK_WS
-    reg [ACT_AW-1:0] tap_addr [0:7];
-    reg [ACT_AW-1:0] tap_row [0:7];
-    reg [7:0]        tap_in;
     assign last = take && in_c_last && in_pix_last;
-    integer    lt, t;
+    integer    lt, lx;
     always @(posedge clk)
         for (lt = 0; lt < 8; lt = lt + 1) begin
             if (PACK > 1) begin
-                we[lt] <= take && lt < IN_C * PACK && in_c == lt % IN_C && tap_in[lt / IN_C];
-                slot_addr[lt] <= tap_addr[lt / IN_C];
+                lx = in_x + PACK_PW - lt / IN_C;
+                we[lt] <= take && lt < IN_C * PACK && in_c == lt % IN_C && lx >= 0 && lx < PACK_WS;
+                slot_addr[lt] <= in_row + lx;
             end else begin
                 we[lt] <= take && in_c[2:0] == lt;
                 slot_addr[lt] <= in_paddr + (in_c >> 3);
@@ -47,34 +39,18 @@ module wb_input_loader #(
             assign waddr[gs*ACT_AW +: ACT_AW] = slot_addr[gs];
         end
     endgenerate
-    // a tap's column enters the row when x + 1 + PACK_PW - t reaches 0 and leaves it at PACK_WS
-    always @(posedge clk)
-        for (t = 0; t < PACK && PACK > 1; t = t + 1)
-            if (rst || take && in_pix_last) begin
-                tap_addr[t] <= PACK_PW - t;
-                tap_row[t] <= PACK_WS + PACK_PW - t;
-                tap_in[t] <= PACK_PW - t >= 0 && PACK_PW - t < PACK_WS;
-            end else if (take && in_x_last) begin
-                tap_addr[t] <= tap_row[t];
-                tap_row[t] <= tap_row[t] + PACK_WS;
-                tap_in[t] <= PACK_PW - t >= 0 && PACK_PW - t < PACK_WS;
-            end else if (take) begin
-                tap_addr[t] <= tap_addr[t] + 1;
-                if (t - PACK_PW - 1 >= 0 && in_x == t - PACK_PW - 1) tap_in[t] <= 1'b1;
-                if (in_x == PACK_WS + t - PACK_PW - 1) tap_in[t] <= 1'b0;
-            end
     always @(posedge clk)
         if (rst) begin
             in_c <= 0; in_pix <= 0; in_paddr <= 0; in_c_last <= (IN_C == 1); in_pix_last <= (IN_HW == 1);
-            in_x <= 0; in_x_last <= (IN_W == 1);
+            in_x <= 0; in_x_last <= (IN_W == 1); in_row <= 0;
         end else if (take) begin
             if (!in_pix_last) begin
                 in_pix <= in_pix + 1; in_pix_last <= (in_pix + 2 == IN_HW); in_paddr <= in_paddr + IN_CW;
                 if (!in_x_last) begin in_x <= in_x + 1; in_x_last <= (in_x + 2 == IN_W); end
-                else begin in_x <= 0; in_x_last <= (IN_W == 1); end
+                else begin in_x <= 0; in_x_last <= (IN_W == 1); in_row <= in_row + PACK_WS; end
             end else begin
                 in_pix <= 0; in_pix_last <= (IN_HW == 1); in_paddr <= 0;
-                in_x <= 0; in_x_last <= (IN_W == 1);
+                in_x <= 0; in_x_last <= (IN_W == 1); in_row <= 0;
                 if (!in_c_last) begin in_c <= in_c + 1; in_c_last <= (in_c + 2 == IN_C); end
                 else begin in_c <= 0; in_c_last <= (IN_C == 1); end
             end

@@ -15,7 +15,6 @@ module wb_weight_store #(
     parameter WDEPTH = 1024,
     parameter WAW = 10,
     parameter MEM_OREG = 2,              // wb_ram's OREG for every block
-    parameter WBLK = 2048,               // banked: the banks' block depth (wb_ram BLK)
     parameter SEL_LAT = 1,
     parameter WEIGHT_PREFIX = ""         // banked: WEIGHT_PREFIX_b<width>.hex
 ) (
@@ -54,7 +53,7 @@ module wb_weight_store #(
                     localparam BW = 8 * NPL * P;
                     localparam [7:0] DIGIT = 48 + gb;
                     wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .BLK(WBLK),
+                    wb_ram #(.W(BW), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG),
                              .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
                         .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(raddr),
                         .rdata(q));
