@@ -9,10 +9,7 @@ Prints build/compile times and inferences per second, with the ratios, and wheth
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from wavebits.codegen.hls import write_hls_project
@@ -22,6 +19,7 @@ from wavebits.sim.golden import GoldenModel
 
 from wavebits.bank import synth_bank
 from wavebits.bank.report import table
+from wavebits.reports import scratch
 
 
 def main() -> None:
@@ -33,8 +31,7 @@ def main() -> None:
     bank = synth_bank("lenet5", seed=args.seed)
     widths = list(bank.widths) if args.bits == "all" else [int(b) for b in args.bits.split(",")]
     x = np.random.default_rng(args.seed).integers(0, 256, (args.vectors, 1, 28, 28)).astype(np.uint8)
-    work = Path(tempfile.mkdtemp(prefix="wb-bench-"))
-    try:
+    with scratch("wb-bench-") as work:
         project = write_hls_project(bank, work / "hls", "banked", vectors=x)
         t0 = time.perf_counter()
         binary = build_csim(project)
@@ -64,8 +61,6 @@ def main() -> None:
         total_hls4ml = sum(float(r[2]) for r in rows)
         print(f"build for {len(widths)} widths: wavebits {build_s:.1f} s (one build) vs hls4ml "
               f"{total_hls4ml:.1f} s ({total_hls4ml / build_s:.1f}x)")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

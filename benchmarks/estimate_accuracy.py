@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import synth_bank
 from wavebits.bank.report import table
-from wavebits.reports import publish
+from wavebits.reports import publish, scratch
 
 # the configurations LOGIC is fitted to (LeNet-5 at P = 8 and ResNet-8 with widths 8,4,2,1 at P = 4 are
 # also measured against nextpnr by benchmarks/rtl_targets.py and benchmarks/rtl_resnet8.py)
@@ -49,10 +47,9 @@ def main() -> None:
                     "(minutes faster), and print the logic model's least-squares fit.")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="wb-estimate-"))
     crows, rrows, fit_rows = [], [], []
     t0 = time.time()
-    try:
+    with scratch("wb-estimate-") as work:
         for spec in args.config:
             arch, engine, weights, *widths = spec.split(":")
             lanes, planes = (int(v) for v in [*engine.split("x"), "1"][:2])
@@ -109,8 +106,6 @@ def main() -> None:
                         lines.append(f"- {mode} {name}: {json.dumps([round(c, 2) for c in coef])}")
             lines.append("")
         publish("\n".join(lines), args.out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,7 @@ to ``--out`` and the same figures as JSON beside it.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,7 @@ from wavebits.archs import ARCHS
 from wavebits.bank import synth_bank
 from wavebits.bank.report import table
 from wavebits.errors import WavebitsError
-from wavebits.reports import command_line, publish, report, write_json
+from wavebits.reports import command_line, publish, report, scratch, write_json
 
 LANES = 8
 WAVEBITS_SWITCH_CYCLES = 1  # banked: a register write, measured in docs/results/rtl-lenet5.md
@@ -192,15 +190,12 @@ def main() -> None:
     except WavebitsError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    work = Path(tempfile.mkdtemp(prefix="wb-finn-rtl-"))
     rows = []
-    try:
+    with scratch("wb-finn-rtl-") as work:
         for bank in banks:
             for bits in widths:
                 print(f"{bank.name} {bits}-bit ...", file=sys.stderr, flush=True)
                 rows.append(run_width(bank, bits, folding, args.vectors, not args.no_synth, work))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     command = command_line(Path(__file__).resolve().parents[1])
     publish(render(rows, folding, command, args.vectors, not args.no_synth), args.out)
     if args.out is not None:

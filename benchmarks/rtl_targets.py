@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 from wavebits.codegen.estimate import CAPACITY, estimate, fit
@@ -28,7 +26,7 @@ from wavebits.sim.rtlsim import check_rtl
 from wavebits.bank import read_bank, synth_bank
 from wavebits.bank.report import table
 from wavebits.graph import fan_in
-from wavebits.reports import command_line, publish
+from wavebits.reports import command_line, publish, scratch
 
 SCHEDULE = [8, 4, 1, 8, 2]
 PAPER_CPU_SWITCH_S = 1.2
@@ -51,7 +49,6 @@ def main() -> None:
     bank = read_bank(args.bank) if args.bank else synth_bank("lenet5", seed=0)
     widths = list(bank.widths)
     plan = widths + SCHEDULE
-    work = Path(tempfile.mkdtemp(prefix="wb-rtl-"))
     space = {**({"lanes": (args.lanes,)} if args.lanes else {}), "planes": (args.planes,)}
     chosen = {mode: fit(bank, mode, **space) for mode in ("banked", "reconstruct")}
     lanes = {mode: e.lanes for mode, e in chosen.items()}
@@ -62,7 +59,7 @@ def main() -> None:
                         f"Reproduce: `{command_line(Path(__file__).resolve().parents[1])}` (banks: "
                         + (f"`{args.bank.name}`" if args.bank else '`synth_bank("lenet5", seed=0)`')
                         + f"; nextpnr seed {args.seed}).", ""]
-    try:
+    with scratch("wb-rtl-") as work:
         reports, idle, meta_bits, clock_mhz, builds = {}, {}, {}, 0.0, {}
         for mode in ("banked", "reconstruct"):
             project = write_rtl_project(bank, work / mode, mode, lanes[mode], planes=planes[mode])
@@ -158,8 +155,6 @@ def main() -> None:
         lines += ["## Simulations", "", "```", reports["banked"].text(), "", reports["reconstruct"].text(), "",
                   idle["banked"].text(), "", idle["reconstruct"].text(), "```", ""]
         publish("\n".join(lines), args.out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

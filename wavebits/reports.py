@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +63,16 @@ def command_line(root: Path) -> str:
 
     return shlex.join(["python", *map(from_root, sys.argv)])
 
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A benchmark's temporary work folder: removed when the block finishes, kept when it raises
+    (named on stderr), so that the tools' logs of a failed run can still be read."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    except BaseException:
+        print(f"kept the work folder {work} for its logs", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
