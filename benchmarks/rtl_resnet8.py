@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from wavebits.codegen.estimate import CAPACITY, DoesNotFit, Estimate, Resources, estimate, fit
@@ -26,7 +24,7 @@ from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import read_bank, synth_bank
 from wavebits.bank.report import table
-from wavebits.reports import command_line, publish
+from wavebits.reports import command_line, publish, scratch
 
 BOARD = "ulx3s-85f"
 SCHEDULE = [8, 1, 4, 2]
@@ -70,8 +68,7 @@ def main() -> None:
     lines += ["## Does it fit? (`wavebits estimate`, 85 % headroom)", "",
               table(["weights", "--fit lanes x planes", "verdict", "estimate"], fits), ""]
 
-    work = Path(tempfile.mkdtemp(prefix="wb-resnet8-"))
-    try:
+    with scratch("wb-resnet8-") as work:
         project = write_rtl_project(bank, work / "banked", "banked", lanes, planes=planes)
         every = check_rtl(project, list(bank.widths), 1)
         switches = check_rtl(project, SCHEDULE, 1)
@@ -104,8 +101,6 @@ def main() -> None:
                       table(["resource", "nextpnr", "estimate", "available", "error %"], model), ""]
         lines += ["## Simulations", "", "```", every.text(), "", switches.text(), "```", ""]
         publish("\n".join(lines), args.out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _resources(r: Resources) -> str:

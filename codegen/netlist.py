@@ -77,7 +77,7 @@ def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks
     if conn.get(f"RST{ctl}", ["0"]) != ["0"] or conn.get(f"OCE{ctl}", ["1"]) != ["1"]:
         return None
     clk = conn.get(f"CLK{ctl}")
-    if any(conn.get(f"CLK{h}", ["0"]) != clk and not _tied(conn.get(f"CLK{h}", ["0"])) for h in halves):
+    if any(c != clk and not _tied(c) for c in (conn.get(f"CLK{h}", ["0"]) for h in halves)):
         return None
     pairs, enables = [], set()
     for port, bits in _data_ports(ram, halves):

@@ -64,7 +64,6 @@ def command_line(root: Path) -> str:
     return shlex.join(["python", *map(from_root, sys.argv)])
 
 
-
 @contextmanager
 def scratch(prefix: str) -> Iterator[Path]:
     """A benchmark's temporary work folder: removed when the block finishes, kept when it raises
