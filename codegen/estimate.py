@@ -271,8 +271,9 @@ def memories(design: RtlDesign) -> list[Memory]:
     if recon:
         q = p // 2
         out += [Memory("weight buffer", 8 * p, wdepth, ports2=True, count=16),
-                Memory("components", 4 * int(prm["COMP_W"]), int(prm["CDEPTH"]), count=q),
-                Memory("element map", ELEM_W, int(prm["EDEPTH"]), oreg=1)]
+                Memory("components (butterfly array 0)", 4 * int(prm["COMP_W"]), int(prm["CDEPTH"]), count=q),
+                Memory("components (butterfly array 1)", 4 * int(prm["COMP_W"]), int(prm["CDEPTH1"]), count=q),
+                Memory("element maps", ELEM_W, int(prm["EDEPTH"]), oreg=1, count=2)]
         if int(prm["XDEPTH"]):
             out.append(Memory("edge components", 2 * int(prm["COMP_W"]), int(prm["XDEPTH"]), count=q))
     else:
