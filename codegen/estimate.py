@@ -60,6 +60,10 @@ TO_OPERANDS = 6
 REQUANT_STAGES = 8
 REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
+# wb_haar_engine: an item per cycle, layer after layer, then its pipeline (the element map's two
+# stages, the record address, COMP_OREG + 2 stages of component reads, wb_haar_lane's LATENCY, the
+# write register); tests/test_rtl.py holds the rebuild to it
+HAAR_PIPELINE = 2 + 1 + 4 + 7 + 1
 
 
 @dataclass(frozen=True)
@@ -394,6 +398,8 @@ class Estimate:
     resources: Resources
     capacity: Capacity
     memories: list[dict[str, Any]] = field(default_factory=list)
+    rebuild_cycles: int = 0  # reconstruct: a width switch's rebuild of every weight (0 banked)
+    weights_count: int = 0
 
     @property
     def fits(self) -> bool:
@@ -416,7 +422,7 @@ class Estimate:
                       cycles_per_width={str(b): per["total"] for b, per in sorted(self.cycles.items(), reverse=True)},
                       cycles_per_layer={str(b): {k: v for k, v in per.items() if k != "total"}
                                         for b, per in sorted(self.cycles.items(), reverse=True)},
-                      memories=self.memories)
+                      rebuild_cycles=self.rebuild_cycles, memories=self.memories)
 
     def text(self) -> str:
         """Readable tables: resources against the board, then cycles and inferences/s per width."""
@@ -436,7 +442,10 @@ class Estimate:
             f"{self.clock_mhz:g} MHz: {verdict}",
             table(["resource", "estimate", "available", "%"], rows), "",
             table(["width", "cycles/inference", "vs widest", "us/inference", "inferences/s"], crows), "",
-            table(["layer", *(f"{b}-bit" for b in sorted(self.cycles, reverse=True))], lrows)])
+            table(["layer", *(f"{b}-bit" for b in sorted(self.cycles, reverse=True))], lrows),
+            *([f"\nrebuild after a width switch (hidden behind the inference in flight): {self.rebuild_cycles:,} "
+               f"cycles, {self.weights_count / (self.rebuild_cycles * self.lanes):.2f} weights per lane and cycle"]
+              if self.rebuild_cycles else [])])
 
 
 def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
@@ -450,8 +459,9 @@ def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "
     design = build_design(bank, weights, lanes, images=False, planes=planes)
     mems = [{"name": m.name, "width": m.width, "depth": m.depth, "instances": m.count, "bram": memory_blocks(m)}
             for m in memories(design)]
+    rebuild = design.rebuild_items + HAAR_PIPELINE if weights == "reconstruct" else 0
     return Estimate(bank.name, weights, lanes, planes, board, clock_mhz, inference_cycles(bank, lanes, planes),
-                    resources(design), CAPACITY[board], mems)
+                    resources(design), CAPACITY[board], mems, rebuild, bank.weight_count())
 
 
 class DoesNotFit(RtlError):

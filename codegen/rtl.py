@@ -8,7 +8,8 @@ writes them atomically. The layout::
     wavebits_top.v               the core with this bank's parameters and memory images
     board/<board>.v, .lpf        a board top level (pins, byte-serial output) and its constraints
     mem/*.hex                    $readmemh images: descriptors, per-width records, requant,
-                                 weight banks (banked) or wavelet components and element map
+                                 weight banks (banked) or, per butterfly array, wavelet
+                                 components and element map (reconstruct)
     tb_data/                     test vectors and the golden model's outputs per width
     bank.wbank, project.json     the source bank and what the simulator needs to decode traces
 
@@ -400,6 +401,19 @@ def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
                                   and np.array_equal(comps["HH"][:, -1], comps["HL"][:, -1]))
 
 
+def term_shifts(bank: Bank) -> list[tuple[int, int]]:
+    """Per scale term t: the lowest shift it takes (over every weighted layer, width and component)
+    and the bits of its range above that, which size wb_haar_lane's shifters (SHIFT_LO, SHIFT_SB);
+    the layer records hold each shift less the lowest."""
+    shifts: list[list[int]] = [[] for _ in range(NT)]
+    for lw in bank.weights.values():
+        for scales in lw.scales.values():
+            for terms in scales.values():
+                for t, (_, shift) in enumerate(terms[:NT]):
+                    shifts[t].append(shift)
+    return [(min(v), (max(v) - min(v)).bit_length()) if v else (0, 0) for v in shifts]
+
+
 Pair = tuple[int, int, int, int, bool]  # a column pair's writes: unit0, slot0, unit1, slot1, second column exists
 
 
@@ -465,6 +479,16 @@ def _slots(pair: Pair) -> tuple[int, int, bool]:
     return pair[1], pair[3], pair[4]
 
 
+def layer_rebuild(bank: Bank, hw: HwLayer) -> tuple[list[Pair], bool, list[tuple[int, int | None]]]:
+    """A weighted layer's column pairs, whether its last is stored as edge records, and its rebuild
+    steps (``rebuild_schedule``)."""
+    lw = bank.weights[hw.name]
+    elems = hw.elements()
+    pairs = _column_pairs(hw, elems, lw.components["LL"].shape[1])
+    edge = _edge_pair(lw.components, len(elems))
+    return pairs, edge, rebuild_schedule(pairs, edge)
+
+
 def _element_maps(pairs: list[Pair], steps: list[tuple[int, int | None]], edge: bool) -> tuple[list[int], list[int]]:
     """Each butterfly array's element map: per step, its pair's writes (ELEM_FIELDS), or ``v0 = 0``.
 
@@ -487,6 +511,7 @@ class RtlDesign:
     files: dict[str, str]
     layers: list[HwLayer]
     memory_bits: dict[str, int]
+    rebuild_items: int = 0  # reconstruct: the Haar engine's steps over every row group of every layer
 
 
 def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, planes: int = 1) -> RtlDesign:
@@ -509,12 +534,13 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     bounds = {b: bank.bounds(b) for b in bank.widths}
 
     descs, lw_words, rq_words, rq2_words = [], [], [], []
+    shift_lo = term_shifts(bank)
     entries_b: dict[int, list[int]] = {b: [] for b in bank.widths}  # banked words per width
     comp_records: tuple[list[int], list[int]] = ([], [])  # per butterfly array
     edge_records: list[int] = []
     elem_words: tuple[list[int], list[int]] = ([], [])
     n_comp = [0, 0]  # component records per butterfly array
-    n_edge = n_elem = 0  # edge records, element-map entries (steps)
+    n_edge = n_elem = rebuild_items = 0  # edge records, element-map entries (steps), rebuild items
     wbase = rq_base = rq2_base = ebase = xbase = 0
     cbase = [0, 0]
     acc_bits = 18
@@ -552,9 +578,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             # reconstruct mode: the rebuild steps, each array's component records (step-major), the
             # edge records and the element maps
             comps = {k: lwts.components[k].astype(np.int64) for k in COMPONENTS}
-            edge = _edge_pair(comps, len(cols))
-            pairs = _column_pairs(hw, elems, cols2)
-            steps = rebuild_schedule(pairs, edge)
+            pairs, edge, steps = layer_rebuild(bank, hw)
             for a in (0, 1):
                 mine = [step[a] for step in steps if step[a] is not None and not (edge and step[a] == cols2 - 1)]
                 n_comp[a] += rows2 * len(mine)
@@ -563,6 +587,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                                            for j in mine for i in range(rows2))
             n_edge += rows2 * int(edge)
             n_elem += len(steps)
+            rebuild_items += groups * len(steps)
             if images and weights == "reconstruct":
                 if edge:
                     edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits),
@@ -608,7 +633,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                         raise RtlError(f"layer {hw.name!r}: width {b} scale {k} has {len(t)} terms "
                                        f"(the RTL takes {NT})")
                     for ti, (sign, shift) in enumerate(t):
-                        enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | shift
+                        enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | (shift - shift_lo[ti][0])
                         terms |= enc << ((ci * NT + ti) * TERM_W)
             if wshift > 63 or rq_shift > 63:
                 raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
@@ -699,6 +724,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "POOL_NB": max((hw.in_bytes for hw in layers if hw.op == "pool"), default=0),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth[0], "CDEPTH1": cdepth[1],
+        "SHIFT_LO": sum(lo << (5 * t) for t, (lo, _) in enumerate(shift_lo)),
+        "SHIFT_SB": sum(sb << (3 * t) for t, (_, sb) in enumerate(shift_lo)),
         "EDEPTH": max(n_elem, 1),
         "XDEPTH": xdepth,
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
@@ -708,7 +735,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     }
     if weights == "reconstruct" and not sum(n_comp) + n_edge:
         raise RtlError(f"bank {bank.name!r} has no weighted layer")
-    return RtlDesign(params, files, layers, memory_bits)
+    return RtlDesign(params, files, layers, memory_bits, rebuild_items if weights == "reconstruct" else 0)
 
 
 def _verilog_value(v: int | str) -> str:

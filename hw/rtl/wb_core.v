@@ -63,6 +63,8 @@ module wb_core #(
     parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
     parameter LW_W = 144, LW_DEPTH = 64,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CDEPTH1 = 1024, EDEPTH = 1024, XDEPTH = 0,
+    parameter [5*NT-1:0] SHIFT_LO = 0,   // the scale terms' shift ranges (wb_haar_lane)
+    parameter [3*NT-1:0] SHIFT_SB = {NT{3'd5}},
     // memory images ($readmemh); empty: no image (the generated top level names them all)
     parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "", RQ2_FILE = "",
     parameter WEIGHT_PREFIX = "", ELEM_PREFIX = "", COMP_PREFIX = "", EDGE_PREFIX = ""
@@ -204,7 +206,8 @@ module wb_core #(
             assign recon_busy = 1'b0;
             assign recon_done = 1'b0;
         end else begin : g_recon
-            wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
+            wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .SHIFT_LO(SHIFT_LO), .SHIFT_SB(SHIFT_SB),
+                             .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
                              .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CDEPTH1(CDEPTH1), .CAW(CAW),
                              .EDEPTH(EDEPTH),
                              .XDEPTH(XDEPTH), .XAW(XAW),

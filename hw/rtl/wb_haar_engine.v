@@ -26,6 +26,8 @@ module wb_haar_engine #(
     parameter QB = 2,                 // log2(P / 2)
     parameter NL = 8,
     parameter NT = 3,
+    parameter [5*NT-1:0] SHIFT_LO = 0,           // the scale terms' shift ranges (wb_haar_lane)
+    parameter [3*NT-1:0] SHIFT_SB = {NT{3'd5}},
     parameter COMP_W = 10,
     parameter R_W = 32,
     parameter LW_W = 120,
@@ -140,7 +142,7 @@ module wb_haar_engine #(
         for (a = 0; a < NA; a = a + 1) begin : g_arr
             localparam [7:0] ADIGIT = 48 + a;
             localparam ADEPTH = (a == 0) ? CDEPTH : CDEPTH1;
-            integer l;
+            integer l, s;                  // loop indices of the two processes below
             // the element map: this array's pair of the step
             wire [ELEM_W-1:0] elem;   // fields ELEM_* of wb_fields.vh
             wb_ram #(.W(ELEM_W), .DEPTH(EDEPTH), .AW(EAW), .OREG(1),
@@ -201,7 +203,8 @@ module wb_haar_engine #(
                 always @(posedge clk)
                     comp_r <= !c_lanes[k] ? {(4*COMP_W){1'b0}}
                                : c_edge ? {x[COMP_W +: COMP_W], x, x[0 +: COMP_W]} : bank_data[src];
-                wb_haar_lane #(.COMP_W(COMP_W), .NT(NT), .R_W(R_W), .TERM_W(TERM_W)) u_lane (
+                wb_haar_lane #(.COMP_W(COMP_W), .NT(NT), .R_W(R_W), .TERM_W(TERM_W), .SHIFT_LO(SHIFT_LO),
+                               .SHIFT_SB(SHIFT_SB)) u_lane (
                     .clk(clk), .comps(comp_r), .terms(p2_terms), .wshift(p2_wshift), .bits(run_bits), .w(w_blk[k]));
             end
 
@@ -232,10 +235,10 @@ module wb_haar_engine #(
                 end
                 // b -> p2: the component banks' reads, then comp_r (g_lane)
                 a_pipe[1] <= {b_rot, b_edge, b_writes};
-                for (l = 2; l <= CREAD_LAT; l = l + 1) a_pipe[l] <= a_pipe[l-1];
+                for (s = 2; s <= CREAD_LAT; s = s + 1) a_pipe[s] <= a_pipe[s-1];
                 // p2: components into the lanes; their outputs follow LANE_LAT cycles later
                 q_writes[1] <= a_pipe[CREAD_LAT][WITEM_W-1:0];
-                for (l = 2; l <= LANE_LAT; l = l + 1) q_writes[l] <= q_writes[l-1];
+                for (s = 2; s <= LANE_LAT; s = s + 1) q_writes[s] <= q_writes[s-1];
                 // write the pair's two columns, P weights each
                 {wr_addr2, wr_slot2, wr_addr, wr_slot} <= q_writes[LANE_LAT][WITEM_W-3:0];
                 wr_data <= one_bit ? col_sign[0 +: 8*P] : col_w[0 +: 8*P];
