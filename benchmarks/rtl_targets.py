@@ -19,7 +19,7 @@ import json
 import math
 from pathlib import Path
 
-from wavebits.codegen.estimate import CAPACITY, estimate, fit
+from wavebits.codegen.estimate import CAPACITY, HAAR_PIPELINE, estimate, fit
 from wavebits.codegen.rtl import write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
@@ -103,12 +103,13 @@ def main() -> None:
         rebuild = max(s.rebuild for s in reports["reconstruct"].switches)
         p = lanes["reconstruct"]
         rate = weights / (rebuild * p)
-        # the lanes of a group narrower than P are rebuilt beside the others, holding no weight
-        idle_slots = sum((-(-bank.shapes[n.name][0] // p) * p - bank.shapes[n.name][0])
-                         * fan_in(n, bank.shapes[n.inputs[0]]) for n in bank.nodes if n.weighted)
-        rows.append([f"reconstruct switch: weights rebuilt per lane and cycle ({weights:,} in {rebuild:,} cycles)",
-                     ">= 2", f"{rate:.2f}", "yes" if rate >= 2 else
-                     f"NO ({(weights + idle_slots) / (rebuild * p):.2f} with the {idle_slots:,} idle lanes' slots)"])
+        model = estimate(bank, "reconstruct", p, planes=planes["reconstruct"]).rebuild_cycles
+        # every item writes two columns of P lanes: the slots beyond the weights are the lanes of
+        # groups narrower than P and the padded columns of odd column counts
+        idle_slots = 2 * p * (model - HAAR_PIPELINE) - weights
+        rows.append([f"reconstruct switch: weights rebuilt per lane and cycle ({weights:,} in {rebuild:,} cycles; "
+                     f"model {model:,})", ">= 2", f"{rate:.2f}", "yes" if rate >= 2 else
+                     f"NO ({(weights + idle_slots) / (rebuild * p):.2f} with the {idle_slots:,} idle slots)"])
         hidden = max(s.extra for s in reports["reconstruct"].switches)
         rows.append(["reconstruct switch in mid-stream: extra cycles", "hidden (hot)", f"{hidden}",
                      "yes" if hidden == 0 else "partly"])

@@ -31,7 +31,6 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from wavebits.sim.shard import Executor, ProcessExecutor, RayExecutor, SerialExe
 
 from wavebits.bank.model import Bank
 from wavebits.bank.report import table
+from wavebits.reports import scratch
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -324,13 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     x, y, source = load_images(max(full[k] for k in args.checks))
     accuracy = accuracy_line(bank, x[:args.images], y if y is None else y[:args.images]) if "golden" in args.checks \
         else None
-    levels, builds = build_levels(bank, args.checks, Path(tempfile.mkdtemp(prefix="wb-verify-scale-")),
-                                  args.rtl_weights)
-    executors = make_executors(args.workers, not args.no_ray)
     rows: list[Row] = []
-    for key in args.checks:
-        case = Case(key, levels[key], full[key], min(full[key], args.compare.get(key, full[key])), key == "rtl")
-        rows += run_case(case, x, executors)
+    with scratch("wb-verify-scale-") as work:
+        levels, builds = build_levels(bank, args.checks, work, args.rtl_weights)
+        executors = make_executors(args.workers, not args.no_ray)
+        for key in args.checks:
+            case = Case(key, levels[key], full[key], min(full[key], args.compare.get(key, full[key])), key == "rtl")
+            rows += run_case(case, x, executors)
     run = {"checks": args.checks, "command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "bank": bank_text,
            "inputs": source, "accuracy": accuracy, "cpus": len(os.sched_getaffinity(0)), "nice": os.nice(0),
            "load_start": [round(v, 1) for v in load_start], "load_end": [round(v, 1) for v in os.getloadavg()],

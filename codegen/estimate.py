@@ -275,9 +275,8 @@ def memories(design: RtlDesign) -> list[Memory]:
     if recon:
         q = p // 2
         out += [Memory("weight buffer", 8 * p, wdepth, ports2=True, count=16),
-                Memory("components (butterfly array 0)", 4 * int(prm["COMP_W"]), int(prm["CDEPTH"]), count=q),
-                Memory("components (butterfly array 1)", 4 * int(prm["COMP_W"]), int(prm["CDEPTH1"]), count=q),
-                Memory("element maps", ELEM_W, int(prm["EDEPTH"]), oreg=1, count=2)]
+                Memory("components", 4 * int(prm["COMP_W"]), int(prm["CDEPTH"]), count=q),
+                Memory("element map", ELEM_W, int(prm["EDEPTH"]), oreg=1)]
         if int(prm["XDEPTH"]):
             out.append(Memory("edge components", 2 * int(prm["COMP_W"]), int(prm["XDEPTH"]), count=q))
     else:
@@ -399,7 +398,7 @@ class Estimate:
     capacity: Capacity
     memories: list[dict[str, Any]] = field(default_factory=list)
     rebuild_cycles: int = 0  # reconstruct: a width switch's rebuild of every weight (0 banked)
-    weights_count: int = 0
+    weights_count: int = 0  # the bank's weights
 
     @property
     def fits(self) -> bool:
@@ -443,8 +442,8 @@ class Estimate:
             table(["resource", "estimate", "available", "%"], rows), "",
             table(["width", "cycles/inference", "vs widest", "us/inference", "inferences/s"], crows), "",
             table(["layer", *(f"{b}-bit" for b in sorted(self.cycles, reverse=True))], lrows),
-            *([f"\nrebuild after a width switch (hidden behind the inference in flight): {self.rebuild_cycles:,} "
-               f"cycles, {self.weights_count / (self.rebuild_cycles * self.lanes):.2f} weights per lane and cycle"]
+            *([f"\nrebuild after a width switch: {self.rebuild_cycles:,} cycles "
+               f"({self.weights_count / (self.rebuild_cycles * self.lanes):.2f} weights per lane and cycle)"]
               if self.rebuild_cycles else [])])
 
 

@@ -311,8 +311,8 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     if meta["weights"] == "banked":
         required.update({f"mem/weights_b{b}.hex.0": RAM_BLOCK for b in meta["widths"]})
     else:
-        required.update({f"mem/comp{a}_{m:x}.hex.0": RAM_BLOCK for a in (0, 1) for m in range(1 << params["QB"])})
-        required.update({f"mem/elem{a}.hex.0": RAM_BLOCK for a in (0, 1)})
+        required.update({f"mem/comp_{m:x}.hex.0": RAM_BLOCK for m in range(1 << params["QB"])})
+        required["mem/elem.hex.0"] = RAM_BLOCK
         if params["XDEPTH"]:
             required.update({f"mem/edge_{m:x}.hex.0": RAM_BLOCK for m in range(1 << params["QB"])})
     for rel in required:

@@ -8,8 +8,7 @@ writes them atomically. The layout::
     wavebits_top.v               the core with this bank's parameters and memory images
     board/<board>.v, .lpf        a board top level (pins, byte-serial output) and its constraints
     mem/*.hex                    $readmemh images: descriptors, per-width records, requant,
-                                 weight banks (banked) or, per butterfly array, wavelet
-                                 components and element map (reconstruct)
+                                 weight banks (banked) or wavelet components and element map
     tb_data/                     test vectors and the golden model's outputs per width
     bank.wbank, project.json     the source bank and what the simulator needs to decode traces
 
@@ -21,7 +20,6 @@ channels, per tap (ky, kx), per channel word, per channel.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -401,106 +399,21 @@ def _edge_pair(comps: dict[str, np.ndarray], cols: int) -> bool:
                                   and np.array_equal(comps["HH"][:, -1], comps["HL"][:, -1]))
 
 
-def term_shifts(bank: Bank) -> list[tuple[int, int]]:
-    """Per scale term t: the lowest shift it takes (over every weighted layer, width and component)
-    and the bits of its range above that, which size wb_haar_lane's shifters (SHIFT_LO, SHIFT_SB);
-    the layer records hold each shift less the lowest."""
-    shifts: list[list[int]] = [[] for _ in range(NT)]
-    for lw in bank.weights.values():
-        for scales in lw.scales.values():
-            for terms in scales.values():
-                for t, (_, shift) in enumerate(terms[:NT]):
-                    shifts[t].append(shift)
-    return [(min(v), (max(v) - min(v)).bit_length()) if v else (0, 0) for v in shifts]
+def _element_map(hw: HwLayer, elems: list, cols2: int, edge: bool) -> list[int]:
+    """One entry per column pair: where each column's weights go, (unit, slot).
 
-
-Pair = tuple[int, int, int, int, bool]  # a column pair's writes: unit0, slot0, unit1, slot1, second column exists
-
-
-def _column_pairs(hw: HwLayer, elems: list, cols2: int) -> list[Pair]:
-    """Where each column pair's two columns go: (unit, slot) each; a padded second column is (0, 0)."""
+    An entry packs ELEM_FIELDS; ``v1 = 0`` marks a padded second column, ``edge_pair`` a pair stored
+    as edge records.
+    """
     where = {col: (hw.unit(ky, kx, cw), s) for ky, kx, cw, s, col in elems}
-    pairs = []
+    words = []
     for j in range(cols2):
+        unit0, slot0 = where[2 * j]
         second = where.get(2 * j + 1)
-        pairs.append((*where[2 * j], *(second or (0, 0)), second is not None))
-    return pairs
-
-
-def _share_a_step(a: tuple[int, int, bool], b: tuple[int, int, bool]) -> bool:
-    """Whether pairs writing these slots (first, second, second exists) can be written in one cycle:
-    each slot's first write port takes one first column, its second port one second column."""
-    return a[0] != b[0] and not (a[2] and b[2] and a[1] == b[1])
-
-
-def rebuild_schedule(pairs: list[Pair], edge: bool) -> list[tuple[int, int | None]]:
-    """A layer's rebuild steps: (butterfly array 0's column pair, array 1's or None).
-
-    Pairs are classed by the slots they write; a pair of the largest class left is matched with one
-    of the largest class that may share its step (``_share_a_step``), as long as there is one: the
-    classes then run out together. Two pairs left over may still take the places of a step's two
-    (each beside one of them). Pairs left without a partner follow alone, array 1 idle, and the
-    edge pair (array 0's edge records) comes last, so each array's records are one run per layer.
-    """
-    last = len(pairs) - 1
-    classes: dict[tuple[int, int, bool], list[int]] = {}
-    for j in range(len(pairs) - int(edge)):
-        classes.setdefault(_slots(pairs[j]), []).append(j)
-    steps: list[tuple[int, int | None]] = []
-    alone: list[int] = []
-    while classes:
-        ka = max(classes, key=lambda k: (len(classes[k]), k))
-        x = classes[ka].pop(0)
-        kb = max((k for k in classes if classes[k] and _share_a_step(ka, k)),
-                 key=lambda k: (len(classes[k]), k), default=None)
-        if kb is None:
-            alone.append(x)
-        else:
-            steps.append((x, classes[kb].pop(0)))
-        classes = {k: v for k, v in classes.items() if v}
-    # two left alone may still both find partners: one takes a step's first pair, the other its second
-    def fit(j: int, k: int) -> bool:
-        return _share_a_step(_slots(pairs[j]), _slots(pairs[k]))
-    for x, y in zip(alone[::2], alone[1::2], strict=False):
-        i = next((i for i, (a, b) in enumerate(steps) if fit(x, a) and fit(y, b)), None)
-        if i is not None:
-            a, b = steps[i]
-            steps[i:i + 1] = [(a, x), (y, b)]
-            alone.remove(x)
-            alone.remove(y)
-    if edge and len(alone) == 1 and fit(last, alone[0]):
-        steps.append((last, alone.pop()))
-    elif edge:
-        alone.append(last)
-    return steps + [(x, None) for x in alone]
-
-
-def _slots(pair: Pair) -> tuple[int, int, bool]:
-    return pair[1], pair[3], pair[4]
-
-
-def layer_rebuild(bank: Bank, hw: HwLayer) -> tuple[list[Pair], bool, list[tuple[int, int | None]]]:
-    """A weighted layer's column pairs, whether its last is stored as edge records, and its rebuild
-    steps (``rebuild_schedule``)."""
-    lw = bank.weights[hw.name]
-    elems = hw.elements()
-    pairs = _column_pairs(hw, elems, lw.components["LL"].shape[1])
-    edge = _edge_pair(lw.components, len(elems))
-    return pairs, edge, rebuild_schedule(pairs, edge)
-
-
-def _element_maps(pairs: list[Pair], steps: list[tuple[int, int | None]], edge: bool) -> tuple[list[int], list[int]]:
-    """Each butterfly array's element map: per step, its pair's writes (ELEM_FIELDS), or ``v0 = 0``.
-
-    ``v1 = 0`` marks a padded second column, ``edge_pair`` array 0's pair stored as edge records.
-    """
-    def entry(j: int | None) -> int:
-        if j is None:
-            return 0
-        unit0, slot0, unit1, slot1, v1 = pairs[j]
-        return pack(ELEM_FIELDS, {"V0": 1, "UNIT0": unit0, "SLOT0": slot0, "V1": int(v1), "UNIT1": unit1,
-                                  "SLOT1": slot1, "EDGE_PAIR": int(edge and j == len(pairs) - 1)})
-    return [entry(x) for x, _ in steps], [entry(y) for _, y in steps]
+        unit1, slot1 = second or (0, 0)
+        words.append(pack(ELEM_FIELDS, {"UNIT0": unit0, "SLOT0": slot0, "V1": int(second is not None),
+                                        "UNIT1": unit1, "SLOT1": slot1, "EDGE_PAIR": int(edge and j == cols2 - 1)}))
+    return words
 
 
 @dataclass
@@ -511,7 +424,7 @@ class RtlDesign:
     files: dict[str, str]
     layers: list[HwLayer]
     memory_bits: dict[str, int]
-    rebuild_items: int = 0  # reconstruct: the Haar engine's steps over every row group of every layer
+    rebuild_items: int = 0  # reconstruct: the Haar engine's items, a column pair of a row group each
 
 
 def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, planes: int = 1) -> RtlDesign:
@@ -534,15 +447,12 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     bounds = {b: bank.bounds(b) for b in bank.widths}
 
     descs, lw_words, rq_words, rq2_words = [], [], [], []
-    shift_lo = term_shifts(bank)
     entries_b: dict[int, list[int]] = {b: [] for b in bank.widths}  # banked words per width
-    comp_records: tuple[list[int], list[int]] = ([], [])  # per butterfly array
+    comp_records: list[int] = []
     edge_records: list[int] = []
-    elem_words: tuple[list[int], list[int]] = ([], [])
-    n_comp = [0, 0]  # component records per butterfly array
-    n_edge = n_elem = rebuild_items = 0  # edge records, element-map entries (steps), rebuild items
-    wbase = rq_base = rq2_base = ebase = xbase = 0
-    cbase = [0, 0]
+    elem_words: list[int] = []
+    n_comp = n_edge = n_elem = rebuild_items = 0  # component records, edge records, element-map entries, items
+    wbase = rq_base = rq2_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
     comp_bits = max((lw.fmt.comp_bits for lw in bank.weights.values()), default=10)
@@ -555,8 +465,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         units = hw.units
         if not hw.is_out:
             buf_depth[hw.dst] = max(buf_depth[hw.dst], hw.hout * hw.wout * hw.outcw)
-        rows2 = 0
-        steps: list[tuple[int, int | None]] = []
+        rows2 = cols2 = 0
         # the channel-word loop: its words, and the bytes it covers (CIN); a grouped layer's passes
         grouped = hw.op == "conv" and hw.groups > 1 and not hw.depthwise
         coutg, cinb, cwn, cin_loop = hw.cout, 0, hw.incw, hw.cin * hw.in_bytes
@@ -575,25 +484,21 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                 wp[:hw.cout] = w
                 tiles = wp.reshape(groups, p, len(elems)).transpose(0, 2, 1)  # (groups, fanin, P)
                 entries_b[b] += _weight_entries(tiles, b, p, hw, elems)
-            # reconstruct mode: the rebuild steps, each array's component records (step-major), the
-            # edge records and the element maps
+            # reconstruct mode: component records (column-pair major), edge records and the element map
             comps = {k: lwts.components[k].astype(np.int64) for k in COMPONENTS}
-            pairs, edge, steps = layer_rebuild(bank, hw)
-            for a in (0, 1):
-                mine = [step[a] for step in steps if step[a] is not None and not (edge and step[a] == cols2 - 1)]
-                n_comp[a] += rows2 * len(mine)
-                if images and weights == "reconstruct":
-                    comp_records[a].extend(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS])
-                                           for j in mine for i in range(rows2))
+            edge = _edge_pair(comps, len(cols))
+            n_comp += rows2 * (cols2 - int(edge))
             n_edge += rows2 * int(edge)
-            n_elem += len(steps)
-            rebuild_items += groups * len(steps)
+            n_elem += cols2
+            rebuild_items += groups * cols2
             if images and weights == "reconstruct":
+                for j in range(cols2 - int(edge)):
+                    for i in range(rows2):
+                        comp_records.append(_pack([(int(comps[k][i, j]), comp_bits) for k in COMPONENTS]))
                 if edge:
                     edge_records += [_pack([(int(comps["LL"][i, -1]), comp_bits),
                                             (int(comps["HL"][i, -1]), comp_bits)]) for i in range(rows2)]
-                for words, more in zip(elem_words, _element_maps(pairs, steps, edge), strict=True):
-                    words += more
+                elem_words += _element_map(hw, elems, cols2, edge)
             for b in bank.widths:
                 # partial shift-add sums can exceed the final scale (+2**10 - 2**8): size for the largest term
                 top_shift = max((t[1] for ts in lwts.scales[b].values() for t in ts), default=0)
@@ -633,7 +538,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                         raise RtlError(f"layer {hw.name!r}: width {b} scale {k} has {len(t)} terms "
                                        f"(the RTL takes {NT})")
                     for ti, (sign, shift) in enumerate(t):
-                        enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | (shift - shift_lo[ti][0])
+                        enc = (1 << 6) | ((1 if sign < 0 else 0) << 5) | shift
                         terms |= enc << ((ci * NT + ti) * TERM_W)
             if wshift > 63 or rq_shift > 63:
                 raise RtlError(f"layer {hw.name!r}: shift beyond 63 at width {b}")
@@ -650,15 +555,14 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             "KH": hw.kh, "KW": hw.kw, "SH": hw.sh, "SW": hw.sw, "PH": hw.ph, "PW": hw.pw, "GROUPS": groups,
             "FANIN": units, "WBASE": wbase, "LWBASE": lw_base,
             "DKY": hw.win * hw.incw, "DOX": hw.sw * hw.incw, "DOY": hw.sh * hw.win * hw.incw,
-            "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase[0], "EBASE": ebase,
-            "ROWS2": rows2, "STEPS": len(steps), "XBASE": xbase, "DST": hw.dst, "SRC2": hw.src2,
+            "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
+            "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase, "DST": hw.dst, "SRC2": hw.src2,
             "INCW2": hw.incw2 if hw.op == "add" else 0, "CWN": cwn, "COUTG": coutg, "CINB": cinb,
-            "CBASE1": cbase[1],
         }
         descs.append(pack(DESC_FIELDS, values))
         if hw.op == "conv":
             wbase += groups * units
-            cbase, xbase, ebase = list(n_comp), n_edge, n_elem
+            cbase, xbase, ebase = n_comp, n_edge, n_elem
         if requantizes:
             rq_base += nw * rq_pairs
         if hw.op == "add":
@@ -688,18 +592,17 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             memory_bits[f"bank {b}-bit"] = wbase * bw
     else:
         if images:
-            for a, m in itertools.product((0, 1), range(q)):
-                files.update(_blocked(f"mem/comp{a}_{m:x}.hex", comp_records[a][m::q], 4 * comp_bits))
+            for m in range(q):
+                files.update(_blocked(f"mem/comp_{m:x}.hex", comp_records[m::q], 4 * comp_bits))
             for m in range(q if edge_records else 0):
                 files.update(_blocked(f"mem/edge_{m:x}.hex", edge_records[m::q], 2 * comp_bits))
-            for a in (0, 1):
-                files.update(_blocked(f"mem/elem{a}.hex", elem_words[a], ELEM_W))
-        memory_bits["components"] = sum(n_comp) * 4 * comp_bits + n_edge * 2 * comp_bits
-        memory_bits["element maps"] = 2 * n_elem * ELEM_W
+            files.update(_blocked("mem/elem.hex", elem_words, ELEM_W))
+        memory_bits["components"] = n_comp * 4 * comp_bits + n_edge * 2 * comp_bits
+        memory_bits["element map"] = n_elem * ELEM_W
         memory_bits["weight buffer (2 halves)"] = 2 * 64 * p * wdepth
     memory_bits["requant"] = len(rq_words) * (mul_bits + bias_bits) + len(rq2_words) * mul_bits
     memory_bits[f"activations ({nbuf} buffers)"] = 64 * sum(buf_depth)
-    cdepth = [max(1, -(-n // q)) for n in n_comp]
+    cdepth = max(1, -(-n_comp // q))
     xdepth = -(-n_edge // q)
     in_shape = bank.shapes[INPUT]
     in_c, in_w = in_shape[0], 1 if len(in_shape) == 1 else in_shape[2]
@@ -723,17 +626,15 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,
         "POOL_NB": max((hw.in_bytes for hw in layers if hw.op == "pool"), default=0),
         "LW_W": lw_w, "LW_DEPTH": len(lw_words),
-        "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth[0], "CDEPTH1": cdepth[1],
-        "SHIFT_LO": sum(lo << (5 * t) for t, (lo, _) in enumerate(shift_lo)),
-        "SHIFT_SB": sum(sb << (3 * t) for t, (_, sb) in enumerate(shift_lo)),
+        "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth,
         "EDEPTH": max(n_elem, 1),
         "XDEPTH": xdepth,
         "DESC_FILE": "mem/desc.hex", "LW_FILE": "mem/lw.hex", "RQ_FILE": "mem/requant.hex",
         "RQ2_FILE": "mem/requant2.hex" if rq2_words else "",
-        "WEIGHT_PREFIX": "mem/weights", "ELEM_PREFIX": "mem/elem", "COMP_PREFIX": "mem/comp",
+        "WEIGHT_PREFIX": "mem/weights", "ELEM_FILE": "mem/elem.hex", "COMP_PREFIX": "mem/comp",
         "EDGE_PREFIX": "mem/edge",
     }
-    if weights == "reconstruct" and not sum(n_comp) + n_edge:
+    if weights == "reconstruct" and not n_comp + n_edge:
         raise RtlError(f"bank {bank.name!r} has no weighted layer")
     return RtlDesign(params, files, layers, memory_bits, rebuild_items if weights == "reconstruct" else 0)
 

@@ -63,10 +63,10 @@ DESC_FIELDS: tuple[Field, ...] = (
     _desc("DOY", "per output row: SH * WIN * INCW"),
     _desc("P0", "signed address of the first window's top-left tap"),
     _desc("SRC", "activation buffer read (the first input)"),
-    _desc("CBASE", "first component record of butterfly array 0 (reconstruct)"),
-    _desc("EBASE", "first element-map entry, one per rebuild step (reconstruct)"),
+    _desc("CBASE", "first component record (reconstruct)"),
+    _desc("EBASE", "first element-map entry, one per column pair (reconstruct)"),
     _desc("ROWS2", "row pairs of the padded weight matrix"),
-    _desc("STEPS", "rebuild steps per group of P rows: a column pair for each butterfly array, or none"),
+    _desc("COLS2", "its column pairs"),
     _desc("XBASE", "first edge record (reconstruct, odd column count)"),
     _desc("DST", "activation buffer written"),
     _desc("SRC2", "add: the second input's buffer"),
@@ -74,7 +74,6 @@ DESC_FIELDS: tuple[Field, ...] = (
     _desc("CWN", "conv: channel words per kernel tap (the channel-word loop)"),
     _desc("COUTG", "grouped conv: output channels per convolution group"),
     _desc("CINB", "grouped conv: input bytes per convolution group"),
-    _desc("CBASE1", "first component record of butterfly array 1 (reconstruct)"),
 )
 
 LW_FIELDS: tuple[Field, ...] = (
@@ -87,7 +86,6 @@ TERM_W = 7  # one scale term: {valid, sign, shift[4:0]}
 LW_TERMS = sum(f.width for f in LW_FIELDS)  # the scale terms follow the fixed fields
 
 ELEM_FIELDS: tuple[Field, ...] = (
-    Field("V0", 1, "the array has a column pair in this step (0: it idles)"),
     Field("UNIT0", 24, "the weight row (kernel tap, channel word) of the pair's first column"),
     Field("SLOT0", 3, "its channel slot in that row"),
     Field("V1", 1, "the second column exists (0: padding)"),
@@ -145,8 +143,7 @@ def fields_header() -> str:
         lines += [_param(f"LW_{f.name}", offsets(LW_FIELDS)[f.name], f.comment), _param(f"LW_{f.name}_W", f.width)]
     lines.append(_param("LW_TERMS", LW_TERMS, f"{len(COMPONENTS)} components x NT terms x TERM_W"))
     lines.append(_param("TERM_W", TERM_W, "{valid, sign, shift[4:0]}"))
-    lines.append("// Element-map entry (wb_haar_engine), one per rebuild step and butterfly array: field x at "
-                 "elem[ELEM_x +: ELEM_x_W].")
+    lines.append("// Element-map entry (wb_haar_engine), one per column pair: field x at elem[ELEM_x +: ELEM_x_W].")
     for f in ELEM_FIELDS:
         lines += [_param(f"ELEM_{f.name}", offsets(ELEM_FIELDS)[f.name], f.comment),
                   _param(f"ELEM_{f.name}_W", f.width)]

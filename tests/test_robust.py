@@ -245,7 +245,7 @@ def _copy(src: Path, dst: Path) -> Path:
     ("rtl", lambda p: _edit_json(p, lambda m: m["layers"][0].update(cout=65)), ("project.json", "layers[0]")),
     ("rtl", lambda p: (p / "mem/desc.hex").unlink(), ("mem/desc.hex", "missing memory image")),
     ("rtl", lambda p: _append(p / "mem/lw.hex", "zz\n"), ("mem/lw.hex", "line", "not a hex word")),
-    ("rtl", lambda p: (p / "mem/comp0_1.hex.0").write_bytes(b"\xff\xfe"), ("comp0_1.hex.0", "not UTF-8")),
+    ("rtl", lambda p: (p / "mem/comp_1.hex.0").write_bytes(b"\xff\xfe"), ("comp_1.hex.0", "not UTF-8")),
     ("rtl", lambda p: (p / "rtl/tb/tb_main.cpp").unlink(), ("tb_main.cpp", "missing")),
 ])
 def test_damaged_projects_are_named(tmp_path, projects, kind, damage, fragments):

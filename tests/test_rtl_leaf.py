@@ -96,11 +96,7 @@ REQUANT = [
     _leaf("wb_requant", ACC_W=32, MUL_W=25, BIAS_W=40, V_W=64, OUT_W=32),  # the module's defaults
     _leaf("wb_requant", ACC_W=35, MUL_W=27, BIAS_W=48, V_W=63, OUT_W=20),  # a full 18x18 upper partial product
 ]
-# every shift 0..31, and shifters cut to a bank's ranges (LeNet-5's: term 0 at 8 only, terms 1 and 2
-# in 0..7; SHIFT_LO and SHIFT_SB pack 5 and 3 bits per term)
-HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40),
-        _leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=23, SHIFT_LO=8, SHIFT_SB=0o330),
-        _leaf("wb_haar_lane", COMP_W=12, NT=2, R_W=30, SHIFT_LO=2 | 1 << 5, SHIFT_SB=2 | 4 << 3)]
+HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40)]
 # the generator's narrowest and widest accumulators, and every number of planes per item
 MAC = [_leaf("wb_mac_lane", ACC_W=18, PLANES=1), _leaf("wb_mac_lane", ACC_W=35, PLANES=1),
        _leaf("wb_mac_lane", ACC_W=32, PLANES=2), _leaf("wb_mac_lane", ACC_W=18, PLANES=4),
@@ -341,38 +337,29 @@ def test_requant_matches_intmath(tb_leaf, leaf):
 # ---------------------------------------------------------------- wb_haar_lane
 
 
-def shift_ranges(p: dict[str, int]) -> list[range]:
-    """The shifts each term of the lane takes (SHIFT_LO, SHIFT_SB; every shift 0..31 without them)."""
-    lo, sb = p.get("SHIFT_LO", 0), p.get("SHIFT_SB", sum(5 << (3 * t) for t in range(p["NT"])))
-    return [range((lo >> 5 * t) & 31, ((lo >> 5 * t) & 31) + (1 << ((sb >> 3 * t) & 7))) for t in range(p["NT"])]
-
-
 def haar_scales(p: dict[str, int], rng: np.random.Generator, largest: bool = False) -> dict[str, tuple[Term, ...]]:
-    """Random scales of up to NT terms, each in its shift range, that the lane's R_W holds (as the
-    generator sizes R_W), or the largest such scales: every term at the highest shift that fits."""
-    ranges = shift_ranges(p)
+    """Random scales of up to NT terms that the lane's R_W holds (as the generator sizes R_W), or the
+    largest such scales: every term at the highest shift that fits."""
     for top in range(min(31, p["R_W"] - p["COMP_W"] - 4), -1, -1):
-        fit = [r[:max(top + 1 - r.start, 1)] for r in ranges]  # shifts up to top (the lowest at least)
         if largest:
-            scales = {k: tuple((1 if t % 2 == 0 else -1, fit[t][-1]) for t in range(p["NT"])) for k in COMPONENTS}
+            scales = {k: tuple((1 if t % 2 == 0 else -1, max(top - 2 * t, 0)) for t in range(p["NT"]))
+                      for k in COMPONENTS}
         else:
-            scales = {k: tuple((int(rng.choice([-1, 1])), int(rng.choice(fit[t])))
-                               for t in range(int(rng.integers(0, p["NT"], endpoint=True)))) for k in COMPONENTS}
+            scales = {k: tuple((int(rng.choice([-1, 1])), int(rng.integers(0, top, endpoint=True)))
+                               for _ in range(int(rng.integers(0, p["NT"], endpoint=True)))) for k in COMPONENTS}
         if signed_bits(reconstruct_bound(p["COMP_W"], scales)) + 2 <= p["R_W"]:
             return scales
     raise AssertionError("no scale fits")
 
 
-def terms_word(p: dict[str, int], scales: dict[str, tuple[Term, ...]], rng: np.random.Generator) -> int:
-    """The lane's terms input (each shift less its term's lowest); unused slots hold random sign and
-    shift bits with valid = 0."""
-    nt, word = p["NT"], 0
-    lows = [r.start for r in shift_ranges(p)]
+def terms_word(scales: dict[str, tuple[Term, ...]], nt: int, rng: np.random.Generator) -> int:
+    """The lane's terms input; unused slots hold random sign and shift bits with valid = 0."""
+    word = 0
     for ci, k in enumerate(COMPONENTS):
         for ti in range(nt):
             if ti < len(scales[k]):
                 sign, shift = scales[k][ti]
-                code = (1 << 6) | (int(sign < 0) << 5) | (shift - lows[ti])
+                code = (1 << 6) | (int(sign < 0) << 5) | shift
             else:
                 code = int(rng.integers(0, 64))
             word |= code << ((ci * nt + ti) * TERM_W)
@@ -384,8 +371,7 @@ def haar_rows(p: dict[str, int], rng: np.random.Generator) -> list[tuple]:
     scales, ties under unit scales, and random components under random scales, at every width."""
     cw, r_w = p["COMP_W"], p["R_W"]
     cmin, cmax = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
-    u0 = shift_ranges(p)[0].start  # the unit scale, at term 0's lowest shift
-    unit = {k: ((1, u0),) for k in COMPONENTS}
+    unit = {k: ((1, 0),) for k in COMPONENTS}
     rows: list[tuple] = []
 
     def shift_for(scales: dict[str, tuple[Term, ...]]) -> int:
@@ -397,7 +383,7 @@ def haar_rows(p: dict[str, int], rng: np.random.Generator) -> list[tuple]:
     for scales in (unit, haar_scales(p, rng, largest=True)):
         for comps in np.array(np.meshgrid(*[extremes] * 4)).reshape(4, -1).T.tolist():
             rows.append((comps, scales, shift_for(scales), int(rng.integers(1, 8, endpoint=True))))
-    for shift in (u0 + 1, u0 + 2, u0 + 3):  # with unit scales every block is a sum of +-components: many ties
+    for shift in (1, 2, 3):  # with unit scales every block is a sum of +-components: many ties
         for comps in np.array(np.meshgrid(*[[-1, 0, 1]] * 4)).reshape(4, -1).T.tolist():
             rows.append((comps, unit, shift, int(rng.integers(2, 8, endpoint=True))))
     for _ in range(30):
@@ -416,7 +402,7 @@ def test_haar_lane_matches_reconstruct(tb_leaf, leaf):
     comps_in, terms_in, want = [], [], []
     for comps, scales, shift, bits in rows:
         comps_in.append(sum((c & ((1 << p["COMP_W"]) - 1)) << (i * p["COMP_W"]) for i, c in enumerate(comps)))
-        terms_in.append(terms_word(p, scales, rng))
+        terms_in.append(terms_word(scales, p["NT"], rng))
         w = reconstruct({k: np.array([[c]]) for k, c in zip(COMPONENTS, comps, strict=True)}, scales, shift, bits,
                         (2, 2))
         want.append([int(w[0, 0]), int(w[1, 0]), int(w[0, 1]), int(w[1, 1])])  # byte 2c + r: row r of column c

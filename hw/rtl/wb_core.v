@@ -62,12 +62,10 @@ module wb_core #(
     parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
     parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
     parameter LW_W = 144, LW_DEPTH = 64,
-    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, CDEPTH1 = 1024, EDEPTH = 1024, XDEPTH = 0,
-    parameter [5*NT-1:0] SHIFT_LO = 0,   // the scale terms' shift ranges (wb_haar_lane)
-    parameter [3*NT-1:0] SHIFT_SB = {NT{3'd5}},
+    parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
     parameter DESC_FILE = "", LW_FILE = "", RQ_FILE = "", RQ2_FILE = "",
-    parameter WEIGHT_PREFIX = "", ELEM_PREFIX = "", COMP_PREFIX = "", EDGE_PREFIX = ""
+    parameter WEIGHT_PREFIX = "", ELEM_FILE = "", COMP_PREFIX = "", EDGE_PREFIX = ""
 ) (
     input  wire                     clk,
     input  wire                     rst,
@@ -101,7 +99,7 @@ module wb_core #(
     localparam ACT_AW = addr_bits(ACT_DEPTH);
     localparam WAW = addr_bits(WDEPTH);
     localparam LW_AW = addr_bits(LW_DEPTH);
-    localparam CAW = addr_bits(CDEPTH > CDEPTH1 ? CDEPTH : CDEPTH1);
+    localparam CAW = addr_bits(CDEPTH);
     localparam EAW = addr_bits(EDEPTH);
     localparam XAW = addr_bits(XDEPTH);
     localparam DESC_W = NFIELDS * FIELD_W;
@@ -189,11 +187,14 @@ module wb_core #(
     localparam WSEL_LAT = 1;
     wire [WAW-1:0] w_raddr;
     wire [64*P-1:0] wrow;                 // the row for the item at the operand stage's input
-    // the Haar engine's writes: per butterfly array, its pair's two columns
-    wire [1:0]       recon_we, recon_we2;
-    wire [2*WAW-1:0] recon_waddr, recon_waddr2;
-    wire [5:0]       recon_wslot, recon_wslot2;
-    wire [16*P-1:0]  recon_wdata, recon_wdata2;
+    wire           recon_we;
+    wire [WAW-1:0] recon_waddr;
+    wire [2:0]     recon_wslot;
+    wire [8*P-1:0] recon_wdata;
+    wire           recon_we2;
+    wire [WAW-1:0] recon_waddr2;
+    wire [2:0]     recon_wslot2;
+    wire [8*P-1:0] recon_wdata2;
     wb_weight_store #(.WEIGHTS(WEIGHTS), .P(P), .WIDTHS(WIDTHS), .WDEPTH(WDEPTH), .WAW(WAW), .MEM_OREG(MEM_OREG),
                       .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
         .clk(clk), .raddr(w_raddr), .bits(cur_bits), .active(active),
@@ -201,18 +202,16 @@ module wb_core #(
         .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2), .wdata2(recon_wdata2), .row(wrow));
     generate
         if (WEIGHTS == 0) begin : g_banked
-            assign {recon_we, recon_waddr, recon_wslot, recon_wdata} = {(2+2*WAW+6+16*P){1'b0}};
-            assign {recon_we2, recon_waddr2, recon_wslot2, recon_wdata2} = {(2+2*WAW+6+16*P){1'b0}};
+            assign {recon_we, recon_waddr, recon_wslot, recon_wdata} = {(1+WAW+3+8*P){1'b0}};
+            assign {recon_we2, recon_waddr2, recon_wslot2, recon_wdata2} = {(1+WAW+3+8*P){1'b0}};
             assign recon_busy = 1'b0;
             assign recon_done = 1'b0;
         end else begin : g_recon
-            wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .SHIFT_LO(SHIFT_LO), .SHIFT_SB(SHIFT_SB),
-                             .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
-                             .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CDEPTH1(CDEPTH1), .CAW(CAW),
-                             .EDEPTH(EDEPTH),
+            wb_haar_engine #(.P(P), .QB(QB), .NL(NL), .NT(NT), .COMP_W(COMP_W), .R_W(R_W), .LW_W(LW_W),
+                             .LW_DEPTH(LW_DEPTH), .LW_AW(LW_AW), .CDEPTH(CDEPTH), .CAW(CAW), .EDEPTH(EDEPTH),
                              .XDEPTH(XDEPTH), .XAW(XAW),
                              .EAW(EAW), .WAW(WAW), .DESC_FILE(DESC_FILE), .LW_FILE(LW_FILE),
-                             .ELEM_PREFIX(ELEM_PREFIX), .COMP_PREFIX(COMP_PREFIX), .EDGE_PREFIX(EDGE_PREFIX)) u_haar (
+                             .ELEM_FILE(ELEM_FILE), .COMP_PREFIX(COMP_PREFIX), .EDGE_PREFIX(EDGE_PREFIX)) u_haar (
                 .clk(clk), .rst(rst), .start(recon_start), .bits(req_bits), .widx(WIDX[({4'd0, req_bits} - 8'd1) * 8'd4 +: 4]),
                 .busy(recon_busy), .done(recon_done), .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot),
                 .wdata(recon_wdata), .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2),

@@ -3,19 +3,15 @@
 // 2x2 inverse butterfly combines the four into the whole block (rows 2i, 2i+1 of columns 2j,
 // 2j+1), and all four weights are quantized: width >= 2 by a rounding shift and a clamp, width 1
 // by the sign. All inputs are sampled together; the outputs follow LATENCY cycles later.
-// Term t shifts by SHIFT_LO[5t +: 5] plus its shift field, which takes SHIFT_SB[3t +: 3] bits (the
-// generator gives the range a bank's scales use, so each shifter is only as wide as that range).
 module wb_haar_lane #(
     parameter COMP_W = 10,
     parameter NT = 3,
     parameter R_W = 32,
-    parameter TERM_W = 7,
-    parameter [5*NT-1:0] SHIFT_LO = 0,
-    parameter [3*NT-1:0] SHIFT_SB = {NT{3'd5}}
+    parameter TERM_W = 7
 ) (
     input  wire                      clk,
     input  wire [4*COMP_W-1:0]       comps,   // {HH, HL, LH, LL}
-    input  wire [4*NT*TERM_W-1:0]    terms,   // per component, per term: {valid, sign, shift[4:0] - its SHIFT_LO}
+    input  wire [4*NT*TERM_W-1:0]    terms,   // per component, per term: {valid, sign, shift[4:0]}
     input  wire [5:0]                wshift,
     input  wire [3:0]                bits,
     output wire [31:0]               w        // byte 2c + r: row 2i + r of column 2j + c (signed)
@@ -48,7 +44,7 @@ module wb_haar_lane #(
             c = {{(R_W-COMP_W){comps[k*COMP_W+COMP_W-1]}}, comps[k*COMP_W +: COMP_W]};
             for (t = 0; t < NT; t = t + 1) begin
                 term = terms[(k*NT+t)*TERM_W +: TERM_W];
-                v = (c <<< SHIFT_LO[5*t +: 5]) <<< (term[4:0] & ((5'd1 << SHIFT_SB[3*t +: 3]) - 5'd1));
+                v = c <<< term[4:0];
                 term_v[k*NT+t] <= !term[6] ? {R_W{1'b0}} : term[5] ? -v : v;
             end
         end

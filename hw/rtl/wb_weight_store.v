@@ -3,10 +3,9 @@
 // SEL_LAT cycles later.
 // WEIGHTS = 0 (banked): one memory per width in WIDTHS storing its b planes (one at width 1); `bits`
 // selects the bank. WEIGHTS = 1 (reconstruct): two halves of one memory per slot holding its 8
-// planes; `active` selects the half inference reads while the Haar engine writes the other: per
-// butterfly array a, the first column of its pair (one slot of one unit, P lanes, every plane) at
-// we[a], waddr, wslot, wdata and the second at we2[a], ... A slot's first write port takes the first
-// column meant for its slot, its second port the second (the engine's schedule never sends two).
+// planes; `active` selects the half inference reads while the Haar engine writes the other, one
+// column (one slot of one unit, P lanes, every plane) per port and cycle (we/waddr/wslot/wdata and
+// the second port).
 // The select (of the width's bank, or the half) gets SEL_LAT register stages of its own: the banks
 // lie far apart on the die, and the select's output fans out to the plane select of every lane.
 module wb_weight_store #(
@@ -23,14 +22,14 @@ module wb_weight_store #(
     input  wire [WAW-1:0]   raddr,
     input  wire [3:0]       bits,        // banked: the live width (steady while rows are read)
     input  wire             active,      // reconstruct: the half inference reads
-    input  wire [1:0]       we,
-    input  wire [2*WAW-1:0] waddr,
-    input  wire [5:0]       wslot,
-    input  wire [16*P-1:0]  wdata,
-    input  wire [1:0]       we2,
-    input  wire [2*WAW-1:0] waddr2,
-    input  wire [5:0]       wslot2,
-    input  wire [16*P-1:0]  wdata2,
+    input  wire             we,
+    input  wire [WAW-1:0]   waddr,
+    input  wire [2:0]       wslot,
+    input  wire [8*P-1:0]   wdata,
+    input  wire             we2,
+    input  wire [WAW-1:0]   waddr2,
+    input  wire [2:0]       wslot2,
+    input  wire [8*P-1:0]   wdata2,
     output wire [64*P-1:0]  row
 );
     localparam ROW_W = 64 * P;
@@ -76,34 +75,27 @@ module wb_weight_store #(
             end
         end else begin : g_recon
             wire [ROW_W-1:0] half_q [0:1];
-            // the engine's writes, registered once more (each half's and slot's enables their own
-            // flip-flops, and per slot the array each port takes) before they fan out to the block
-            // RAMs across the die; the extra cycle ends long before the rebuilt half goes live (done,
-            // then recon_ready, then the flip)
-            reg  [2*WAW-1:0] buf_waddr, buf_waddr2;
-            reg  [16*P-1:0]  buf_wdata, buf_wdata2;
-            reg  [7:0]       from1, from1_2;      // per slot: its port takes array 1's column
-            wire [7:0]       hit = (we[0] ? 8'd1 << wslot[2:0] : 8'd0) | (we[1] ? 8'd1 << wslot[5:3] : 8'd0);
-            wire [7:0]       hit2 = (we2[0] ? 8'd1 << wslot2[2:0] : 8'd0) | (we2[1] ? 8'd1 << wslot2[5:3] : 8'd0);
+            // the engine's two writes, registered once more per half and slot (each enable its own
+            // flip-flop) before they fan out to the block RAMs across the die; the extra cycle ends
+            // long before the rebuilt half goes live (done, then recon_ready, then the flip)
+            reg  [WAW-1:0] buf_waddr, buf_waddr2;
+            reg  [8*P-1:0] buf_wdata, buf_wdata2;
             for (gb = 0; gb < 2; gb = gb + 1) begin : g_half
                 reg [7:0] buf_we, buf_we2;    // per slot
                 always @(posedge clk) begin
-                    buf_we <= active != gb ? hit : 8'd0;
-                    buf_we2 <= active != gb ? hit2 : 8'd0;
+                    buf_we <= (we && active != gb) ? 8'd1 << wslot : 8'd0;
+                    buf_we2 <= (we2 && active != gb) ? 8'd1 << wslot2 : 8'd0;
                 end
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
                     wb_ram #(.W(8*P), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .WP2(1)) u_buf (
-                        .clk(clk), .we(buf_we[gs]),
-                        .waddr(buf_waddr[from1[gs]*WAW +: WAW]), .wdata(buf_wdata[from1[gs]*8*P +: 8*P]),
-                        .re(1'b1), .raddr(raddr), .rdata(half_q[gb][gs*8*P +: 8*P]), .we2(buf_we2[gs]),
-                        .waddr2(buf_waddr2[from1_2[gs]*WAW +: WAW]), .wdata2(buf_wdata2[from1_2[gs]*8*P +: 8*P]));
+                        .clk(clk), .we(buf_we[gs]), .waddr(buf_waddr), .wdata(buf_wdata),
+                        .re(1'b1), .raddr(raddr), .rdata(half_q[gb][gs*8*P +: 8*P]),
+                        .we2(buf_we2[gs]), .waddr2(buf_waddr2), .wdata2(buf_wdata2));
                 end
             end
             always @(posedge clk) begin
                 {buf_waddr, buf_waddr2} <= {waddr, waddr2};
                 {buf_wdata, buf_wdata2} <= {wdata, wdata2};
-                from1 <= we[1] ? 8'd1 << wslot[5:3] : 8'd0;
-                from1_2 <= we2[1] ? 8'd1 << wslot2[5:3] : 8'd0;
             end
             always @* sel = half_q[half_on];
         end
