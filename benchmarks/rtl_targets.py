@@ -19,8 +19,8 @@ import json
 import math
 from pathlib import Path
 
-from wavebits.codegen.estimate import CAPACITY, HAAR_PIPELINE, estimate, fit
-from wavebits.codegen.rtl import write_rtl_project
+from wavebits.codegen.estimate import CAPACITY, estimate, fit
+from wavebits.codegen.rtl import build_design, write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import read_bank, synth_bank
@@ -106,7 +106,7 @@ def main() -> None:
         model = estimate(bank, "reconstruct", p, planes=planes["reconstruct"]).rebuild_cycles
         # every item writes two columns of P lanes: the slots beyond the weights are the lanes of
         # groups narrower than P and the padded columns of odd column counts
-        idle_slots = 2 * p * (model - HAAR_PIPELINE) - weights
+        idle_slots = 2 * p * sum(build_design(bank, "reconstruct", p, images=False).rebuild_items) - weights
         rows.append([f"reconstruct switch: weights rebuilt per lane and cycle ({weights:,} in {rebuild:,} cycles; "
                      f"model {model:,})", ">= 2", f"{rate:.2f}", "yes" if rate >= 2 else
                      f"NO ({(weights + idle_slots) / (rebuild * p):.2f} with the {idle_slots:,} idle slots)"])

@@ -60,10 +60,13 @@ TO_OPERANDS = 6
 REQUANT_STAGES = 8
 REQUANT = 1 + REQUANT_OREG + REQUANT_STAGES
 END_CYCLES = 2
-# wb_haar_engine: an item per cycle, layer after layer, then its pipeline (the element map's two
-# stages, the record address, COMP_OREG + 2 stages of component reads, wb_haar_lane's LATENCY, the
-# write register); tests/test_rtl.py holds the rebuild to it
+# wb_haar_engine: an item per cycle, then its pipeline (the element map's two stages, the record
+# address, COMP_OREG + 2 stages of component reads, wb_haar_lane's LATENCY, the write register).
+# While a layer's items issue, the next weighted layer's descriptor is looked up: found
+# HAAR_LOOKUP cycles after the layer starts, 2 more per layer without weights skipped on the way.
+# tests/test_rtl.py holds the rebuild to rebuild_cycles.
 HAAR_PIPELINE = 2 + 1 + 4 + 7 + 1
+HAAR_LOOKUP = 3
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,17 @@ def memories(design: RtlDesign) -> list[Memory]:
     return out
 
 
+def rebuild_cycles(design: RtlDesign) -> int:
+    """Cycles ``wb_haar_engine`` takes from a width write to its last weight: per weighted layer its
+    items, or the look-up of the next weighted layer where that takes longer, then the pipeline."""
+    weighted = [i for i, n in enumerate(design.rebuild_items) if n]
+    cycles = HAAR_PIPELINE
+    for i, nxt in zip(weighted, [*weighted[1:], None], strict=True):
+        lookup = 0 if nxt is None else HAAR_LOOKUP + 2 * (nxt - i - 1)
+        cycles += max(design.rebuild_items[i], lookup)
+    return cycles
+
+
 @dataclass
 class Resources:
     """LUT4s, flip-flops, 18x18 multipliers and 18-kbit block RAMs."""
@@ -458,7 +472,7 @@ def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "
     design = build_design(bank, weights, lanes, images=False, planes=planes)
     mems = [{"name": m.name, "width": m.width, "depth": m.depth, "instances": m.count, "bram": memory_blocks(m)}
             for m in memories(design)]
-    rebuild = design.rebuild_items + HAAR_PIPELINE if weights == "reconstruct" else 0
+    rebuild = rebuild_cycles(design) if weights == "reconstruct" else 0
     return Estimate(bank.name, weights, lanes, planes, board, clock_mhz, inference_cycles(bank, lanes, planes),
                     resources(design), CAPACITY[board], mems, rebuild, bank.weight_count())
 

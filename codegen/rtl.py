@@ -21,7 +21,7 @@ channels, per tap (ky, kx), per channel word, per channel.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -424,7 +424,8 @@ class RtlDesign:
     files: dict[str, str]
     layers: list[HwLayer]
     memory_bits: dict[str, int]
-    rebuild_items: int = 0  # reconstruct: the Haar engine's items, a column pair of a row group each
+    # per layer: the Haar engine's items (column pairs of row groups), 0 for a layer without weights
+    rebuild_items: list[int] = field(default_factory=list)
 
 
 def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, planes: int = 1) -> RtlDesign:
@@ -451,7 +452,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     comp_records: list[int] = []
     edge_records: list[int] = []
     elem_words: list[int] = []
-    n_comp = n_edge = n_elem = rebuild_items = 0  # component records, edge records, element-map entries, items
+    n_comp = n_edge = n_elem = 0  # component records, edge records, element-map entries
+    rebuild_items = [0] * len(layers)
     wbase = rq_base = rq2_base = cbase = ebase = xbase = 0
     acc_bits = 18
     mul_bits = bias_bits = v_bits = 2
@@ -490,7 +492,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             n_comp += rows2 * (cols2 - int(edge))
             n_edge += rows2 * int(edge)
             n_elem += cols2
-            rebuild_items += groups * cols2
+            rebuild_items[li] = groups * cols2
             if images and weights == "reconstruct":
                 for j in range(cols2 - int(edge)):
                     for i in range(rows2):
@@ -636,7 +638,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     }
     if weights == "reconstruct" and not n_comp + n_edge:
         raise RtlError(f"bank {bank.name!r} has no weighted layer")
-    return RtlDesign(params, files, layers, memory_bits, rebuild_items if weights == "reconstruct" else 0)
+    return RtlDesign(params, files, layers, memory_bits, rebuild_items)
 
 
 def _verilog_value(v: int | str) -> str:

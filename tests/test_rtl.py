@@ -7,7 +7,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from wavebits.codegen.estimate import HAAR_PIPELINE, estimate
+from wavebits.codegen.estimate import HAAR_LOOKUP, HAAR_PIPELINE, estimate
 from wavebits.codegen.rtl import RtlError, build_design, generate_rtl, hardware_layers, write_rtl_project
 from wavebits.codegen.rtl_layout import (
     DESC_FIELDS,
@@ -76,6 +76,28 @@ def test_rtl_is_bit_exact_at_every_width_with_switches(tmp_path, digits_bank, we
         assert all(s.extra == 0 for s in report.switches)  # hidden behind the inference in flight
     else:
         assert all(s.rebuild == 0 and s.extra == 0 for s in report.switches)
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_rebuild_waits_for_the_next_weighted_layers_look_up(tmp_path):
+    """A layer of one item, then two max pools: the Haar engine finds the next weighted layer's
+    descriptor only after skipping them; that layer's two items are over before the look-up of the
+    next one too. The rebuild model counts both waits."""
+    nodes = [Node("a", "conv2d", (INPUT,), out_channels=4, kernel=(1, 1)),
+             Node("m1", "maxpool", ("a",), kernel=(2, 2), stride=(1, 1)),
+             Node("m2", "maxpool", ("m1",), kernel=(2, 2), stride=(1, 1)),
+             Node("b", "conv2d", ("m2",), out_channels=4, kernel=(1, 1)),
+             Node("f", "flatten", ("b",)),
+             Node("fc", "linear", ("f",), out_channels=3, act="none")]
+    bank = synth_bank((nodes, (1, 6, 6)), calib=8)
+    design = build_design(bank, "reconstruct", 8, images=False)
+    rebuild = estimate(bank, "reconstruct", 8).rebuild_cycles
+    assert design.rebuild_items == [1, 0, 0, 2, 32]
+    assert rebuild == (HAAR_LOOKUP + 2 * 2) + HAAR_LOOKUP + 32 + HAAR_PIPELINE
+    report = check_rtl(write_rtl_project(bank, tmp_path / "p", "reconstruct", 8), [8, 1, 4], per_segment=1)
+    assert report.ok, report.text()
+    assert all(s.rebuild == rebuild for s in report.switches), ([s.rebuild for s in report.switches], rebuild)
 
 
 @pytest.mark.slow
@@ -282,6 +304,8 @@ def test_every_op_in_both_weight_modes(tmp_path, lanes, planes):
             report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes, planes=planes),
                                [8, 5, 1, 2, 8], per_segment=1)
             assert report.ok, report.text()
+            rebuild = estimate(bank, mode, lanes, planes=planes).rebuild_cycles
+            assert all(s.rebuild == rebuild for s in report.switches), ([s.rebuild for s in report.switches], rebuild)
 
 
 def test_bad_lanes_and_widths_are_clear_errors(tmp_path, digits_bank):
