@@ -256,6 +256,8 @@ def test_estimate_cli_reads_a_project_and_writes_json(tmp_path):
     assert rep["planes"] == 1
     assert rep["cycles_per_width"]["8"] == inference_cycles(bank, 16)[8]["total"]
     assert "P=16" in r.stdout or rep["fits"]
+    # the rebuild after a width switch (tests/test_rtl.py holds the simulation to it)
+    assert rep["rebuild_cycles"] > 0 and f"rebuild after a width switch: {rep['rebuild_cycles']:,} cycles" in r.stdout
 
 
 def test_estimate_cli_exits_1_when_nothing_fits(tmp_path, big_mlp):
