@@ -103,7 +103,7 @@ def main() -> None:
         rebuild = max(s.rebuild for s in reports["reconstruct"].switches)
         p = lanes["reconstruct"]
         rate = weights / (rebuild * p)
-        model = estimate(bank, "reconstruct", p, planes=planes["reconstruct"]).rebuild_cycles
+        model = chosen["reconstruct"].rebuild_cycles
         # every item writes two columns of P lanes: the slots beyond the weights are the lanes of
         # groups narrower than P and the padded columns of odd column counts
         idle_slots = 2 * p * sum(build_design(bank, "reconstruct", p, images=False).rebuild_items) - weights
