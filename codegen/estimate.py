@@ -26,6 +26,7 @@ from typing import Any
 from wavebits.bank.model import Bank
 from wavebits.bank.report import table
 
+from .bram import bram_blocks, in_luts
 from .rtl import (
     BOARDS,
     DESC_FIELDS,
@@ -230,25 +231,9 @@ class Memory:
         return -(-self.depth // self.block) if self.oreg else 1
 
 
-# DP16KD configurations (data bits, depth); 36 bits wide only with one read and one write port
-BRAM_CONFIGS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
-BRAM_WIDE = (36, 512)
-# Yosys keeps shallow memories (the descriptor and per-width record ROMs) and tiny ones in LUTs
-LUT_MAX_DEPTH = 64
-LUT_MAX_BITS = 2048
-
-
-def bram_blocks(width: int, depth: int, ports2: bool = False) -> int:
-    """DP16KD blocks for one ``width`` x ``depth`` memory: Yosys's cheapest configuration."""
-    configs = BRAM_CONFIGS if ports2 else (*BRAM_CONFIGS, BRAM_WIDE)
-    return min(-(-width // w) * -(-depth // d) for w, d in configs)
-
-
 def _mapped_blocks(width: int, depth: int, ports2: bool) -> int:
     """Block RAMs of one memory as Yosys maps it: none where it keeps the memory in LUTs."""
-    if depth <= LUT_MAX_DEPTH or width * depth <= LUT_MAX_BITS:
-        return 0
-    return bram_blocks(width, depth, ports2)
+    return 0 if in_luts(width, depth) else bram_blocks(width, depth, ports2)
 
 
 def memory_blocks(m: Memory) -> int:
@@ -284,7 +269,8 @@ def memories(design: RtlDesign) -> list[Memory]:
             out.append(Memory("edge components", 2 * int(prm["COMP_W"]), int(prm["XDEPTH"]), count=q))
     else:
         widths = int(prm["WIDTHS"])
-        out += [Memory(f"weights {b}-bit", 8 * b * p, wdepth) for b in range(1, 9) if widths >> (b - 1) & 1]
+        out += [Memory(f"weights {b}-bit", 8 * b * p, wdepth, block=int(prm["WBLK"]))
+                for b in range(1, 9) if widths >> (b - 1) & 1]
     return out
 
 

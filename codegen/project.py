@@ -191,7 +191,8 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         _int_in(v, -(1 << 62), 1 << 62) or (type(v) is str and v.isprintable()) for v in params.values()),
         "an object of Verilog parameters (integers and strings)")
     for key, lo, hi in (("OUT_W", 2, 64), ("NL", 1, 1 << 16), ("QB", 0, 5), ("XDEPTH", 0, 1 << 30),
-                        ("LW_DEPTH", 1, 1 << 30), ("RQ_DEPTH", 1, 1 << 30), ("RQ_BLK", 1, 1 << 14), ("P", 4, 32)):
+                        ("LW_DEPTH", 1, 1 << 30), ("RQ_DEPTH", 1, 1 << 30), ("RQ_BLK", 1, 1 << 14),
+                        ("WBLK", 1, 1 << 14), ("P", 4, 32)):
         expect("params", _int_in(params.get(key), lo, hi), f"params.{key} an integer in {lo}..{hi}",
                params.get(key))
     expect("params", params.get("PLANES") == meta["planes"], f"params.PLANES equal to planes ({meta['planes']})",
@@ -302,14 +303,14 @@ def _check_rtl_layers(path: Path, meta: dict[str, Any], bank: Bank) -> None:
 
 def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     """Every ``$readmemh`` image the core reads is present, and every image is plain hex words."""
-    from .rtl import RAM_BLOCK, REQUANT_BLOCK
+    from .rtl import RAM_BLOCK
 
     params = meta["params"]
-    required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex.0": REQUANT_BLOCK}
+    required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex.0": params["RQ_BLK"]}
     if params.get("TWO"):
         required["mem/requant2.hex.0"] = RAM_BLOCK
     if meta["weights"] == "banked":
-        required.update({f"mem/weights_b{b}.hex.0": RAM_BLOCK for b in meta["widths"]})
+        required.update({f"mem/weights_b{b}.hex.0": params["WBLK"] for b in meta["widths"]})
     else:
         required.update({f"mem/comp_{m:x}.hex.0": RAM_BLOCK for m in range(1 << params["QB"])})
         required["mem/elem.hex.0"] = RAM_BLOCK
@@ -318,10 +319,11 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     for rel in required:
         if not (project / rel).is_file():
             raise ProjectError(project / rel, None, "missing memory image (regenerate the project)")
+    blocks = {"mem/weights_b": params["WBLK"], "mem/requant.hex.": params["RQ_BLK"]}  # else RAM_BLOCK deep
     mem = project / "mem"
     for image in sorted(mem.iterdir()) if mem.is_dir() else []:
         rel = f"mem/{image.name}"
-        depth = required.get(rel, RAM_BLOCK)
+        depth = required.get(rel, next((d for pre, d in blocks.items() if rel.startswith(pre)), RAM_BLOCK))
         words = 0
         for number, line in enumerate(_read_text(image, _MAX_MEM_BYTES).splitlines(), start=1):
             for token in line.split():

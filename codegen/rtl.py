@@ -33,6 +33,7 @@ from wavebits.graph import INPUT, bipolar_at_one_bit, signed_bits
 from wavebits.reconstruct import reconstruct_bound
 from wavebits.wavelet import COMPONENTS
 
+from .bram import BLOCK_DEPTHS, block_depth
 from .ecp5_pll import DEFAULT_CLOCK_MHZ, Ecp5Pll, PllError, ecp5_pll
 from .project import project_files, write_tree
 from .rtl_layout import (
@@ -89,7 +90,7 @@ IOBUF PORT "led[7]" PULLMODE=NONE IO_TYPE=LVCMOS33 DRIVE=4;
 """),
 }
 NT = 3
-RAM_BLOCK = 2048  # wb_ram's BLK: memories read through output registers are split into such blocks
+RAM_BLOCK = BLOCK_DEPTHS[0]  # wb_ram's BLK: memories read through output registers are split into such blocks
 # wb_drain's requant memory: rows of two channels, wider than 18 bits, so each block RAM is 512 x 36;
 # blocks that deep keep every block one block RAM deep, its output register absorbed (codegen/netlist)
 REQUANT_BLOCK = 512
@@ -586,11 +587,13 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         files.update(_blocked("mem/requant2.hex", rq2_words, mul_bits))
     memory_bits: dict[str, int] = {}
     wdepth = max(wbase, 1)
+    wblk = RAM_BLOCK
     if weights == "banked":
+        wblk = block_depth([8 * p * b for b in bank.widths], wdepth)
         for b in bank.widths:
             bw = 8 * p * b  # b planes per slot (one at width 1)
             if images:
-                files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw))
+                files.update(_blocked(f"mem/weights_b{b}.hex", entries_b[b], bw, wblk))
             memory_bits[f"bank {b}-bit"] = wbase * bw
     else:
         if images:
@@ -622,7 +625,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "V_W": max(v_bits, acc_bits + mul_bits + 1 + int(bool(rq2_words))),
         "OUT_W": out_bits, "NBUF": nbuf,
         **{f"ACT_DEPTH{i}": max(buf_depth[i] if i < nbuf else 1, 1) for i in range(MAX_BUFFERS)},
-        "WDEPTH": wdepth,
+        "WDEPTH": wdepth, "WBLK": wblk,
         "RQ_DEPTH": max(len(rq_packed), 1),
         "RQ_BLK": REQUANT_BLOCK,
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,

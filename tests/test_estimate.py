@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from test_ops import mixed_graph
 from test_rtl import _ds_cnn_bank
+from wavebits.codegen.bram import block_depth, cascades
 from wavebits.codegen.estimate import (
     CAPACITY,
     HEADROOM,
@@ -187,6 +188,36 @@ def test_output_registered_memories_are_counted_per_block_and_small_ones_stay_in
     # the requant memory's rows of two channels, 512-deep blocks: a 20-deep last block stays in LUTs
     # (ResNet-8 with widths 8,4,2,1: 8 block RAMs in nextpnr's netlist)
     assert memory_blocks(Memory("requant", 134, 1044, oreg=1, block=512)) == 2 * 4
+
+
+@pytest.mark.parametrize("width,depth,cascaded", [
+    (512, 1226, True),    # 36 x 512, three deep (45) beats 9 x 2048 (57): Yosys cascades
+    (512, 992, False),    # 18 x 1024, one deep (29) beats 36 x 512 twice (30)
+    (512, 1024, False),   # a tie (29 and 30 with the 36-bit shape): one deep
+    (256, 2048, False),
+    (8, 8192, False),     # 1 x 16384 ... 9 x 2048: four one-deep shapes
+    (64, 40, False),      # in LUTs
+])
+def test_a_memory_is_cascaded_where_a_shallower_shape_is_cheaper(width, depth, cascaded):
+    assert cascades(width, depth) == cascaded
+
+
+def test_weight_blocks_are_as_deep_as_they_can_be_without_a_cascade():
+    # ResNet-8's 8-lane banks (1,226 rows, widths 8,4,2,1): 2,048-deep blocks would be cascaded
+    assert block_depth([512, 256, 128, 64], 1226) == 1024
+    assert not cascades(512, 1024) and not cascades(512, 1226 - 1024)
+    assert block_depth([512], 992) == 2048  # LeNet-5's 8-lane banks: one block, unchanged
+    assert block_depth([256, 32], 1100) == 1024  # the MLP's 4-lane banks
+    bank = synth_bank("resnet8", seed=0, widths=(8, 4, 2, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        project = write_rtl_project(bank, Path(tmp) / "p", lanes=8)
+        assert read_project(project, "rtl")["params"]["WBLK"] == 1024
+        images = sorted(p.name for p in (project / "mem").glob("weights_b8.hex.*"))
+        assert images == ["weights_b8.hex.0", "weights_b8.hex.1"]
+        assert len((project / "mem/weights_b8.hex.1").read_text().split()) == 1226 - 1024
+    # as Yosys maps them: 18 x 1024 (29 side by side) over 36 x 512 (15); it cascaded 43 before
+    mems = {m["name"]: m["bram"] for m in estimate(bank, "banked", 8).memories}
+    assert mems["weights 8-bit"] == 29 + 15
 
 
 def test_fit_picks_the_fastest_lanes_and_planes_that_fit():

@@ -58,7 +58,7 @@ module wb_core #(
     parameter ACC_W = 32, MUL_W = 25, BIAS_W = 40, V_W = 64, OUT_W = 32,
     parameter NBUF = 2,
     parameter ACT_DEPTH0 = 1024, ACT_DEPTH1 = 1024, ACT_DEPTH2 = 1, ACT_DEPTH3 = 1,  // words per buffer
-    parameter WDEPTH = 1024,
+    parameter WDEPTH = 1024, WBLK = 2048,  // banked: the weight memories' blocks (wb_ram BLK)
     parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
     parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
     parameter LW_W = 144, LW_DEPTH = 64,
@@ -195,8 +195,8 @@ module wb_core #(
     wire [WAW-1:0] recon_waddr2;
     wire [2:0]     recon_wslot2;
     wire [8*P-1:0] recon_wdata2;
-    wb_weight_store #(.WEIGHTS(WEIGHTS), .P(P), .WIDTHS(WIDTHS), .WDEPTH(WDEPTH), .WAW(WAW), .MEM_OREG(MEM_OREG),
-                      .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
+    wb_weight_store #(.WEIGHTS(WEIGHTS), .P(P), .WIDTHS(WIDTHS), .WDEPTH(WDEPTH), .WBLK(WBLK), .WAW(WAW),
+                      .MEM_OREG(MEM_OREG), .SEL_LAT(WSEL_LAT), .WEIGHT_PREFIX(WEIGHT_PREFIX)) u_weights (
         .clk(clk), .raddr(w_raddr), .bits(cur_bits), .active(active),
         .we(recon_we), .waddr(recon_waddr), .wslot(recon_wslot), .wdata(recon_wdata),
         .we2(recon_we2), .waddr2(recon_waddr2), .wslot2(recon_wslot2), .wdata2(recon_wdata2), .row(wrow));

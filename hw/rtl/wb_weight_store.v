@@ -13,6 +13,7 @@ module wb_weight_store #(
     parameter P = 8,
     parameter [8:1] WIDTHS = 8'hFF,
     parameter WDEPTH = 1024,
+    parameter WBLK = 2048,               // banked: the memories' blocks (wb_ram BLK), one block RAM deep
     parameter WAW = 10,
     parameter MEM_OREG = 2,              // wb_ram's OREG for every block
     parameter SEL_LAT = 1,
@@ -53,7 +54,7 @@ module wb_weight_store #(
                     localparam BW = 8 * NPL * P;
                     localparam [7:0] DIGIT = 48 + gb;
                     wire [BW-1:0] q;
-                    wb_ram #(.W(BW), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG),
+                    wb_ram #(.W(BW), .DEPTH(WDEPTH), .AW(WAW), .OREG(MEM_OREG), .BLK(WBLK),
                              .INIT(WEIGHT_PREFIX == "" ? "" : {WEIGHT_PREFIX, "_b", DIGIT, ".hex"})) u_bank (
                         .clk(clk), .we(1'b0), .waddr({WAW{1'b0}}), .wdata({BW{1'b0}}), .re(1'b1), .raddr(raddr),
                         .rdata(q));
