@@ -9,7 +9,7 @@ buffers; a new inference starts every *interval*: the slowest layer's cycles. Bo
 with the estimator's own parts (the cycle model ``layer_cycles``, the block-RAM mapping
 ``memory_blocks``, the fitted logic ``fitted_logic``) for banked weights on the ECP5-85F. The pipeline gets
 4 lanes per layer to start with, then its slowest layer's lanes double while its estimate stays
-within the 85 % headroom ``--fit`` keeps.
+within the headroom ``--fit`` keeps (``estimate.HEADROOM``).
 
 The pipeline's block RAMs are counted optimistically: a line buffer of kh + sh rows for a window
 (the whole tensor for a linear layer, and for an add's skip input, which waits for its branch), no
@@ -58,7 +58,7 @@ class Pipeline:
     interval: dict[int, int]  # cycles between inferences, per width
 
     def fits(self) -> bool:
-        return all(v <= HEADROOM for v in self.resources.shares(CAPACITY[BOARD]).values())
+        return all(v <= HEADROOM[k] for k, v in self.resources.shares(CAPACITY[BOARD]).items())
 
 
 def line_buffer_words(hw: HwLayer, whole: bool) -> int:
@@ -144,7 +144,7 @@ def compare(spec: str) -> list[str]:
     per_layer = [[hw.name, f"{layer_cycles(hw, widest, seq.lanes):,}"] for hw in hardware_layers(bank)]
     return [f"## {bank.name}, widths {','.join(map(str, bank.widths))}", "",
             table(["schedule", "lanes", "LUT4 (estimate)", "block RAM", f"cycles/inference at {widest} bit",
-                   f"at {lowest} bit", f"fits ({100 * HEADROOM:.0f} %)"], rows), "",
+                   f"at {lowest} bit", "fits (--fit's headroom)"], rows), "",
             f"Weights alone: {weights} block RAMs as one memory per layer and width at 4 lanes each, "
             f"{seq_weights} as wb_core's one memory per width at P={seq.lanes}. The pipeline's interval is its "
             f"slowest layer; one after another, the layers take (cycles at {widest} bit, P={seq.lanes}):", "",

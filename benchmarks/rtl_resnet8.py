@@ -65,7 +65,7 @@ def main() -> None:
                          + f" (P={chosen.estimate.lanes})"])
         else:
             fits.append([mode, f"{chosen.lanes} x {chosen.planes}", "fits", _resources(chosen.resources)])
-    lines += ["## Does it fit? (`wavebits estimate`, 85 % headroom)", "",
+    lines += ["## Does it fit? (`wavebits estimate`, --fit's headroom)", "",
               table(["weights", "--fit lanes x planes", "verdict", "estimate"], fits), ""]
 
     with scratch("wb-resnet8-") as work:

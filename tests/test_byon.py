@@ -111,7 +111,7 @@ def test_cli_trains_a_new_network_from_pretrained_weights(tmp_path, net_file):
     assert bank.meta["pretrained"] is True and bank.meta["float_epochs"] == 0
     assert set(bank.meta["widths"]) == {"8", "4", "2", "1"}
     report = json.loads((out.parent / "report.json").read_text())
-    assert report["kind"] == "train" and report["schema_version"] == 2 and report["ok"] is True
+    assert report["kind"] == "train" and report["schema_version"] == 3 and report["ok"] is True
     assert [p["bits"] for p in report["parity"]] == [8, 4, 2, 1]
     assert report["config"]["source"].endswith("mynet.py:tiny_net")
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

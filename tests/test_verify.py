@@ -252,7 +252,7 @@ def test_cli_verify_a_bank_with_widths_4_and_2_needs_no_flags(tmp_path, bank42):
     assert r.returncode == 0, r.stderr
     assert "PASS" in r.stdout
     rep = json.loads(out.read_text())
-    assert rep["schema_version"] == 2 and rep["kind"] == "verify" and rep["ok"] is True
+    assert rep["schema_version"] == 3 and rep["kind"] == "verify" and rep["ok"] is True
     assert rep["bits"] == [4, 2] and rep["schedule"] == [4, 2]
     assert [lv["level"] for lv in rep["levels"]] == ["csim", "rtl"]
     assert _keys(rep) - {"levels"} <= _documented_fields("verify")

@@ -205,7 +205,8 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
                    "passes; 'fit' (with --fit): the fastest that fits  [default: 1]")
 @click.option("--fit", "fit_board", type=click.Choice(["ulx3s-85f"]), default=None,
               help="Pick the fastest lane count (and, with --planes fit, planes) whose estimate fits this board "
-                   "(85 % headroom; --lanes fixes the lanes), or refuse the network before writing anything; "
+                   "(85 % of its LUTs, flip-flops and DSPs, 80 % of its block RAM; --lanes fixes the lanes), "
+                   "or refuse the network before writing anything; "
                    "also sets --board.")
 @click.option("--board", type=click.Choice(["ulx3s-85f"]), default="ulx3s-85f", show_default=True,
               help="Board top level and constraints to emit.")

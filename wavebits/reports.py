@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import WavebitsError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def report(kind: str, **fields: Any) -> dict[str, Any]:
