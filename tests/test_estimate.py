@@ -25,10 +25,19 @@ from wavebits.codegen.estimate import (
     estimate,
     fit,
     inference_cycles,
+    memories,
     memory_blocks,
 )
 from wavebits.codegen.project import default_vectors, read_project
-from wavebits.codegen.rtl import CORE_SOURCES, LANE_CHOICES, OP_CODES, PLANE_CHOICES, TOP, write_rtl_project
+from wavebits.codegen.rtl import (
+    CORE_SOURCES,
+    LANE_CHOICES,
+    OP_CODES,
+    PLANE_CHOICES,
+    TOP,
+    build_design,
+    write_rtl_project,
+)
 from wavebits.sim.rtlsim import compile_verilator
 
 from wavebits.bank import synth_bank, write_bank
@@ -218,6 +227,18 @@ def test_weight_blocks_are_as_deep_as_they_can_be_without_a_cascade():
     # as Yosys maps them: 18 x 1024 (29 side by side) over 36 x 512 (15); it cascaded 43 before
     mems = {m["name"]: m["bram"] for m in estimate(bank, "banked", 8).memories}
     assert mems["weights 8-bit"] == 29 + 15
+
+
+@pytest.mark.parametrize("weights", ["banked", "reconstruct"])
+def test_no_memory_of_the_built_in_networks_is_a_depth_cascade(weights):
+    # a cascaded block puts its row select between the block RAMs and the read register
+    for arch, widths in (("lenet5", None), ("cnn-digits", None), ("mlp", None), ("resnet8", (8, 4, 2, 1))):
+        bank = synth_bank(arch, seed=0, **({"widths": widths} if widths else {}))
+        for lanes in LANE_CHOICES:
+            for m in memories(build_design(bank, weights, lanes, images=False)):
+                full, rest = divmod(m.depth, m.block)
+                blocks = ([m.block] if full and m.oreg else []) + ([rest] if rest and m.oreg else [])
+                assert not any(cascades(m.width, d, m.ports2) for d in blocks), (arch, lanes, m)
 
 
 def test_fit_leaves_block_ram_more_headroom_than_logic():
