@@ -22,6 +22,8 @@ from wavebits.bank.model import Bank
 from wavebits.errors import WavebitsError
 from wavebits.files import brief, folder_mode, strict_json
 
+from .bram import BLOCK_DEPTHS
+
 
 def write_tree(target: Path, files: Mapping[str, bytes | str]) -> Path:
     """Write ``files`` (relative path -> content) as the folder ``target``, all or nothing.
@@ -171,7 +173,7 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         expect("layers", type(layers) is list and len(layers) > 0 and all(
             type(n) is str and _IDENT.fullmatch(n) for n in layers), "a list of layer names")
         return
-    from .rtl import BOARDS, LANE_CHOICES, PLANE_CHOICES  # rtl imports this module
+    from .rtl import BOARDS, LANE_CHOICES, PLANE_CHOICES, RAM_BLOCK  # rtl imports this module
 
     def one_of(choices: tuple[int, ...]) -> str:
         return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
@@ -192,9 +194,11 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         "an object of Verilog parameters (integers and strings)")
     for key, lo, hi in (("OUT_W", 2, 64), ("NL", 1, 1 << 16), ("QB", 0, 5), ("XDEPTH", 0, 1 << 30),
                         ("LW_DEPTH", 1, 1 << 30), ("RQ_DEPTH", 1, 1 << 30), ("RQ_BLK", 1, 1 << 14),
-                        ("WBLK", 1, 1 << 14), ("P", 4, 32)):
+                        ("WDEPTH", 1, 1 << 30), ("P", 4, 32)):
         expect("params", _int_in(params.get(key), lo, hi), f"params.{key} an integer in {lo}..{hi}",
                params.get(key))
+    wblk = params.get("WBLK", RAM_BLOCK)  # absent in projects from before it (wb_core's default)
+    expect("params", type(wblk) is int and wblk in BLOCK_DEPTHS, f"params.WBLK {one_of(BLOCK_DEPTHS)}", wblk)
     expect("params", params.get("PLANES") == meta["planes"], f"params.PLANES equal to planes ({meta['planes']})",
            params.get("PLANES"))
     expect("layers", type(layers) is list and len(layers) == params["NL"], f"a list of {params['NL']} layers")
@@ -310,7 +314,7 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     if params.get("TWO"):
         required["mem/requant2.hex.0"] = RAM_BLOCK
     if meta["weights"] == "banked":
-        required.update({f"mem/weights_b{b}.hex.0": params["WBLK"] for b in meta["widths"]})
+        required.update({f"mem/weights_b{b}.hex.0": params.get("WBLK", RAM_BLOCK) for b in meta["widths"]})
     else:
         required.update({f"mem/comp_{m:x}.hex.0": RAM_BLOCK for m in range(1 << params["QB"])})
         required["mem/elem.hex.0"] = RAM_BLOCK
@@ -319,11 +323,16 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     for rel in required:
         if not (project / rel).is_file():
             raise ProjectError(project / rel, None, "missing memory image (regenerate the project)")
-    blocks = {"mem/weights_b": params["WBLK"], "mem/requant.hex.": params["RQ_BLK"]}  # else RAM_BLOCK deep
+    blocks = {"mem/weights_b": params.get("WBLK", RAM_BLOCK), "mem/requant.hex.": params["RQ_BLK"]}  # else RAM_BLOCK
     mem = project / "mem"
     for image in sorted(mem.iterdir()) if mem.is_dir() else []:
         rel = f"mem/{image.name}"
         depth = required.get(rel, next((d for pre, d in blocks.items() if rel.startswith(pre)), RAM_BLOCK))
+        if rel.startswith("mem/weights_b") and meta["weights"] == "banked":
+            block = rel.rsplit(".", 1)[-1]
+            if not re.fullmatch(r"[0-9a-f]+", block) or int(block, 16) * depth >= params["WDEPTH"]:
+                raise ProjectError(image, None, f"not a block of a {params['WDEPTH']}-row weight memory in "
+                                                f"{depth}-row blocks (regenerate the project)")
         words = 0
         for number, line in enumerate(_read_text(image, _MAX_MEM_BYTES).splitlines(), start=1):
             for token in line.split():

@@ -243,6 +243,7 @@ def _copy(src: Path, dst: Path) -> Path:
     ("hls", lambda p: (p / "bank.wbank").write_bytes(b"junk"), ("bank.wbank", "not a readable bank")),
     ("rtl", lambda p: _edit_json(p, lambda m: m["params"].update(OUT_W="20")), ("project.json", "OUT_W")),
     ("rtl", lambda p: _edit_json(p, lambda m: m["layers"][0].update(cout=65)), ("project.json", "layers[0]")),
+    ("rtl", lambda p: _edit_json(p, lambda m: m["params"].update(WBLK=1000)), ("project.json", "params.WBLK", "1000")),
     ("rtl", lambda p: (p / "mem/desc.hex").unlink(), ("mem/desc.hex", "missing memory image")),
     ("rtl", lambda p: _append(p / "mem/lw.hex", "zz\n"), ("mem/lw.hex", "line", "not a hex word")),
     ("rtl", lambda p: (p / "mem/comp_1.hex.0").write_bytes(b"\xff\xfe"), ("comp_1.hex.0", "not UTF-8")),
@@ -257,6 +258,16 @@ def test_damaged_projects_are_named(tmp_path, projects, kind, damage, fragments)
     assert "\n" not in msg and str(project) in msg, msg
     for f in fragments:
         assert f in msg, msg
+
+
+def test_a_weight_image_past_the_memorys_last_block_is_named(tmp_path):
+    # images split at another block depth than the project's (WBLK) would load the wrong rows
+    bank = synth_bank("mlp", seed=0, widths=(8, 2, 1))
+    project = write_rtl_project(bank, tmp_path / "p", "banked", 8, vectors=np.zeros((3, 1, 8, 8), np.uint8))
+    (project / "mem/weights_b8.hex.1").write_text("0\n")
+    with pytest.raises(WavebitsError) as e:
+        load_project(project, "rtl")
+    assert "weights_b8.hex.1" in str(e.value) and "not a block" in str(e.value)
 
 
 def _edit_json(project: Path, edit) -> None:
