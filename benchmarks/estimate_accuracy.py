@@ -26,8 +26,9 @@ from wavebits.bank import synth_bank
 from wavebits.bank.report import table
 from wavebits.reports import publish, scratch
 
-# the configurations LOGIC is fitted to (LeNet-5 at P = 8 and ResNet-8 with widths 8,4,2,1 at P = 4 to 32 are
-# also measured against nextpnr by benchmarks/rtl_targets.py and benchmarks/rtl_resnet8.py)
+# the configurations measured; LOGIC is fitted to all but ResNet-8 with widths 8,4,2,1 on 8, 16 and 32 lanes
+# (LeNet-5 at P = 8 and ResNet-8 with widths 8,4,2,1 at P = 4 to 32 are also measured against nextpnr by
+# benchmarks/rtl_targets.py and benchmarks/rtl_resnet8.py)
 CONFIGS = ["lenet5:8:banked", "lenet5:4:banked:8,4,2,1", "lenet5:16:banked", "cnn-digits:8:banked", "mlp:4:banked",
            "mlp:8:banked", "resnet8:4:banked:8,4,2,1", "resnet8:8:banked:4,2,1", "resnet8:8:banked:8,4,2,1",
            "resnet8:16:banked:8,4,2,1", "resnet8:32:banked:8,4,2,1", "lenet5:4:reconstruct",
