@@ -26,7 +26,6 @@ from pathlib import Path
 
 from wavebits.codegen.estimate import (
     CAPACITY,
-    HEADROOM,
     Memory,
     Resources,
     features,
@@ -35,6 +34,7 @@ from wavebits.codegen.estimate import (
     input_cycles,
     layer_cycles,
     memory_blocks,
+    over_headroom,
     product_dsps,
 )
 from wavebits.codegen.rtl import LANE_CHOICES, HwLayer, RtlDesign, build_design, hardware_layers
@@ -58,7 +58,7 @@ class Pipeline:
     interval: dict[int, int]  # cycles between inferences, per width
 
     def fits(self) -> bool:
-        return all(v <= HEADROOM[k] for k, v in self.resources.shares(CAPACITY[BOARD]).items())
+        return not over_headroom(self.resources, CAPACITY[BOARD])
 
 
 def line_buffer_words(hw: HwLayer, whole: bool) -> int:

@@ -38,6 +38,17 @@ def bram_blocks(width: int, depth: int, ports2: bool = False) -> int:
     return min(-(-width // w) * -(-depth // d) for w, d in _configs(ports2))
 
 
+def mapped_blocks(width: int, depth: int, ports2: bool = False) -> int:
+    """Block RAMs of one memory as Yosys maps it: none where it keeps the memory in LUTs."""
+    return 0 if in_luts(width, depth) else bram_blocks(width, depth, ports2)
+
+
+def block_rows(depth: int, block: int) -> list[int]:
+    """The rows of each ``block``-deep block of a ``depth``-row ``wb_ram``, the last holding the rest."""
+    full, rest = divmod(depth, block)
+    return [block] * full + ([rest] if rest else [])
+
+
 def single_depth_blocks(width: int, depth: int, ports2: bool = False) -> int:
     """DP16KD blocks for one ``width`` x ``depth`` memory in the cheapest configuration at least
     ``depth`` deep (no cascade); 0 where it stays in LUTs."""
@@ -58,8 +69,6 @@ def block_depth(widths: Iterable[int], depth: int, ports2: bool = False) -> int:
     output register in the block RAM."""
     widths = list(widths)
     for blk in BLOCK_DEPTHS:
-        full, rest = divmod(depth, blk)
-        blocks = ([blk] if full else []) + ([rest] if rest else [])
-        if not any(cascades(w, d, ports2) for w in widths for d in blocks):
+        if not any(cascades(w, d, ports2) for w in widths for d in set(block_rows(depth, blk))):
             return blk
     return BLOCK_DEPTHS[-1]

@@ -11,7 +11,7 @@ drain of every group of P output channels (two channels per cycle, one in the ou
 overlapped with the next group unless the group is shorter than its drain: ``wb_issue``'s drain
 wait), and the last item's way to the last write.
 It equals the Verilator simulation layer by layer (``tests/test_estimate.py``). The resource model
-maps every memory of the design onto ECP5 block RAMs the way Yosys does (``bram_blocks``) and
+maps every memory of the design onto ECP5 block RAMs the way Yosys does (``codegen.bram``) and
 counts logic with coefficients fitted to Yosys and nextpnr (``LOGIC``);
 ``benchmarks/estimate_accuracy.py`` sets both models beside the RTL simulation and nextpnr's report.
 """
@@ -26,7 +26,7 @@ from typing import Any
 from wavebits.bank.model import Bank
 from wavebits.bank.report import table
 
-from .bram import bram_blocks, in_luts
+from .bram import block_rows, mapped_blocks
 from .rtl import (
     BOARDS,
     DESC_FIELDS,
@@ -231,23 +231,20 @@ class Memory:
     block: int = RAM_BLOCK
 
     @property
+    def block_rows(self) -> list[int]:
+        """The rows of each block of an instance (one block, all rows, without output registers)."""
+        return block_rows(self.depth, self.block) if self.oreg else [self.depth]
+
+    @property
     def blocks(self) -> int:
-        """``block``-deep blocks per instance (1 without output registers)."""
-        return -(-self.depth // self.block) if self.oreg else 1
-
-
-def _mapped_blocks(width: int, depth: int, ports2: bool) -> int:
-    """Block RAMs of one memory as Yosys maps it: none where it keeps the memory in LUTs."""
-    return 0 if in_luts(width, depth) else bram_blocks(width, depth, ports2)
+        """Blocks per instance."""
+        return len(self.block_rows)
 
 
 def memory_blocks(m: Memory) -> int:
     """Block RAMs of ``m`` (every instance), 0 for what Yosys keeps in LUTs. Built of blocks (with
     output registers), each block is a memory of its own to Yosys: a short last one stays in LUTs."""
-    if not m.oreg:
-        return m.count * _mapped_blocks(m.width, m.depth, m.ports2)
-    full, rest = divmod(m.depth, m.block)
-    return m.count * (full * _mapped_blocks(m.width, m.block, m.ports2) + _mapped_blocks(m.width, rest, m.ports2))
+    return m.count * sum(mapped_blocks(m.width, d, m.ports2) for d in m.block_rows)
 
 
 def memories(design: RtlDesign) -> list[Memory]:
@@ -388,6 +385,14 @@ def resources(design: RtlDesign) -> Resources:
     return Resources(lut4=lut, ff=ff, dsp=requant_dsps(design), bram=sum(memory_blocks(m) for m in memories(design)))
 
 
+def over_headroom(res: Resources, cap: Capacity) -> list[str]:
+    """The resources of ``res`` above their ``HEADROOM`` share of ``cap``, as ``name used/available
+    (above N % of the device)``; empty when they fit."""
+    avail = asdict(cap)
+    return [f"{k} {getattr(res, k)}/{avail[k]} (above {100 * HEADROOM[k]:.0f} % of the device)"
+            for k, v in res.shares(cap).items() if v > HEADROOM[k]]
+
+
 @dataclass
 class Estimate:
     """Cycles per layer and width and resources of one configuration on one board."""
@@ -410,10 +415,8 @@ class Estimate:
         return not self.over()
 
     def over(self) -> list[str]:
-        """The resources above their headroom, as ``name used/available (above N % of the device)``."""
-        cap = asdict(self.capacity)
-        return [f"{k} {getattr(self.resources, k)}/{cap[k]} (above {100 * HEADROOM[k]:.0f} % of the device)"
-                for k, v in self.resources.shares(self.capacity).items() if v > HEADROOM[k]]
+        """``over_headroom`` of its resources."""
+        return over_headroom(self.resources, self.capacity)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (kind ``estimate``, docs/reports.md)."""

@@ -173,7 +173,7 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         expect("layers", type(layers) is list and len(layers) > 0 and all(
             type(n) is str and _IDENT.fullmatch(n) for n in layers), "a list of layer names")
         return
-    from .rtl import BOARDS, LANE_CHOICES, PLANE_CHOICES, RAM_BLOCK  # rtl imports this module
+    from .rtl import BOARDS, LANE_CHOICES, PLANE_CHOICES  # rtl imports this module
 
     def one_of(choices: tuple[int, ...]) -> str:
         return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
@@ -197,7 +197,7 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
                         ("WDEPTH", 1, 1 << 30), ("P", 4, 32)):
         expect("params", _int_in(params.get(key), lo, hi), f"params.{key} an integer in {lo}..{hi}",
                params.get(key))
-    wblk = params.get("WBLK", RAM_BLOCK)  # absent in projects from before it (wb_core's default)
+    wblk = _weight_block(params)
     expect("params", type(wblk) is int and wblk in BLOCK_DEPTHS, f"params.WBLK {one_of(BLOCK_DEPTHS)}", wblk)
     expect("params", params.get("PLANES") == meta["planes"], f"params.PLANES equal to planes ({meta['planes']})",
            params.get("PLANES"))
@@ -216,6 +216,12 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         expect(key, type(layer["signed"]) is bool, "signed true or false", layer["signed"])
         expect(key, type(layer["is_out"]) is bool and layer["is_out"] == (i == len(layers) - 1),
                "is_out true on the last layer only", layer["is_out"])
+
+
+def _weight_block(params: dict[str, Any]) -> Any:
+    """``params.WBLK``, the weight memories' block depth: wb_core's default where a project written
+    before it lacks the field."""
+    return params.get("WBLK", BLOCK_DEPTHS[0])
 
 
 def _int_in(v: Any, lo: int, hi: int) -> bool:
@@ -310,11 +316,12 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     from .rtl import RAM_BLOCK
 
     params = meta["params"]
+    wblk = _weight_block(params)
     required = {"mem/desc.hex": params["NL"], "mem/lw.hex": params["LW_DEPTH"], "mem/requant.hex.0": params["RQ_BLK"]}
     if params.get("TWO"):
         required["mem/requant2.hex.0"] = RAM_BLOCK
     if meta["weights"] == "banked":
-        required.update({f"mem/weights_b{b}.hex.0": params.get("WBLK", RAM_BLOCK) for b in meta["widths"]})
+        required.update({f"mem/weights_b{b}.hex.0": wblk for b in meta["widths"]})
     else:
         required.update({f"mem/comp_{m:x}.hex.0": RAM_BLOCK for m in range(1 << params["QB"])})
         required["mem/elem.hex.0"] = RAM_BLOCK
@@ -323,16 +330,16 @@ def _check_memory_images(project: Path, meta: dict[str, Any]) -> None:
     for rel in required:
         if not (project / rel).is_file():
             raise ProjectError(project / rel, None, "missing memory image (regenerate the project)")
-    blocks = {"mem/weights_b": params.get("WBLK", RAM_BLOCK), "mem/requant.hex.": params["RQ_BLK"]}  # else RAM_BLOCK
+    blocks = {"mem/weights_b": wblk, "mem/requant.hex.": params["RQ_BLK"]}  # other images: RAM_BLOCK deep
     mem = project / "mem"
     for image in sorted(mem.iterdir()) if mem.is_dir() else []:
         rel = f"mem/{image.name}"
-        depth = required.get(rel, next((d for pre, d in blocks.items() if rel.startswith(pre)), RAM_BLOCK))
+        depth = next((d for pre, d in blocks.items() if rel.startswith(pre)), required.get(rel, RAM_BLOCK))
         if rel.startswith("mem/weights_b") and meta["weights"] == "banked":
             block = rel.rsplit(".", 1)[-1]
-            if not re.fullmatch(r"[0-9a-f]+", block) or int(block, 16) * depth >= params["WDEPTH"]:
+            if not re.fullmatch(r"[0-9a-f]+", block) or int(block, 16) * wblk >= params["WDEPTH"]:
                 raise ProjectError(image, None, f"not a block of a {params['WDEPTH']}-row weight memory in "
-                                                f"{depth}-row blocks (regenerate the project)")
+                                                f"{wblk}-row blocks (regenerate the project)")
         words = 0
         for number, line in enumerate(_read_text(image, _MAX_MEM_BYTES).splitlines(), start=1):
             for token in line.split():
