@@ -124,7 +124,9 @@ class HwLayer:
 
     A first convolution with ``cin * kw <= 8`` reads its input with each kernel row packed into one
     channel word (``pack`` taps): in hardware geometry it is a (kh, 1) kernel over ``cin * pack``
-    channels of a tensor ``w + 2 * pw - kw + 1`` columns wide, without column padding.
+    channels of a tensor ``w + 2 * pw - kw + 1`` columns wide, without column padding. A first linear
+    layer that alone reads a (C, H, W) input reads it stored flat (``flat_in``): a 1 x 1 kernel over
+    C * H * W channels, every word full, where a (H, W) kernel takes a word per pixel for C channels.
 
     Tensors live in activation buffers: ``src`` (and ``src2``, an add's second input) is read,
     ``dst`` written (by every layer but the output layer, whose values leave through the output
@@ -153,6 +155,7 @@ class HwLayer:
     bipolar_in: bool = False
     pack: int = 1  # kernel-row taps per channel word (1: none)
     pack_pw: int = 0  # a packed layer's own column padding
+    flat_in: bool = False  # a first linear layer's (C, H, W) input stored flat, as C * H * W channels
     groups: int = 1  # convolution groups (depthwise: groups == cin == cout)
     dst: int = 0  # buffer of the output (none for the output layer)
     src2: int = 0  # add: buffer of the second input
@@ -320,7 +323,10 @@ def hardware_layers(bank: Bank) -> list[HwLayer]:
             else:
                 hw = HwLayer(n.name, "conv", c, h, w, cout, ho, wo, kh, kw, *n.stride, ph, pw, groups=g)
         elif n.op == "linear":  # a kernel over the whole stored tensor
-            hw = HwLayer(n.name, "conv", c, h, w, n.out_channels, 1, 1, h, w, 1, 1, 0, 0)
+            flat = not layers and ins[0] == INPUT and readers[INPUT] == 1 and h * w > 1
+            if flat:
+                c, h, w = c * h * w, 1, 1
+            hw = HwLayer(n.name, "conv", c, h, w, n.out_channels, 1, 1, h, w, 1, 1, 0, 0, flat_in=flat)
         else:
             raise RtlError(f"{where}: {n.op} is not supported by the RTL backend")
         hw.inputs = ins
@@ -610,9 +616,11 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     cdepth = max(1, -(-n_comp // q))
     xdepth = -(-n_edge // q)
     in_shape = bank.shapes[INPUT]
-    in_c, in_w = in_shape[0], 1 if len(in_shape) == 1 else in_shape[2]
-    in_hw = math.prod(in_shape[1:])
     first = layers[0]
+    if first.flat_in or len(in_shape) == 1:
+        in_c, in_w, in_hw = math.prod(in_shape), 1, 1
+    else:
+        in_c, in_w, in_hw = in_shape[0], in_shape[2], in_shape[1] * in_shape[2]
     params: dict[str, int | str] = {
         "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "PLANES": planes, "QB": q.bit_length() - 1,
         "NL": len(layers), "NT": NT,

@@ -205,6 +205,24 @@ def test_an_input_read_twice_is_stored_unpacked():
     assert hardware_layers(alone)[0].pack == 3
 
 
+@pytest.mark.verilator
+def test_a_first_linear_layer_reads_its_image_input_stored_flat(tmp_path):
+    """A linear layer over a (C, H, W) input reads it as C * H * W channels, eight to a word, where a
+    (H, W) kernel took a word per pixel for 3 of its 8 slots: 10 items per lane group, not 25."""
+    nodes = [Node("f", "flatten", (INPUT,)), Node("fc1", "linear", ("f",), out_channels=12),
+             Node("fc2", "linear", ("fc1",), out_channels=5, act="none")]
+    bank = synth_bank((nodes, (3, 5, 5)), widths=(8, 2, 1), calib=4, input_signed=True)
+    fc1 = hardware_layers(bank)[0]
+    assert (fc1.cin, fc1.hin, fc1.win, fc1.kh, fc1.kw, fc1.flat_in, fc1.units) == (75, 1, 1, 1, 1, True, 10)
+    prm = build_design(bank, "banked", 4, images=False).params
+    assert (prm["IN_C"], prm["IN_HW"], prm["IN_CW"], prm["IN_W"]) == (75, 1, 10, 1)
+    project = write_rtl_project(bank, tmp_path / "p", "banked", lanes=4)
+    report = check_rtl(project, [8, 2, 1, 8], per_segment=1)
+    assert report.ok and report.mismatches == 0, report.text()
+    est = estimate(bank, "banked", 4).cycles
+    assert all(report.cycles_per_width()[b] == est[b]["total"] for b in (8, 2, 1))
+
+
 def resnet8_like(c: tuple[int, int, int] = (8, 16, 16), shape: tuple[int, int, int] = (3, 8, 8)):
     """ResNet-8's graph (``wavebits.archs.resnet8``: stem, three residual stages, the second and third
     strided with a 1x1 shortcut, global pooling, linear) with fewer channels and a smaller input."""
