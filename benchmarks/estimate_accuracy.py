@@ -1,7 +1,8 @@
 """The RTL estimator beside what it estimates: its cycle model against the RTL simulation and its
 resource model against nextpnr's report (or Yosys's netlist statistics with ``--yosys``).
 
-Usage: python benchmarks/estimate_accuracy.py [--config ARCH:LANES[xPLANES]:WEIGHTS[:WIDTHS] ...] [--no-build] [--yosys]
+Usage: python benchmarks/estimate_accuracy.py [--config ARCH:LANES[xPLANES][dsp]:WEIGHTS[:WIDTHS] ...] [--no-build]
+                                              [--yosys]
                                               [--out docs/results/estimate-accuracy.md]
 
 Targets (issue 14): cycles within 2 % of the simulation, resources within 15 % of nextpnr. With
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -36,14 +38,24 @@ CONFIGS = ["lenet5:8:banked", "lenet5:4:banked:8,4,2,1", "lenet5:16:banked", "cn
            "resnet8:4:reconstruct:8,4,2,1", "resnet8:8:reconstruct:4,2,1",
            # several weight bit planes per item
            "lenet5:8x2:banked", "lenet5:8x8:banked", "lenet5:4x4:banked:8,4,2,1", "resnet8:4x8:banked:8,4,2,1",
-           "lenet5:8x4:reconstruct", "lenet5:8x8:reconstruct", "resnet8:4x2:reconstruct:8,4,2,1"]
+           "lenet5:8x4:reconstruct", "lenet5:8x8:reconstruct", "resnet8:4x2:reconstruct:8,4,2,1",
+           # the lanes' products on multipliers
+           "lenet5:8x8dsp:banked", "lenet5:8x8dsp:reconstruct", "resnet8:4x8dsp:banked:8,4,2,1"]
+
+
+def engine_of(engine: str) -> tuple[int, int, str]:
+    """(lanes, planes, mac) of a config's LANES[xPLANES][dsp]."""
+    m = re.fullmatch(r"(\d+)(?:x(\d+))?(dsp)?", engine)
+    if not m:
+        raise SystemExit(f"error: --config: expected LANES[xPLANES][dsp], got {engine!r}")
+    return int(m[1]), int(m[2] or 1), "dsp" if m[3] else "lut"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", nargs="+", default=CONFIGS,
-                    help="ARCH:LANES[xPLANES]:WEIGHTS[:WIDTHS] (synthesized banks, seed 0; one plane per item "
-                         "unless PLANES; every width unless WIDTHS: 8,4,2,1)")
+                    help="ARCH:LANES[xPLANES][dsp]:WEIGHTS[:WIDTHS] (synthesized banks, seed 0; one plane per item "
+                         "unless PLANES, in LUTs unless dsp; every width unless WIDTHS: 8,4,2,1)")
     ap.add_argument("--no-build", action="store_true", help="Cycles only: no synthesis.")
     ap.add_argument("--yosys", action="store_true", help="Compare with Yosys's statistics instead of nextpnr "
                     "(minutes faster), and print the logic model's least-squares fit.")
@@ -54,11 +66,11 @@ def main() -> None:
     with scratch("wb-estimate-") as work:
         for spec in args.config:
             arch, engine, weights, *widths = spec.split(":")
-            lanes, planes = (int(v) for v in [*engine.split("x"), "1"][:2])
+            lanes, planes, mac = engine_of(engine)
             bank = synth_bank(arch, seed=0, **({"widths": [int(b) for b in widths[0].split(",")]} if widths else {}))
-            est = estimate(bank, weights, lanes, planes=planes)
+            est = estimate(bank, weights, lanes, planes=planes, mac=mac)
             project = write_rtl_project(bank, work / spec.replace(":", "_").replace(",", ""), weights, lanes,
-                                        planes=planes)
+                                        planes=planes, mac=mac)
             sim = check_rtl(project, [max(bank.widths), *bank.widths], 1)
             assert sim.ok, sim.text()
             for b, cycles in sorted(sim.cycles_per_width().items(), reverse=True):
@@ -72,7 +84,7 @@ def main() -> None:
                 continue
             if args.yosys:
                 measured = synth_resources(project)
-                design = build_design(bank, weights, lanes, images=False, planes=planes)
+                design = build_design(bank, weights, lanes, images=False, planes=planes, mac=mac)
                 measured["ff"] -= absorbed_flip_flops(design)
                 lut, ff = counted_logic(design)
                 fit_rows.append((weights, logic_features(design), measured["lut4"] - lut, measured["ff"] - ff))

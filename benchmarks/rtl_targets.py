@@ -1,10 +1,10 @@
 """RTL accelerator targets for a LeNet-5 bank: cycles per width, switch latency, memory, Fmax.
 
-Usage: python benchmarks/rtl_targets.py [--bank FILE] [--lanes N] [--planes N] [--vectors 2] [--seed 1]
-                                        [--no-bitstream] [--out docs/results/rtl-lenet5.md]
+Usage: python benchmarks/rtl_targets.py [--bank FILE] [--lanes N] [--planes N] [--mac lut|dsp] [--vectors 2]
+                                        [--seed 1] [--no-bitstream] [--out docs/results/rtl-lenet5.md]
 
 Generates the RTL project in both weight modes with the lane count `codegen rtl --fit ulx3s-85f`
-picks for --planes weight bit planes per item (or --lanes), simulates it with Verilator along every
+picks for --planes weight bit planes per item and --mac (or --lanes), simulates it with Verilator along every
 width and the switch schedule 8,4,1,8,2 (switches in mid-stream, then from idle), builds the
 ULX3S-85F bitstream, and prints one table of every target
 (issue 14) beside the measured value, the estimator beside nextpnr, the paper's 1.2 s CPU switch and
@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 from wavebits.codegen.estimate import CAPACITY, estimate, fit
-from wavebits.codegen.rtl import build_design, write_rtl_project
+from wavebits.codegen.rtl import MAC_CHOICES, MUL_PLANES, build_design, write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import read_bank, synth_bank
@@ -40,7 +40,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bank", type=Path, default=None, help="A LeNet-5 bank (default: synthesized, seed 0).")
     ap.add_argument("--lanes", type=int, default=None, help="Lanes in both modes (default: --fit ulx3s-85f's).")
-    ap.add_argument("--planes", type=int, default=1, help="Weight bit planes per item in both modes.")
+    ap.add_argument("--planes", type=int, default=None,
+                    help="Weight bit planes per item in both modes (default: 1, 8 with --mac dsp).")
+    ap.add_argument("--mac", choices=MAC_CHOICES, default="lut",
+                    help="The lanes' products in LUTs or on multipliers, in both modes.")
     ap.add_argument("--vectors", type=int, default=2, help="Inferences per schedule segment.")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed.")
     ap.add_argument("--no-bitstream", action="store_true", help="Skip synthesis and place-and-route.")
@@ -49,11 +52,14 @@ def main() -> None:
     bank = read_bank(args.bank) if args.bank else synth_bank("lenet5", seed=0)
     widths = list(bank.widths)
     plan = widths + SCHEDULE
-    space = {**({"lanes": (args.lanes,)} if args.lanes else {}), "planes": (args.planes,)}
+    planes_given = args.planes or (MUL_PLANES if args.mac == "dsp" else 1)
+    space = {**({"lanes": (args.lanes,)} if args.lanes else {}), "planes": (planes_given,), "macs": (args.mac,)}
     chosen = {mode: fit(bank, mode, **space) for mode in ("banked", "reconstruct")}
     lanes = {mode: e.lanes for mode, e in chosen.items()}
     planes = {mode: e.planes for mode, e in chosen.items()}
-    lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes x {planes['banked']} planes "
+    on = " on multipliers" if args.mac == "dsp" else ""
+    engine = {mode: f"{lanes[mode]} x {planes[mode]}" + (" dsp" if args.mac == "dsp" else "") for mode in lanes}
+    lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes x {planes['banked']} planes{on} "
                         f"banked, {lanes['reconstruct']} x {planes['reconstruct']} reconstruct"
                         + ("" if args.lanes else " (--fit ulx3s-85f)"), "",
                         f"Reproduce: `{command_line(Path(__file__).resolve().parents[1])}` (banks: "
@@ -62,7 +68,7 @@ def main() -> None:
     with scratch("wb-rtl-") as work:
         reports, idle, meta_bits, clock_mhz, builds = {}, {}, {}, 0.0, {}
         for mode in ("banked", "reconstruct"):
-            project = write_rtl_project(bank, work / mode, mode, lanes[mode], planes=planes[mode])
+            project = write_rtl_project(bank, work / mode, mode, lanes[mode], planes=planes[mode], mac=args.mac)
             reports[mode] = check_rtl(project, plan, args.vectors)
             idle[mode] = check_rtl(project, SCHEDULE, args.vectors, switch_mode="idle")
             meta = json.loads((project / "project.json").read_text())
@@ -86,7 +92,7 @@ def main() -> None:
         rows = []
         for mode in ("banked", "reconstruct"):
             c8 = cyc[mode][8]
-            rows.append([f"{mode}, P={lanes[mode]} x {planes[mode]} planes: cycles/inference at 8 bit",
+            rows.append([f"{mode}, P={lanes[mode]} x {planes[mode]} planes{on}: cycles/inference at 8 bit",
                          f"<= {CYCLES_TARGET:,}",
                          f"{c8:,} ({BEFORE['cycles'] / c8:.1f}x fewer than before)",
                          "yes" if c8 <= CYCLES_TARGET else f"NO ({c8 / CYCLES_TARGET:.1f}x over)"])
@@ -127,11 +133,11 @@ def main() -> None:
                 used = {k: v[0] for k, v in build.utilization.items()}
                 ips = clock_mhz * 1e6 / reports[mode].cycles_per_width()[8]
                 before = clock_mhz * 1e6 / BEFORE["cycles"] / BEFORE["lut4"][mode] * 1000
-                perf.append([mode, f"{lanes[mode]} x {planes[mode]}", f"{ips:,.0f}", used.get("LUT4", 0),
+                perf.append([mode, engine[mode], f"{ips:,.0f}", used.get("LUT4", 0),
                              used.get("flip-flops", 0),
                              used.get("DSP (18x18)", 0), used.get("block RAM (18 kbit)", 0),
                              f"{ips / used['LUT4'] * 1000:.1f}", f"{before:.1f}"])
-                est = estimate(bank, mode, lanes[mode], planes=planes[mode]).resources
+                est = estimate(bank, mode, lanes[mode], planes=planes[mode], mac=args.mac).resources
                 for key, name in (("lut4", "LUT4"), ("ff", "flip-flops"), ("dsp", "DSP (18x18)"),
                                   ("bram", "block RAM (18 kbit)")):
                     got = used.get(name, 0)

@@ -34,6 +34,7 @@ from .rtl import (
     ELEM_W,
     FIELD_W,
     LANE_CHOICES,
+    MUL_PLANES,
     RAM_BLOCK,
     REQUANT_OREG,
     WEIGHT_MODES,
@@ -41,6 +42,7 @@ from .rtl import (
     RtlDesign,
     RtlError,
     build_design,
+    check_mac,
     hardware_layers,
 )
 
@@ -312,23 +314,30 @@ def requant_dsps(design: RtlDesign) -> int:
     return (DRAIN_LANES + int(design.params["TWO"])) * product_dsps(design)
 
 
-def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1) -> list[float]:
+def lane_dsps(design: RtlDesign) -> int:
+    """18x18 multipliers of the lanes: with MUL, one per lane and slot (a 9-bit weight times a 10-bit
+    value)."""
+    return int(design.params["MUL"]) * int(design.params["P"]) * 8
+
+
+def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1, mul: bool = False) -> list[float]:
     """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
     in reconstruct mode, the Haar engine's butterflies); P times the planes per item beyond the first
-    (each a lane's word sum and a level of its plane tree, and its share of the operand row);
-    banked, P times the ``widths`` stored (the weight row's width select); whether a layer adds two
-    tensors (the second input's path and requant product)."""
-    extra = float(lanes * (planes - 1))
+    in LUTs (each a lane's word sum and a level of its plane tree, and its share of the operand row);
+    P on multipliers (a lane's weight decode, product registers and product sum instead, and its
+    share of the operand row); banked, P times the ``widths`` stored (the weight row's width select);
+    whether a layer adds two tensors (the second input's path and requant product)."""
+    extra = 0.0 if mul else float(lanes * (planes - 1))
     if weights == "reconstruct":
-        return [1.0, float(lanes), extra, float(two)]
-    return [1.0, float(lanes), extra, float(lanes * widths), float(two)]
+        return [1.0, float(lanes), extra, float(lanes * mul), float(two)]
+    return [1.0, float(lanes), extra, float(lanes * mul), float(lanes * widths), float(two)]
 
 
 def logic_features(design: RtlDesign) -> list[float]:
     """``features`` of a design."""
     prm = design.params
     return features("reconstruct" if prm["WEIGHTS"] == 1 else "banked", int(prm["P"]), int(prm["WIDTHS"]).bit_count(),
-                    bool(prm["TWO"]), int(prm["PLANES"]))
+                    bool(prm["TWO"]), int(prm["PLANES"]), bool(prm["MUL"]))
 
 
 def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:
@@ -372,17 +381,19 @@ def logic(design: RtlDesign) -> tuple[int, int]:
 
 
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of
-# benchmarks/estimate_accuracy.py (--yosys prints the fit)
+# benchmarks/estimate_accuracy.py (--yosys prints the fit); the multiplier lanes' (fourth) to LeNet-5
+# on 8 lanes in either mode, the rest held
 LOGIC = {
-    "banked": {"lut4": [5302.6, 367.5, 199.4, 22.3, 1662.1], "ff": [3687.3, 86.4, 112.1, 5.8, 1089.9]},
-    "reconstruct": {"lut4": [5296.9, 1552.8, 203.5, 1780.4], "ff": [4678.2, 537.2, 112.5, 1308.7]},
+    "banked": {"lut4": [5302.6, 367.5, 199.4, 92.3, 22.3, 1662.1], "ff": [3687.3, 86.4, 112.1, 898.5, 5.8, 1089.9]},
+    "reconstruct": {"lut4": [5296.9, 1552.8, 203.5, 117.6, 1780.4], "ff": [4678.2, 537.2, 112.5, 795.9, 1308.7]},
 }
 
 
 def resources(design: RtlDesign) -> Resources:
     """The design's estimated resources."""
     lut, ff = logic(design)
-    return Resources(lut4=lut, ff=ff, dsp=requant_dsps(design), bram=sum(memory_blocks(m) for m in memories(design)))
+    return Resources(lut4=lut, ff=ff, dsp=requant_dsps(design) + lane_dsps(design),
+                     bram=sum(memory_blocks(m) for m in memories(design)))
 
 
 def over_headroom(res: Resources, cap: Capacity) -> list[str]:
@@ -409,6 +420,7 @@ class Estimate:
     memories: list[dict[str, Any]] = field(default_factory=list)
     rebuild_cycles: int = 0  # reconstruct: a width switch's rebuild of every weight (0 banked)
     weights_count: int = 0  # the bank's weights
+    mac: str = "lut"  # how the lanes sum their products (rtl.MAC_CHOICES)
 
     @property
     def fits(self) -> bool:
@@ -423,7 +435,7 @@ class Estimate:
         from wavebits.reports import report
 
         return report("estimate", bank=self.bank, weights=self.weights, lanes=self.lanes, planes=self.planes,
-                      board=self.board,
+                      mac=self.mac, board=self.board,
                       clock_mhz=self.clock_mhz, fits=self.fits, headroom=HEADROOM,
                       resources=asdict(self.resources), capacity=asdict(self.capacity),
                       cycles_per_width={str(b): per["total"] for b, per in sorted(self.cycles.items(), reverse=True)},
@@ -445,7 +457,8 @@ class Estimate:
         verdict = "fits" if self.fits else f"does NOT fit: {', '.join(self.over())}"
         return "\n".join([
             f"estimate for {self.bank}: {self.weights} weights, P={self.lanes} lanes x {self.planes} weight bit "
-            f"plane{'s' if self.planes > 1 else ''} per item, {self.board} at "
+            f"plane{'s' if self.planes > 1 else ''} per item{' on multipliers' if self.mac == 'dsp' else ''}, "
+            f"{self.board} at "
             f"{self.clock_mhz:g} MHz: {verdict}",
             table(["resource", "estimate", "available", "%", "fit limit %"], rows), "",
             table(["width", "cycles/inference", "vs widest", "us/inference", "inferences/s"], crows), "",
@@ -456,19 +469,19 @@ class Estimate:
 
 
 def estimate(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
-             clock_mhz: float = 100.0, planes: int = 1) -> Estimate:
-    """Estimate one configuration (``lanes`` lanes taking ``planes`` weight bit planes per item)
-    without writing anything; RtlError for a bank the RTL refuses."""
+             clock_mhz: float = 100.0, planes: int = 1, mac: str = "lut") -> Estimate:
+    """Estimate one configuration (``lanes`` lanes taking ``planes`` weight bit planes per item, summed
+    by ``mac``) without writing anything; RtlError for a bank the RTL refuses."""
     if board not in BOARDS or board not in CAPACITY:
         raise RtlError(f"unknown board {board!r} (known: {', '.join(CAPACITY)})")
     if weights not in WEIGHT_MODES:
         raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
-    design = build_design(bank, weights, lanes, images=False, planes=planes)
+    design = build_design(bank, weights, lanes, images=False, planes=planes, mac=mac)
     mems = [{"name": m.name, "width": m.width, "depth": m.depth, "instances": m.count, "bram": memory_blocks(m)}
             for m in memories(design)]
     rebuild = rebuild_cycles(design) if weights == "reconstruct" else 0
     return Estimate(bank.name, weights, lanes, planes, board, clock_mhz, inference_cycles(bank, lanes, planes),
-                    resources(design), CAPACITY[board], mems, rebuild, bank.weight_count())
+                    resources(design), CAPACITY[board], mems, rebuild, bank.weight_count(), mac)
 
 
 class DoesNotFit(RtlError):
@@ -480,11 +493,18 @@ class DoesNotFit(RtlError):
 
 
 def fit(bank: Bank, weights: str = "banked", board: str = "ulx3s-85f", clock_mhz: float = 100.0,
-        lanes: tuple[int, ...] = LANE_CHOICES, planes: tuple[int, ...] = (1,)) -> Estimate:
-    """The fastest configuration (of ``lanes`` x ``planes``; ``rtl.PLANE_CHOICES`` to search the
-    planes too) whose estimate fits ``board`` within the headroom (fewest cycles at the widest width; ties:
-    fewer LUTs); RtlError naming what overflows when none does."""
-    options = [estimate(bank, weights, p, board, clock_mhz, q) for p in lanes for q in planes]
+        lanes: tuple[int, ...] = LANE_CHOICES, planes: tuple[int, ...] = (1,),
+        macs: tuple[str, ...] = ("lut",)) -> Estimate:
+    """The fastest configuration (of ``lanes`` x ``planes`` x ``macs``, multipliers only with every
+    plane; ``rtl.PLANE_CHOICES`` and ``rtl.MAC_CHOICES`` to search them too) whose estimate fits
+    ``board`` within the headroom (fewest cycles at the widest width; ties: fewer LUTs); RtlError
+    naming what overflows when none does."""
+    for m in macs:
+        check_mac(m, MUL_PLANES)
+    engines = [(q, m) for q in planes for m in macs if m == "lut" or q == MUL_PLANES]
+    if not engines:
+        raise RtlError(f"--mac dsp takes --planes {MUL_PLANES}, the search has planes {', '.join(map(str, planes))}")
+    options = [estimate(bank, weights, p, board, clock_mhz, q, m) for p in lanes for q, m in engines]
     fitting = [e for e in options if e.fits]
     if not fitting:
         smallest = options[0]

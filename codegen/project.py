@@ -173,7 +173,7 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
         expect("layers", type(layers) is list and len(layers) > 0 and all(
             type(n) is str and _IDENT.fullmatch(n) for n in layers), "a list of layer names")
         return
-    from .rtl import BOARDS, LANE_CHOICES, PLANE_CHOICES  # rtl imports this module
+    from .rtl import BOARDS, LANE_CHOICES, MUL_PLANES, PLANE_CHOICES  # rtl imports this module
 
     def one_of(choices: tuple[int, ...]) -> str:
         return ", ".join(map(str, choices[:-1])) + f" or {choices[-1]}"
@@ -201,6 +201,9 @@ def _check_meta(path: Path, meta: dict[str, Any], kind: str) -> None:
     expect("params", type(wblk) is int and wblk in BLOCK_DEPTHS, f"params.WBLK {one_of(BLOCK_DEPTHS)}", wblk)
     expect("params", params.get("PLANES") == meta["planes"], f"params.PLANES equal to planes ({meta['planes']})",
            params.get("PLANES"))
+    mul = lane_multipliers(params)
+    expect("params", mul in (0, 1) and type(mul) is int and (mul == 0 or meta["planes"] == MUL_PLANES),
+           f"params.MUL 0, or 1 with {MUL_PLANES} planes", mul)
     expect("layers", type(layers) is list and len(layers) == params["NL"], f"a list of {params['NL']} layers")
     for i, layer in enumerate(layers):
         key = f"layers[{i}]"
@@ -222,6 +225,12 @@ def _weight_block(params: dict[str, Any]) -> Any:
     """``params.WBLK``, the weight memories' block depth: wb_core's default where a project written
     before it lacks the field."""
     return params.get("WBLK", BLOCK_DEPTHS[0])
+
+
+def lane_multipliers(params: dict[str, Any]) -> Any:
+    """``params.MUL``, 1 where the lanes' products are on multipliers: 0 where a project written
+    before it lacks the field."""
+    return params.get("MUL", 0)
 
 
 def _int_in(v: Any, lo: int, hi: int) -> bool:

@@ -53,6 +53,10 @@ from .rtl_layout import (
 WEIGHT_MODES = ("banked", "reconstruct")
 LANE_CHOICES = (4, 8, 16, 32)
 PLANE_CHOICES = (1, 2, 4, 8)  # weight bit planes per item and lane (wb_mac_lane PLANES)
+# how a lane sums its products (wb_mac_lane MUL): "lut", the weight bit planes' sums in LUTs; "dsp",
+# each slot's whole weight times its value on a multiplier (8 planes per item)
+MAC_CHOICES = ("lut", "dsp")
+MUL_PLANES = 8
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",
@@ -435,16 +439,26 @@ class RtlDesign:
     rebuild_items: list[int] = field(default_factory=list)
 
 
-def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, planes: int = 1) -> RtlDesign:
+def check_mac(mac: str, planes: int) -> None:
+    """RtlError unless ``mac`` is one of MAC_CHOICES and, on multipliers, the lanes take every plane."""
+    if mac not in MAC_CHOICES:
+        raise RtlError(f"--mac must be one of {', '.join(MAC_CHOICES)}, got {mac!r}")
+    if mac == "dsp" and planes != MUL_PLANES:
+        raise RtlError(f"--mac dsp multiplies whole weights: it takes --planes {MUL_PLANES}, got {planes}")
+
+
+def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, planes: int = 1,
+                 mac: str = "lut") -> RtlDesign:
     """Lay the bank out into the core's memories (see wb_core.v for the formats) for ``lanes`` lanes
-    taking ``planes`` weight bit planes per item; ``images=False`` sizes them without making their
-    contents (``files`` then holds none of the weight images)."""
+    taking ``planes`` weight bit planes per item, summed by ``mac`` (MAC_CHOICES); ``images=False``
+    sizes them without making their contents (``files`` then holds none of the weight images)."""
     if weights not in WEIGHT_MODES:
         raise RtlError(f"weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
     if lanes not in LANE_CHOICES:
         raise RtlError(f"--lanes must be one of {', '.join(map(str, LANE_CHOICES))}, got {lanes}")
     if planes not in PLANE_CHOICES:
         raise RtlError(f"--planes must be one of {', '.join(map(str, PLANE_CHOICES))}, got {planes}")
+    check_mac(mac, planes)
     p, q = lanes, lanes // 2
     layers = hardware_layers(bank)
     nbuf = max([2] + [hw.dst + 1 for hw in layers])
@@ -622,7 +636,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
     else:
         in_c, in_w, in_hw = in_shape[0], in_shape[2], in_shape[1] * in_shape[2]
     params: dict[str, int | str] = {
-        "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "PLANES": planes, "QB": q.bit_length() - 1,
+        "WEIGHTS": 0 if weights == "banked" else 1, "P": p, "PLANES": planes, "MUL": int(mac == "dsp"),
+        "QB": q.bit_length() - 1,
         "NL": len(layers), "NT": NT,
         "WIDTHS": sum(1 << (b - 1) for b in bank.widths),
         "WIDX": sum(widx[b] << (4 * (b - 1)) for b in bank.widths),
@@ -731,17 +746,17 @@ def output_count(bank: Bank) -> int:
 
 def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
                  bank_bytes: bytes | None = None, vectors: np.ndarray | None = None,
-                 clock_mhz: float = DEFAULT_CLOCK_MHZ, planes: int = 1) -> dict[str, bytes | str]:
+                 clock_mhz: float = DEFAULT_CLOCK_MHZ, planes: int = 1, mac: str = "lut") -> dict[str, bytes | str]:
     """All files of an RTL project for ``bank`` (deterministic for the same inputs); the board top
     level clocks the core at ``clock_mhz`` (the nearest its PLL makes); ``planes``: weight bit planes
-    per item and lane."""
+    per item and lane, ``mac``: how the lanes sum them (MAC_CHOICES)."""
     if board not in BOARDS:
         raise RtlError(f"unknown board {board!r} (known: {', '.join(BOARDS)})")
     try:
         pll = ecp5_pll(BOARDS[board][2], clock_mhz)
     except PllError as e:
         raise RtlError(f"--clock-mhz: {e}") from None
-    design = build_design(bank, weights, lanes, planes=planes)
+    design = build_design(bank, weights, lanes, planes=planes, mac=mac)
     files: dict[str, bytes | str] = dict(design.files)
     for name, text in rtl_library().items():
         files[f"rtl/{name}"] = text
@@ -763,6 +778,7 @@ def generate_rtl(bank: Bank, weights: str = "banked", lanes: int = 8, board: str
 
 def write_rtl_project(bank: Bank, out: Path, weights: str = "banked", lanes: int = 8, board: str = "ulx3s-85f",
                       bank_bytes: bytes | None = None, vectors: np.ndarray | None = None,
-                      clock_mhz: float = DEFAULT_CLOCK_MHZ, planes: int = 1) -> Path:
+                      clock_mhz: float = DEFAULT_CLOCK_MHZ, planes: int = 1, mac: str = "lut") -> Path:
     """Generate and atomically write the project folder ``out``."""
-    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors, clock_mhz, planes))
+    return write_tree(Path(out), generate_rtl(bank, weights, lanes, board, bank_bytes, vectors, clock_mhz, planes,
+                                              mac))

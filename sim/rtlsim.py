@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from wavebits.codegen.project import load_project, read_project, read_vectors, write_vectors
+from wavebits.codegen.project import lane_multipliers, load_project, read_project, read_vectors, write_vectors
 from wavebits.codegen.rtl import CORE_SOURCES, HEADER
 
 from wavebits.bank.model import Bank
@@ -169,6 +169,7 @@ class RtlReport:
     switches: list[Switch]
     cfg_error: bool
     parity: ParityReport | None = None
+    mac: str = "lut"  # how the lanes sum their products (codegen.rtl.MAC_CHOICES)
 
     @property
     def ok(self) -> bool:
@@ -187,7 +188,7 @@ class RtlReport:
         from wavebits.reports import report
 
         return report("rtl", project=str(self.project), weights=self.weights, lanes=self.lanes,
-                      planes=self.planes, switch_mode=self.switch_mode, per_segment=self.per_segment,
+                      planes=self.planes, mac=self.mac, switch_mode=self.switch_mode, per_segment=self.per_segment,
                       schedule=self.schedule, ok=self.ok,
                       cfg_error=self.cfg_error, parity=self.parity.to_dict() if self.parity else None,
                       cycles_per_width={str(b): c for b, c in sorted(self.cycles_per_width().items(), reverse=True)},
@@ -199,7 +200,8 @@ class RtlReport:
         per = self.cycles_per_width()
         top = per.get(8, max(per.values()) if per else 1)
         rows = [[b, per[b], f"{per[b] / top:.3f}"] for b in sorted(per, reverse=True)]
-        out = [f"RTL simulation of {self.project} ({self.weights}, P={self.lanes} x {self.planes} planes): schedule "
+        out = [f"RTL simulation of {self.project} ({self.weights}, P={self.lanes} x {self.planes} planes"
+               f"{' on multipliers' if self.mac == 'dsp' else ''}): schedule "
                f"{','.join(map(str, self.schedule))}, {self.per_segment} vectors per segment",
                table(["width", "cycles/inference", "vs 8-bit"], rows), ""]
         if self.switches:
@@ -438,4 +440,5 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
     switches = _switch_costs(run.inferences, run.events, run.starts, level.weights == "reconstruct")
     return RtlReport(Path(project), level.weights, level.meta["lanes"], level.meta["planes"], list(schedule),
                      per_segment, switch_mode, run.inferences, mismatch, parity.mismatched_inferences,
-                     parity.inferences, switches, run.events.cfg_error, parity)
+                     parity.inferences, switches, run.events.cfg_error, parity,
+                     "dsp" if lane_multipliers(level.meta["params"]) else "lut")

@@ -31,9 +31,11 @@ from wavebits.codegen.project import default_vectors, read_project
 from wavebits.codegen.rtl import (
     CORE_SOURCES,
     LANE_CHOICES,
+    MAC_CHOICES,
     OP_CODES,
     PLANE_CHOICES,
     TOP,
+    RtlError,
     build_design,
     write_rtl_project,
 )
@@ -257,6 +259,43 @@ def test_fit_picks_the_fastest_lanes_and_planes_that_fit():
     assert all(not e.fits for e in faster)
     assert fit(bank, "banked").planes == 1  # planes are searched only when asked
     assert all(v <= HEADROOM[k] for k, v in chosen.resources.shares(CAPACITY["ulx3s-85f"]).items())
+
+
+def test_lanes_on_multipliers_take_eight_dsps_each_and_every_plane():
+    bank = synth_bank("lenet5", seed=0)
+    lut = estimate(bank, "banked", 8, planes=8)
+    dsp = estimate(bank, "banked", 8, planes=8, mac="dsp")
+    assert dsp.resources.dsp == lut.resources.dsp + 8 * 8 and dsp.cycles == lut.cycles
+    assert dsp.resources.lut4 < lut.resources.lut4 and dsp.resources.bram == lut.resources.bram
+    assert dsp.to_dict()["mac"] == "dsp" and "on multipliers" in dsp.text()
+    with pytest.raises(RtlError, match="--planes 8"):
+        estimate(bank, "banked", 8, planes=4, mac="dsp")
+    with pytest.raises(RtlError, match="--mac"):
+        estimate(bank, "banked", 8, planes=8, mac="xnor")
+    # searched with the planes, multipliers win the tie with 8 planes in LUTs by their LUTs
+    chosen = fit(bank, "banked", planes=PLANE_CHOICES, macs=MAC_CHOICES)
+    options = [estimate(bank, "banked", p, planes=q, mac=m) for p in LANE_CHOICES for q in PLANE_CHOICES
+               for m in MAC_CHOICES if m == "lut" or q == 8]
+    key = (chosen.cycles[8]["total"], chosen.resources.lut4)
+    assert chosen.fits and all(not e.fits for e in options if (e.cycles[8]["total"], e.resources.lut4) < key)
+    assert chosen.mac == "dsp"
+
+
+def test_codegen_rtl_mac_dsp_writes_multiplier_lanes(tmp_path):
+    path = tmp_path / "digits.wbank"
+    write_bank(synth_bank("cnn-digits", seed=0), path)
+    r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "p"), "--mac", "dsp", "--lanes", "4")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "p" / "project.json").read_text())
+    assert (meta["planes"], meta["params"]["PLANES"], meta["params"]["MUL"]) == (8, 8, 1)
+    out = tmp_path / "e.json"
+    r = run("estimate", str(tmp_path / "p"), "--json", str(out))
+    assert r.returncode == 0 and "on multipliers" in r.stdout and json.loads(out.read_text())["mac"] == "dsp"
+    r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "q"), "--mac", "dsp", "--planes", "2")
+    assert r.returncode == 2 and r.stderr.count("error:") == 1 and "--planes 8" in r.stderr
+    assert not (tmp_path / "q").exists()
+    r = run("codegen", "rtl", str(path), "-o", str(tmp_path / "q"), "--mac", "fit")
+    assert r.returncode == 2 and "--mac fit needs --fit" in r.stderr
 
 
 def test_cycles_scale_with_the_width_and_shrink_with_lanes_and_planes():

@@ -163,19 +163,19 @@ def test_mixed_graph_csim_is_bit_exact(tmp_path, mixed_bank, weights):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("weights,planes", [("reconstruct", 1), ("banked", 4)])
-def test_mixed_graph_rtl_is_bit_exact(tmp_path, mixed_bank, weights, planes):
+@pytest.mark.parametrize("weights,planes,mac", [("reconstruct", 1, "lut"), ("banked", 4, "lut"), ("banked", 8, "dsp")])
+def test_mixed_graph_rtl_is_bit_exact(tmp_path, mixed_bank, weights, planes, mac):
     """The RTL runs every op of the graph: a grouped convolution of two input channels per group on 8
     lanes (two groups per lane group, one pass each), depthwise, an average pool of act none values,
-    the add of two act none tensors, global pooling, int8 input; one weight bit plane per item, and
-    four (widths 3 and 5 leave part of a step's planes empty)."""
+    the add of two act none tensors, global pooling, int8 input; one weight bit plane per item, four
+    (widths 3 and 5 leave part of a step's planes empty), and the products on multipliers."""
     from wavebits.codegen.rtl import hardware_layers, write_rtl_project
     from wavebits.sim.rtlsim import check_rtl
 
     assert [h.op for h in hardware_layers(mixed_bank)] == ["conv", "conv", "conv", "avgpool", "conv", "add",
                                                             "avgpool", "conv"]
     project = write_rtl_project(mixed_bank, tmp_path / "p", weights, 8, vectors=default_vectors(mixed_bank, 2),
-                                planes=planes)
+                                planes=planes, mac=mac)
     report = check_rtl(project, [8, 3, 1, 8, 2, 5], per_segment=1)
     assert report.ok, report.text()
 

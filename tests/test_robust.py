@@ -244,6 +244,9 @@ def _copy(src: Path, dst: Path) -> Path:
     ("rtl", lambda p: _edit_json(p, lambda m: m["params"].update(OUT_W="20")), ("project.json", "OUT_W")),
     ("rtl", lambda p: _edit_json(p, lambda m: m["layers"][0].update(cout=65)), ("project.json", "layers[0]")),
     ("rtl", lambda p: _edit_json(p, lambda m: m["params"].update(WBLK=1000)), ("project.json", "params.WBLK", "1000")),
+    ("rtl", lambda p: _edit_json(p, lambda m: m["params"].update(MUL=2)), ("project.json", "params.MUL", "2")),
+    # multipliers take every plane of a weight: the project's lanes take one
+    ("rtl", lambda p: _edit_json(p, lambda m: m["params"].update(MUL=1)), ("project.json", "params.MUL", "8 planes")),
     ("rtl", lambda p: (p / "mem/desc.hex").unlink(), ("mem/desc.hex", "missing memory image")),
     ("rtl", lambda p: _append(p / "mem/lw.hex", "zz\n"), ("mem/lw.hex", "line", "not a hex word")),
     ("rtl", lambda p: (p / "mem/comp_1.hex.0").write_bytes(b"\xff\xfe"), ("comp_1.hex.0", "not UTF-8")),

@@ -291,11 +291,11 @@ def test_ds_cnn_like_network_is_bit_exact(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.verilator
-@pytest.mark.parametrize("lanes,planes", [(4, 8), (32, 2)])
-def test_every_op_in_both_weight_modes(tmp_path, lanes, planes):
+@pytest.mark.parametrize("lanes,planes,mac", [(4, 8, "lut"), (32, 2, "lut"), (8, 8, "dsp")])
+def test_every_op_in_both_weight_modes(tmp_path, lanes, planes, mac):
     """The ops on 4 lanes (a depthwise lane group half a word) taking all 8 weight bit planes per
-    item and on 32 (four words) taking 2: ResNet-8- and DS-CNN-like networks, and one with max pools
-    over int8 and over 4-byte act none values, grouped
+    item, on 32 (four words) taking 2 and on 8 multiplying whole weights: ResNet-8- and DS-CNN-like
+    networks, and one with max pools over int8 and over 4-byte act none values, grouped
     convolutions of 1 input channel (4 outputs) and 6 input channels (on 4-byte values) per group,
     an average pool, an add with an act none output, a depthwise convolution of act none values and
     an average pool of its output."""
@@ -319,7 +319,7 @@ def test_every_op_in_both_weight_modes(tmp_path, lanes, planes):
              synth_bank(input_read_twice(), calib=16, input_signed=True)]
     for k, bank in enumerate(banks):
         for mode in ("banked", "reconstruct"):
-            report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes, planes=planes),
+            report = check_rtl(write_rtl_project(bank, tmp_path / f"{k}{mode}", mode, lanes, planes=planes, mac=mac),
                                [8, 5, 1, 2, 8], per_segment=1)
             assert report.ok, report.text()
             rebuild = estimate(bank, mode, lanes, planes=planes).rebuild_cycles

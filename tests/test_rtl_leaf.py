@@ -97,10 +97,12 @@ REQUANT = [
     _leaf("wb_requant", ACC_W=35, MUL_W=27, BIAS_W=48, V_W=63, OUT_W=20),  # a full 18x18 upper partial product
 ]
 HAAR = [_leaf("wb_haar_lane", COMP_W=10, NT=3, R_W=32), _leaf("wb_haar_lane", COMP_W=16, NT=2, R_W=40)]
-# the generator's narrowest and widest accumulators, and every number of planes per item
+# the generator's narrowest and widest accumulators, every number of planes per item, and the
+# slots' products on multipliers
 MAC = [_leaf("wb_mac_lane", ACC_W=18, PLANES=1), _leaf("wb_mac_lane", ACC_W=35, PLANES=1),
        _leaf("wb_mac_lane", ACC_W=32, PLANES=2), _leaf("wb_mac_lane", ACC_W=18, PLANES=4),
-       _leaf("wb_mac_lane", ACC_W=35, PLANES=8)]
+       _leaf("wb_mac_lane", ACC_W=35, PLANES=8), _leaf("wb_mac_lane", ACC_W=18, PLANES=8, MUL=1),
+       _leaf("wb_mac_lane", ACC_W=35, PLANES=8, MUL=1)]
 # packed first layers (LeNet-5's 5 taps, DS-CNN's 4, two channels without padding, padding of 3 on
 # a 3-wide row) and channel words (10 channels: two words a pixel)
 LOADER = [_leaf("wb_input_loader", IN_C=1, IN_HW=45, IN_CW=1, IN_W=9, PACK=5, PACK_PW=2, PACK_WS=9, ACT_AW=7),

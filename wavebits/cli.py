@@ -202,9 +202,14 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
               help="MAC lanes P: output channels computed at once (and weights rebuilt per cycle)  [default: 8]")
 @click.option("--planes", type=click.Choice(["1", "2", "4", "8", "fit"]), default=None,
               help="Weight bit planes each lane takes per cycle: a width-b layer takes ceil(b / planes) "
-                   "passes; 'fit' (with --fit): the fastest that fits  [default: 1]")
+                   "passes; 'fit' (with --fit): the fastest that fits  [default: 1, 8 with --mac dsp]")
+@click.option("--mac", type=click.Choice(["lut", "dsp", "fit"]), default=None,
+              help="How each lane sums its products: 'lut', its weight bit planes in LUTs; 'dsp', each "
+                   "slot's whole weight times its value on a multiplier (8 planes per item: every width "
+                   "a unit per cycle, 8 DSPs per lane); 'fit' (with --fit): the faster that fits  [default: lut]")
 @click.option("--fit", "fit_board", type=click.Choice(["ulx3s-85f"]), default=None,
-              help="Pick the fastest lane count (and, with --planes fit, planes) whose estimate fits this board "
+              help="Pick the fastest lane count (and, with --planes fit and --mac fit, planes and MAC) whose "
+                   "estimate fits this board "
                    "(85 % of its LUTs, flip-flops and DSPs, 80 % of its block RAM; --lanes fixes the lanes), "
                    "or refuse the network before writing anything; "
                    "also sets --board.")
@@ -214,7 +219,7 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
               show_default=True,
               help="Core clock the board top level's PLL makes (and the bitstream build's timing constraint).")
 @click.option("--vectors", type=VECTORS, default=16, show_default=True, help="Test vectors in tb_data.")
-def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, planes: str | None,
+def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, planes: str | None, mac: str | None,
                 fit_board: str | None, board: str, clock_mhz: float, vectors: int) -> None:
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
     from .bank.io import read_bank
@@ -222,31 +227,44 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, plane
     from .codegen.rtl import write_rtl_project
 
     b = read_bank(file)
-    if planes == "fit" and fit_board is None:
-        raise click.UsageError("--planes fit needs --fit BOARD")
+    for name, value in (("--planes", planes), ("--mac", mac)):
+        if value == "fit" and fit_board is None:
+            raise click.UsageError(f"{name} fit needs --fit BOARD")
     if fit_board is not None:
         from .codegen.estimate import fit
 
-        chosen = fit(b, weights, fit_board, clock_mhz, **_fit_space(lanes, planes))
-        lanes, planes, board = str(chosen.lanes), str(chosen.planes), fit_board
+        chosen = fit(b, weights, fit_board, clock_mhz, **_fit_space(lanes, planes, mac))
+        lanes, planes, mac, board = str(chosen.lanes), str(chosen.planes), chosen.mac, fit_board
         click.echo(chosen.text().split("\n", 1)[0])
+    planes, mac = _engine(planes, mac)
     try:
         write_rtl_project(b, output, weights, int(lanes or 8), board, bank_bytes=file.read_bytes(),
-                          vectors=default_vectors(b, vectors), clock_mhz=clock_mhz, planes=int(planes or 1))
+                          vectors=default_vectors(b, vectors), clock_mhz=clock_mhz, planes=planes, mac=mac)
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
-    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, {planes or 1} plane(s) per item, widths "
+    on = " on multipliers" if mac == "dsp" else ""
+    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, {planes} plane(s) per item{on}, widths "
                f"{','.join(map(str, b.widths))}); simulate with: wavebits sim rtl {output}; bitstream: "
                f"wavebits build {output}")
 
 
-def _fit_space(lanes: str | None, planes: str | None) -> dict[str, tuple[int, ...]]:
-    """``fit``'s search space: every lane count unless one is given, the planes given (1 when none;
-    every choice for 'fit')."""
-    from .codegen.rtl import PLANE_CHOICES
+def _engine(planes: str | None, mac: str | None) -> tuple[int, str]:
+    """The planes per item and the MAC given, or their defaults: LUTs, and one plane per item (every
+    plane on multipliers)."""
+    from .codegen.rtl import MUL_PLANES
 
-    return {**({"lanes": (int(lanes),)} if lanes not in (None, "fit") else {}),
-            "planes": PLANE_CHOICES if planes == "fit" else (int(planes or 1),)}
+    mac = mac or "lut"
+    return (int(planes) if planes else MUL_PLANES if mac == "dsp" else 1), mac
+
+
+def _fit_space(lanes: str | None, planes: str | None, mac: str | None) -> dict[str, tuple]:
+    """``fit``'s search space: every lane count unless one is given, the planes and MAC given (their
+    defaults when none; every choice for 'fit')."""
+    from .codegen.rtl import MAC_CHOICES, PLANE_CHOICES
+
+    macs = MAC_CHOICES if mac == "fit" else (mac or "lut",)
+    plane_space = PLANE_CHOICES if planes == "fit" else tuple(sorted({_engine(planes, m)[0] for m in macs}))
+    return {**({"lanes": (int(lanes),)} if lanes not in (None, "fit") else {}), "planes": plane_space, "macs": macs}
 
 
 @cli.command()
@@ -259,36 +277,40 @@ def _fit_space(lanes: str | None, planes: str | None) -> dict[str, tuple[int, ..
               help="MAC lanes, or 'fit' for the fastest that fits (default: the project's, or fit for a bank).")
 @click.option("--planes", type=click.Choice(["1", "2", "4", "8", "fit"]), default=None,
               help="Weight bit planes per item, or 'fit' for the fastest that fits (default: the project's, or 1 "
-                   "for a bank).")
+                   "for a bank; 8 with --mac dsp).")
+@click.option("--mac", type=click.Choice(["lut", "dsp", "fit"]), default=None,
+              help="The lanes' products in LUTs or on multipliers (8 planes per item), or 'fit' for the faster "
+                   "that fits (default: the project's, or lut for a bank).")
 @click.option("--clock-mhz", type=click.FloatRange(0, 1000, min_open=True), default=None,
               help=f"Core clock for the times (default: the project's, or {DEFAULT_CLOCK_MHZ:g}).")
 @_json_option
 def estimate(target: Path, board: str, weights: str | None, lanes: str | None, planes: str | None,
-             clock_mhz: float | None, json_file: Path | None) -> None:
+             mac: str | None, clock_mhz: float | None, json_file: Path | None) -> None:
     """Cycles per layer and width and LUT/FF/DSP/BRAM of the RTL accelerator for a bank or an RTL
     project, without building anything. Exit 1 when it does not fit the board."""
     from .bank.io import read_bank
     from .codegen.estimate import DoesNotFit, fit
     from .codegen.estimate import estimate as estimate_rtl
-    from .codegen.project import read_project
+    from .codegen.project import lane_multipliers, read_project
 
     if target.is_dir():
         meta = read_project(target, "rtl")
         bank_file = target / "bank.wbank"
         weights, clock_mhz = weights or meta["weights"], clock_mhz or meta["clock_mhz"]
         lanes, planes = lanes or str(meta["lanes"]), planes or str(meta["planes"])
+        mac = mac or ("dsp" if lane_multipliers(meta["params"]) else "lut")
     else:
         bank_file = target
     b = read_bank(bank_file)
     weights, clock_mhz = weights or "banked", clock_mhz or DEFAULT_CLOCK_MHZ
-    lanes, planes = lanes or "fit", planes or "1"
-    if "fit" in (lanes, planes):
+    lanes = lanes or "fit"
+    if "fit" in (lanes, planes, mac):
         try:
-            est = fit(b, weights, board, clock_mhz, **_fit_space(lanes, planes))
+            est = fit(b, weights, board, clock_mhz, **_fit_space(lanes, planes, mac))
         except DoesNotFit as e:
             est = e.estimate
     else:
-        est = estimate_rtl(b, weights, int(lanes), board, clock_mhz, int(planes))
+        est = estimate_rtl(b, weights, int(lanes), board, clock_mhz, *_engine(planes, mac))
     click.echo(est.text())
     _write_json(json_file, est.to_dict())
     if not est.fits:

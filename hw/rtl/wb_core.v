@@ -21,7 +21,8 @@
 // bits (1 = +1, 0 = -1); padding reads as 0 in all of them (-1 bipolar).
 // Weighted layers run on P MAC lanes (P output channels at once), each taking a whole channel word
 // (8 input channels) per cycle: bit-serial over the weight's bit planes at width >= 2, PLANES planes
-// per cycle (a width-b unit takes ceil(b / PLANES) items), +-x or XNOR-popcount at width 1.
+// per cycle (a width-b unit takes ceil(b / PLANES) items), +-x or XNOR-popcount at width 1; with
+// MUL = 1 (PLANES = 8) each slot's whole weight times its value on a multiplier, a unit an item.
 // Weights are stored per unit (one kernel tap, one channel word) and
 // group of P output channels: a 64P-bit row holds slot s, bit plane j, lane l at bit
 // s * 8P + j * P + l (two's complement; the sign, 1 = +1, at width 1). A finished group of P
@@ -46,6 +47,7 @@ module wb_core #(
     parameter WEIGHTS = 0,
     parameter P = 8,
     parameter PLANES = 1,                // weight bit planes per item and lane: 1, 2, 4 or 8
+    parameter MUL = 0,                   // 1 (PLANES = 8): the lanes' products on multipliers (wb_mac_lane)
     parameter QB = 2,
     parameter NL = 8,
     parameter NT = 3,
@@ -303,7 +305,7 @@ module wb_core #(
 
     // ---------------------------------------------------------------- MAC lanes
     wire [P*ACC_W-1:0] acc_flat;
-    wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES)) u_lanes (
+    wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL)) u_lanes (
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
         .nbl(nba), .kb(a_kb), .plane(a_plane), .pmask(a_pmask), .psign(a_psign), .wrow(a_wrow), .vmask(x_vmask),
         .gp(x_gp[7:0]), .cw(x_cw), .lo(x_lo), .hi(x_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));

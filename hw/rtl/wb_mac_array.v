@@ -13,7 +13,8 @@
 module wb_mac_array #(
     parameter P = 8,
     parameter ACC_W = 32,
-    parameter PLANES = 1                    // weight bit planes per item (wb_mac_lane)
+    parameter PLANES = 1,                   // weight bit planes per item (wb_mac_lane)
+    parameter MUL = 0                       // 1: each lane's products on multipliers (wb_mac_lane)
 ) (
     input  wire                 clk,
     input  wire                 valid,
@@ -56,7 +57,7 @@ module wb_mac_array #(
             always @(posedge clk)
                 lmask <= !en ? 8'd0 : !dw ? vmask
                          : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
-            wb_mac_lane #(.ACC_W(ACC_W), .PLANES(PLANES)) u_lane (
+            wb_mac_lane #(.ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL)) u_lane (
                 .clk(clk), .valid(valid), .first(first), .mode(mode), .x(word), .xsigned(xsigned),
                 .nbl(nbl), .kb(kb), .plane(plane), .pmask(pmask), .psign(psign), .wbits(wbits), .vmask(lmask),
                 .acc_next(acc_next[gl*ACC_W +: ACC_W]));

@@ -16,9 +16,13 @@
 // sums and popcounts, the word sums, log2(PLANES) levels adding the planes' sums pairwise, the
 // addend; `acc_next`, the accumulator including the addend, shows an item LAT cycles after it is
 // presented.
+// MUL = 1 (PLANES = 8 only): each slot's whole weight, +-sum of its planes' powers of two (+-1 at
+// width 1), times its value on a multiplier (a DSP), instead of the planes' word sums in LUTs; the
+// same LAT: the operands, the weights, the products, three levels of the products' sum, the addend.
 module wb_mac_lane #(
     parameter ACC_W = 32,
-    parameter PLANES = 1                        // weight bit planes per item: 1, 2, 4 or 8
+    parameter PLANES = 1,                       // weight bit planes per item: 1, 2, 4 or 8
+    parameter MUL = 0                           // 1: the slots' products on multipliers (PLANES = 8)
 ) (
     input  wire                     clk,
     input  wire                     valid,
@@ -104,9 +108,8 @@ module wb_mac_lane #(
     function signed [9:0] term(input [9:0] xv, input [9:0] nxv, input pos, input neg);
         term = pos ? xv : neg ? nxv : 10'sd0;
     endfunction
-    reg  signed [10:0] pair [0:4*PLANES-1];     // plane q's pair k at 4q + k
     reg  [3:0]  popcount, nvalid;
-    wire [TREE_W-1:0] tree;
+    wire signed [tree_w(LQ)-1:0] word_sum;      // the item's sum over slots and planes, LAT - 1 stages on
     reg  signed [AD_W-1:0] addend_r;
     reg  signed [ACC_W-1:0] acc;
     // the item's fields beside the stages (index: the stage it enters)
@@ -116,30 +119,67 @@ module wb_mac_lane #(
     reg  signed [5:0] pop_p [2:LQ+2];
     reg  [LQ+3:1] valid_p, first_p;
     integer k, q, v;
-    // the word sums (tree level 0), then each level: node n = node 2n + (node 2n + 1 << 2**(v - 1))
     genvar gv, gn;
     generate
-        for (gv = 0; gv <= LQ; gv = gv + 1) begin : g_level
-            localparam W = tree_w(gv), OFS = tree_ofs(gv);
-            localparam WP = gv > 0 ? tree_w(gv - 1) : 1, OFSP = gv > 0 ? tree_ofs(gv - 1) : 0;   // level v - 1
-            for (gn = 0; gn < (PLANES >> gv); gn = gn + 1) begin : g_node
-                reg signed [W-1:0] node;
-                if (gv == 0) begin : g_word
-                    always @(posedge clk) node <= pair[4*gn] + pair[4*gn+1] + pair[4*gn+2] + pair[4*gn+3];
-                end else begin : g_sum
-                    always @(posedge clk)
-                        node <= $signed(tree[OFSP + 2 * gn * WP +: WP])
-                                + ($signed(tree[OFSP + (2 * gn + 1) * WP +: WP]) <<< (1 << (gv - 1)));
+        if (MUL != 0) begin : g_mul
+            // each slot's weight: its set planes' powers of two, the sign plane's subtracted (pos0 and
+            // neg0 already hold the mode and the valid slots), times its value
+            wire [19*8-1:0] prods;
+            for (gs = 0; gs < 8; gs = gs + 1) begin : g_prod
+                wire [7:0] wp, wn;
+                for (gq = 0; gq < 8; gq = gq + 1) begin : g_bit
+                    assign wp[gq] = pos0[8*gq+gs];
+                    assign wn[gq] = neg0[8*gq+gs];
                 end
-                assign tree[OFS + gn * W +: W] = node;
+                reg signed [8:0]  w;
+                reg signed [9:0]  xv;
+                reg signed [18:0] prod;
+                always @(posedge clk) begin
+                    w <= $signed({1'b0, wp}) - $signed({1'b0, wn});
+                    xv <= xv0[10*gs +: 10];
+                    prod <= w * xv;
+                end
+                assign prods[19*gs +: 19] = prod;
             end
+            reg signed [19:0] pair2 [0:3];
+            reg signed [19:0] quad [0:1];
+            reg signed [19:0] sum;
+            always @(posedge clk) begin
+                for (k = 0; k < 4; k = k + 1)
+                    pair2[k] <= $signed(prods[38*k +: 19]) + $signed(prods[38*k+19 +: 19]);
+                quad[0] <= pair2[0] + pair2[1];
+                quad[1] <= pair2[2] + pair2[3];
+                sum <= quad[0] + quad[1];
+            end
+            assign word_sum = sum;
+        end else begin : g_planes
+            reg  signed [10:0] pair [0:4*PLANES-1];     // plane q's pair k at 4q + k
+            wire [TREE_W-1:0] tree;
+            always @(posedge clk)
+                for (q = 0; q < PLANES; q = q + 1)
+                    for (k = 0; k < 4; k = k + 1)
+                        pair[4*q+k] <= term(xv0[20*k +: 10], nxv0[20*k +: 10], pos0[8*q+2*k], neg0[8*q+2*k])
+                                       + term(xv0[20*k+10 +: 10], nxv0[20*k+10 +: 10], pos0[8*q+2*k+1], neg0[8*q+2*k+1]);
+            // the word sums (tree level 0), then each level: node n = node 2n + (node 2n + 1 << 2**(v - 1))
+            for (gv = 0; gv <= LQ; gv = gv + 1) begin : g_level
+                localparam W = tree_w(gv), OFS = tree_ofs(gv);
+                localparam WP = gv > 0 ? tree_w(gv - 1) : 1, OFSP = gv > 0 ? tree_ofs(gv - 1) : 0;   // level v - 1
+                for (gn = 0; gn < (PLANES >> gv); gn = gn + 1) begin : g_node
+                    reg signed [W-1:0] node;
+                    if (gv == 0) begin : g_word
+                        always @(posedge clk) node <= pair[4*gn] + pair[4*gn+1] + pair[4*gn+2] + pair[4*gn+3];
+                    end else begin : g_sum
+                        always @(posedge clk)
+                            node <= $signed(tree[OFSP + 2 * gn * WP +: WP])
+                                    + ($signed(tree[OFSP + (2 * gn + 1) * WP +: WP]) <<< (1 << (gv - 1)));
+                    end
+                    assign tree[OFS + gn * W +: W] = node;
+                end
+            end
+            assign word_sum = tree[tree_ofs(LQ) +: tree_w(LQ)];
         end
     endgenerate
     always @(posedge clk) begin
-        for (q = 0; q < PLANES; q = q + 1)
-            for (k = 0; k < 4; k = k + 1)
-                pair[4*q+k] <= term(xv0[20*k +: 10], nxv0[20*k +: 10], pos0[8*q+2*k], neg0[8*q+2*k])
-                               + term(xv0[20*k+10 +: 10], nxv0[20*k+10 +: 10], pos0[8*q+2*k+1], neg0[8*q+2*k+1]);
         popcount <= match[0] + match[1] + match[2] + match[3] + match[4] + match[5] + match[6] + match[7];
         nvalid <= valid_s[0] + valid_s[1] + valid_s[2] + valid_s[3] + valid_s[4] + valid_s[5] + valid_s[6]
                   + valid_s[7];
@@ -152,7 +192,7 @@ module wb_mac_lane #(
 
         // mode 1 has plane 0 alone (the tree's top is its word sum) and plane = 0
         if (mode_p[LQ+2] == 2'd2) addend_r <= pop_p[LQ+2];
-        else addend_r <= $signed(tree[tree_ofs(LQ) +: tree_w(LQ)]) <<< plane_p[LQ+2];
+        else addend_r <= word_sum <<< plane_p[LQ+2];
         valid_p[LQ+3] <= valid_p[LQ+2];
         first_p[LQ+3] <= first_p[LQ+2];
         kb_p[LQ+3] <= kb_p[LQ+2];
