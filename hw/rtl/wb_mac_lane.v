@@ -124,7 +124,8 @@ module wb_mac_lane #(
         if (MUL != 0) begin : g_mul
             // each slot's weight: its set planes' powers of two, the sign plane's subtracted (pos0 and
             // neg0 already hold the mode and the valid slots), times its value
-            wire [19*8-1:0] prods;
+            localparam PW = 19;                 // a 9-bit weight times a 10-bit value
+            wire [PW*8-1:0] prods;
             for (gs = 0; gs < 8; gs = gs + 1) begin : g_prod
                 wire [7:0] wp, wn;
                 for (gq = 0; gq < 8; gq = gq + 1) begin : g_bit
@@ -133,20 +134,20 @@ module wb_mac_lane #(
                 end
                 reg signed [8:0]  w;
                 reg signed [9:0]  xv;
-                reg signed [18:0] prod;
+                reg signed [PW-1:0] prod;
                 always @(posedge clk) begin
                     w <= $signed({1'b0, wp}) - $signed({1'b0, wn});
                     xv <= xv0[10*gs +: 10];
                     prod <= w * xv;
                 end
-                assign prods[19*gs +: 19] = prod;
+                assign prods[PW*gs +: PW] = prod;
             end
             reg signed [19:0] pair2 [0:3];
             reg signed [19:0] quad [0:1];
             reg signed [19:0] sum;
             always @(posedge clk) begin
                 for (k = 0; k < 4; k = k + 1)
-                    pair2[k] <= $signed(prods[38*k +: 19]) + $signed(prods[38*k+19 +: 19]);
+                    pair2[k] <= $signed(prods[2*PW*k +: PW]) + $signed(prods[(2*k+1)*PW +: PW]);
                 quad[0] <= pair2[0] + pair2[1];
                 quad[1] <= pair2[2] + pair2[3];
                 sum <= quad[0] + quad[1];
