@@ -151,7 +151,11 @@ module wb_drain #(
             assign wr_data[gb*8 +: 8] = mask_b[gb] ? data_b[gb*8 +: 8] : data_a[gb*8 +: 8];
         end
     endgenerate
-    assign wr_valid = den && t_valid[RQ_LAT] && !is_out;   // the output layer's values go to the FIFO
+    // the write (the output layer's values go to the FIFO): den && t_valid[RQ_LAT] && !is_out, as a
+    // register decided a cycle ahead, so that the activation buffers' enables, far across the die,
+    // start from a flip-flop (is_out holds while anything is in the drain)
+    reg wr_q;
+    assign wr_valid = wr_q;
     assign wr_addr = t_addr[RQ_LAT];
     assign wr_mask = mask_a | mask_b;
 
@@ -175,8 +179,9 @@ module wb_drain #(
         if (rst) begin
             d_busy <= 1'b0;
             t_valid <= 0; t_two <= 0;
-            o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1;
+            o_rd <= 0; o_wr <= 0; o_count <= 0; den <= 1'b1; wr_q <= 1'b0;
         end else begin
+            wr_q <= (o_count_next <= 3'd1) && (den ? t_valid[RQ_LAT-1] : t_valid[RQ_LAT]) && !is_out;
             if (o_push) begin ofifo[o_wr] <= {bits, rq_out}; o_wr <= o_wr + 1; end
             if (o_pop) o_rd <= o_rd + 1;
             o_count <= o_count_next;
