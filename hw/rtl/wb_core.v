@@ -347,7 +347,11 @@ module wb_core #(
         .out_valid(out_valid), .out_data(out_data), .out_bits(out_bits), .out_ready(out_ready));
 
     // ---------------------------------------------------------------- input loading
-    assign in_ready = (state == S_LOAD) && !rst;
+    // state == S_LOAD as a register of its own (set with the state; low in a reset and the cycle after
+    // it), so that the loader's take, which enables its counters across the die, is one gate after
+    // flip-flops
+    reg        loading;
+    assign in_ready = loading;
     wire       in_last;                   // the input tensor's last value is taken
     wb_input_loader #(.IN_C(IN_C), .IN_HW(IN_HW), .IN_CW(IN_CW), .IN_W(IN_W), .PACK(PACK), .PACK_PW(PACK_PW),
                       .PACK_WS(PACK_WS), .ACT_AW(ACT_AW)) u_loader (
@@ -360,6 +364,7 @@ module wb_core #(
         recon_start <= 1'b0;
         if (rst) begin
             state <= S_LOAD;
+            loading <= 1'b0;
             cur_bits <= INIT_BITS; req_bits <= INIT_BITS;
             pending <= (WEIGHTS != 0);
             recon_start <= (WEIGHTS != 0);
@@ -380,10 +385,13 @@ module wb_core #(
             end
             if (recon_done && !cfg_take) recon_ready <= 1'b1;
             case (state)
-                S_LOAD: if (in_valid) begin
-                    act_wbuf <= 2'd0;
-                    act_wdata <= {8{in_data}};
-                    if (in_last) state <= S_START;
+                S_LOAD: begin
+                    loading <= !(in_valid && in_last);
+                    if (in_valid) begin
+                        act_wbuf <= 2'd0;
+                        act_wdata <= {8{in_data}};
+                        if (in_last) state <= S_START;
+                    end
                 end
                 S_START: begin
                     // the width goes live between inferences: at once (banked) or once rebuilt
@@ -421,7 +429,7 @@ module wb_core #(
                 S_RUN: if (!issuing && pipe_empty) state <= S_NEXT;
                 S_NEXT: begin
                     if (layer + 1 < NL) begin layer <= layer + 1; state <= S_DESC; end
-                    else state <= S_LOAD;
+                    else begin state <= S_LOAD; loading <= 1'b1; end
                 end
                 default: ;
             endcase
