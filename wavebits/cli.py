@@ -208,8 +208,8 @@ def codegen_hls(file: Path, output: Path, weights: str, vectors: int) -> None:
                    "slot's whole weight times its value on a multiplier (8 planes per item: every width "
                    "a unit per cycle, 8 DSPs per lane); 'fit' (with --fit): the faster that fits  [default: lut]")
 @click.option("--fit", "fit_board", type=click.Choice(["ulx3s-85f"]), default=None,
-              help="Pick the fastest lane count (and, with --planes fit and --mac fit, planes and MAC) whose "
-                   "estimate fits this board "
+              help="Pick the fastest lane count (and, with --planes fit or --mac fit, the planes or the MAC) "
+                   "whose estimate fits this board "
                    "(85 % of its LUTs, flip-flops and DSPs, 80 % of its block RAM; --lanes fixes the lanes), "
                    "or refuse the network before writing anything; "
                    "also sets --board.")
