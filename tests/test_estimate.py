@@ -113,11 +113,11 @@ def _descriptor_reads(vcd: str, s_desc: int) -> list[tuple[int, int]]:
     return reads
 
 
-def rtl_layer_cycles(project: Path, schedule: list[int]) -> list[dict[str, int]]:
-    """Per inference along ``schedule`` (one vector each), the cycles of the input and of every layer
-    in the RTL simulation as ``inference_cycles`` counts them: the input from its first beat to the
-    first layer's descriptor read (S_DESC), each layer from its S_DESC to the next one's, the output
-    layer to the inference's last output beat."""
+def rtl_layer_cycles(project: Path, schedule: list[int | str]) -> list[dict[str, int]]:
+    """Per inference along ``schedule`` (one vector each; ``"b*n"``: n inferences at width b), the
+    cycles of the input and of every layer in the RTL simulation as ``inference_cycles`` counts them:
+    the input from its first beat to the first layer's descriptor read (S_DESC), each layer from its
+    S_DESC to the next one's, the output layer to the inference's last output beat."""
     project = Path(project).resolve()
     meta = read_project(project, "rtl")
     names = [layer["name"] for layer in meta["layers"]]
@@ -166,8 +166,9 @@ def test_cycle_model_equals_the_rtl_simulation_layer_by_layer(tmp_path, request,
                                                               widths):
     bank = _network(network, request)
     project = write_rtl_project(bank, tmp_path / "p", weights, lanes, vectors=default_vectors(bank, 1), planes=planes)
-    # every width twice, the second counted: no width switch (nor a rebuild after one) touches it
-    sim = rtl_layer_cycles(project, [b for b in widths for _ in range(2)])[1::2]
+    # every width for two inferences, the second counted: the width is written once per segment (with its
+    # first inference), so no switch, nor a rebuild after one (longer than the MLP's inferences), touches it
+    sim = rtl_layer_cycles(project, [f"{b}*2" for b in widths])[1::2]
     model = inference_cycles(bank, lanes, planes)
     for b, measured in zip(widths, sim, strict=True):
         expected = {k: v for k, v in model[b].items() if k != "total"}
