@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 from wavebits.codegen.estimate import CAPACITY, estimate, fit
-from wavebits.codegen.rtl import MAC_CHOICES, MUL_PLANES, build_design, write_rtl_project
+from wavebits.codegen.rtl import MAC_CHOICES, MAC_WORDS, build_design, default_planes, write_rtl_project
 from wavebits.sim.rtlsim import check_rtl
 
 from wavebits.bank import read_bank, synth_bank
@@ -52,12 +52,12 @@ def main() -> None:
     bank = read_bank(args.bank) if args.bank else synth_bank("lenet5", seed=0)
     widths = list(bank.widths)
     plan = widths + SCHEDULE
-    planes_given = args.planes or (MUL_PLANES if args.mac == "dsp" else 1)
-    space = {**({"lanes": (args.lanes,)} if args.lanes else {}), "planes": (planes_given,), "macs": (args.mac,)}
+    space = {**({"lanes": (args.lanes,)} if args.lanes else {}), "planes": (args.planes or default_planes(args.mac),),
+             "macs": (args.mac,)}
     chosen = {mode: fit(bank, mode, **space) for mode in ("banked", "reconstruct")}
     lanes = {mode: e.lanes for mode, e in chosen.items()}
     planes = {mode: e.planes for mode, e in chosen.items()}
-    on = " on multipliers" if args.mac == "dsp" else ""
+    on = MAC_WORDS[args.mac]
     engine = {mode: f"{lanes[mode]} x {planes[mode]}" + (" dsp" if args.mac == "dsp" else "") for mode in lanes}
     lines: list[str] = [f"# RTL targets: {bank.name}, P = {lanes['banked']} lanes x {planes['banked']} planes{on} "
                         f"banked, {lanes['reconstruct']} x {planes['reconstruct']} reconstruct"

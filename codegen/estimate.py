@@ -34,6 +34,7 @@ from .rtl import (
     ELEM_W,
     FIELD_W,
     LANE_CHOICES,
+    MAC_WORDS,
     MUL_PLANES,
     RAM_BLOCK,
     REQUANT_OREG,
@@ -457,7 +458,7 @@ class Estimate:
         verdict = "fits" if self.fits else f"does NOT fit: {', '.join(self.over())}"
         return "\n".join([
             f"estimate for {self.bank}: {self.weights} weights, P={self.lanes} lanes x {self.planes} weight bit "
-            f"plane{'s' if self.planes > 1 else ''} per item{' on multipliers' if self.mac == 'dsp' else ''}, "
+            f"plane{'s' if self.planes > 1 else ''} per item{MAC_WORDS[self.mac]}, "
             f"{self.board} at "
             f"{self.clock_mhz:g} MHz: {verdict}",
             table(["resource", "estimate", "available", "%", "fit limit %"], rows), "",

@@ -233,6 +233,11 @@ def lane_multipliers(params: dict[str, Any]) -> Any:
     return params.get("MUL", 0)
 
 
+def project_mac(params: dict[str, Any]) -> str:
+    """How a checked project's lanes sum their products (``rtl.MAC_CHOICES``)."""
+    return "dsp" if lane_multipliers(params) else "lut"
+
+
 def _int_in(v: Any, lo: int, hi: int) -> bool:
     return type(v) is int and lo <= v <= hi
 

@@ -57,6 +57,12 @@ PLANE_CHOICES = (1, 2, 4, 8)  # weight bit planes per item and lane (wb_mac_lane
 # each slot's whole weight times its value on a multiplier (8 planes per item)
 MAC_CHOICES = ("lut", "dsp")
 MUL_PLANES = 8
+MAC_WORDS = {"lut": "", "dsp": " on multipliers"}  # what a report adds after the planes
+
+
+def default_planes(mac: str) -> int:
+    """Planes per item when none are given: one in LUTs, every plane on multipliers."""
+    return MUL_PLANES if mac == "dsp" else 1
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",

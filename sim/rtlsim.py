@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from wavebits.codegen.project import lane_multipliers, load_project, read_project, read_vectors, write_vectors
-from wavebits.codegen.rtl import CORE_SOURCES, HEADER
+from wavebits.codegen.project import load_project, project_mac, read_project, read_vectors, write_vectors
+from wavebits.codegen.rtl import CORE_SOURCES, HEADER, MAC_WORDS
 
 from wavebits.bank.model import Bank
 from wavebits.bank.report import table
@@ -201,7 +201,7 @@ class RtlReport:
         top = per.get(8, max(per.values()) if per else 1)
         rows = [[b, per[b], f"{per[b] / top:.3f}"] for b in sorted(per, reverse=True)]
         out = [f"RTL simulation of {self.project} ({self.weights}, P={self.lanes} x {self.planes} planes"
-               f"{' on multipliers' if self.mac == 'dsp' else ''}): schedule "
+               f"{MAC_WORDS[self.mac]}): schedule "
                f"{','.join(map(str, self.schedule))}, {self.per_segment} vectors per segment",
                table(["width", "cycles/inference", "vs 8-bit"], rows), ""]
         if self.switches:
@@ -441,4 +441,4 @@ def check_rtl(project: Path, schedule: list[int], per_segment: int | None = None
     return RtlReport(Path(project), level.weights, level.meta["lanes"], level.meta["planes"], list(schedule),
                      per_segment, switch_mode, run.inferences, mismatch, parity.mismatched_inferences,
                      parity.inferences, switches, run.events.cfg_error, parity,
-                     "dsp" if lane_multipliers(level.meta["params"]) else "lut")
+                     project_mac(level.meta["params"]))

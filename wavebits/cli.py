@@ -224,7 +224,7 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, plane
     """Synthesizable Verilog: the core with memory images, layer descriptors and a board top level."""
     from .bank.io import read_bank
     from .codegen.project import default_vectors
-    from .codegen.rtl import write_rtl_project
+    from .codegen.rtl import MAC_WORDS, write_rtl_project
 
     b = read_bank(file)
     for name, value in (("--planes", planes), ("--mac", mac)):
@@ -242,8 +242,8 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, plane
                           vectors=default_vectors(b, vectors), clock_mhz=clock_mhz, planes=planes, mac=mac)
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
-    on = " on multipliers" if mac == "dsp" else ""
-    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, {planes} plane(s) per item{on}, widths "
+    click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, {planes} plane(s) per item{MAC_WORDS[mac]}, "
+               f"widths "
                f"{','.join(map(str, b.widths))}); simulate with: wavebits sim rtl {output}; bitstream: "
                f"wavebits build {output}")
 
@@ -251,10 +251,10 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, plane
 def _engine(planes: str | None, mac: str | None) -> tuple[int, str]:
     """The planes per item and the MAC given, or their defaults: LUTs, and one plane per item (every
     plane on multipliers)."""
-    from .codegen.rtl import MUL_PLANES
+    from .codegen.rtl import default_planes
 
     mac = mac or "lut"
-    return (int(planes) if planes else MUL_PLANES if mac == "dsp" else 1), mac
+    return (int(planes) if planes else default_planes(mac)), mac
 
 
 def _fit_space(lanes: str | None, planes: str | None, mac: str | None) -> dict[str, tuple]:
@@ -291,14 +291,14 @@ def estimate(target: Path, board: str, weights: str | None, lanes: str | None, p
     from .bank.io import read_bank
     from .codegen.estimate import DoesNotFit, fit
     from .codegen.estimate import estimate as estimate_rtl
-    from .codegen.project import lane_multipliers, read_project
+    from .codegen.project import project_mac, read_project
 
     if target.is_dir():
         meta = read_project(target, "rtl")
         bank_file = target / "bank.wbank"
         weights, clock_mhz = weights or meta["weights"], clock_mhz or meta["clock_mhz"]
         lanes, planes = lanes or str(meta["lanes"]), planes or str(meta["planes"])
-        mac = mac or ("dsp" if lane_multipliers(meta["params"]) else "lut")
+        mac = mac or project_mac(meta["params"])
     else:
         bank_file = target
     b = read_bank(bank_file)
