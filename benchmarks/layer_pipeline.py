@@ -98,7 +98,8 @@ def size_pipeline(bank: Bank, design: RtlDesign) -> Pipeline:
 
     def sized(lanes: dict[str, int]) -> Pipeline:
         mems = pipeline_memories(bank, layers, lanes, requant_width(design))
-        per_layer = [fitted_logic("banked", features("banked", lanes[hw.name], len(bank.widths), hw.op == "add"))
+        per_layer = [fitted_logic("banked", features("banked", lanes[hw.name], len(bank.widths), hw.op == "add",
+                                                        windowed=hw.kh * hw.kw > 1))
                      for hw in layers]
         dsp = sum((1 + (hw.op == "add")) * product_dsps(design) for hw in layers if hw.op != "pool")
         res = Resources(lut4=round(sum(lut for lut, _ in per_layer)), ff=round(sum(ff for _, ff in per_layer)),

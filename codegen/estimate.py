@@ -321,24 +321,32 @@ def lane_dsps(design: RtlDesign) -> int:
     return int(design.params["MUL"]) * int(design.params["P"]) * 8
 
 
-def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1, mul: bool = False) -> list[float]:
+def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1, mul: bool = False,
+             windowed: bool = True) -> list[float]:
     """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
     in reconstruct mode, the Haar engine's butterflies); P times the planes per item beyond the first
     in LUTs (each a lane's word sum and a level of its plane tree, and its share of the operand row);
     P on multipliers (a lane's weight decode, product registers and product sum instead, and its
     share of the operand row); banked, P times the ``widths`` stored (the weight row's width select);
-    whether a layer adds two tensors (the second input's path and requant product)."""
+    whether a layer adds two tensors (the second input's path and requant product); whether a layer
+    has a window larger than one pixel (the issue stage's tap loops, padding checks and max pool,
+    which Yosys folds away when the descriptors hold only 1 x 1 layers, as in an MLP)."""
     extra = 0.0 if mul else float(lanes * (planes - 1))
     if weights == "reconstruct":
-        return [1.0, float(lanes), extra, float(lanes * mul), float(two)]
-    return [1.0, float(lanes), extra, float(lanes * mul), float(lanes * widths), float(two)]
+        return [1.0, float(lanes), extra, float(lanes * mul), float(two), float(windowed)]
+    return [1.0, float(lanes), extra, float(lanes * mul), float(lanes * widths), float(two), float(windowed)]
+
+
+def has_window(layers: list[HwLayer]) -> bool:
+    """Whether any layer reads a window of more than one pixel (``features``)."""
+    return any(hw.kh * hw.kw > 1 for hw in layers)
 
 
 def logic_features(design: RtlDesign) -> list[float]:
     """``features`` of a design."""
     prm = design.params
     return features("reconstruct" if prm["WEIGHTS"] == 1 else "banked", int(prm["P"]), int(prm["WIDTHS"]).bit_count(),
-                    bool(prm["TWO"]), int(prm["PLANES"]), bool(prm["MUL"]))
+                    bool(prm["TWO"]), int(prm["PLANES"]), bool(prm["MUL"]), has_window(design.layers))
 
 
 def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:
@@ -382,11 +390,12 @@ def logic(design: RtlDesign) -> tuple[int, int]:
 
 
 # coefficients of logic_features, fitted to Yosys's synth_ecp5 over the configurations of
-# benchmarks/estimate_accuracy.py (--yosys prints the fit); the multiplier lanes' (fourth) to LeNet-5
-# on 8 lanes in either mode, the rest held
+# benchmarks/estimate_accuracy.py (--yosys prints the fit)
 LOGIC = {
-    "banked": {"lut4": [5302.6, 367.5, 199.4, 92.3, 22.3, 1662.1], "ff": [3687.3, 86.4, 112.1, 898.5, 5.8, 1089.9]},
-    "reconstruct": {"lut4": [5296.9, 1552.8, 203.5, 117.6, 1780.4], "ff": [4678.2, 537.2, 112.5, 795.9, 1308.7]},
+    "banked": {"lut4": [3181.9, 503.5, 204.6, 119.9, 13.0, 1287.4, 1580.8],
+               "ff": [3144.3, 167.4, 111.3, 569.8, -2.6, 922.2, 463.2]},
+    "reconstruct": {"lut4": [3307.1, 1535.4, 196.4, 64.0, 1164.6, 2558.1],
+                    "ff": [4029.5, 533.7, 110.8, 560.5, 1138.6, 763.9]},
 }
 
 
