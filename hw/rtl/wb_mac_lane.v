@@ -18,7 +18,10 @@
 // presented.
 // MUL = 1 (PLANES = 8 only): each slot's whole weight, +-sum of its planes' powers of two (+-1 at
 // width 1), times its value on a multiplier (a DSP), instead of the planes' word sums in LUTs; the
-// same LAT: the operands, the weights, the products, three levels of the products' sum, the addend.
+// same LAT: the operands, the weights, the weights and values again beside the multiplier, the
+// products, the products' pair sums, their sum, the addend. The ECP5's multipliers sit in a few rows
+// of the die: the second operand register and the product register give the placer a register on
+// either side of each, so that no path has both a route to a multiplier and one from it.
 module wb_mac_lane #(
     parameter ACC_W = 32,
     parameter PLANES = 1,                       // weight bit planes per item: 1, 2, 4 or 8
@@ -132,25 +135,24 @@ module wb_mac_lane #(
                     assign wp[gq] = pos0[8*gq+gs];
                     assign wn[gq] = neg0[8*gq+gs];
                 end
-                reg signed [8:0]  w;
-                reg signed [9:0]  xv;
+                reg signed [8:0]  w, w_m;
+                reg signed [9:0]  xv, xv_m;
                 reg signed [PW-1:0] prod;
                 always @(posedge clk) begin
                     w <= $signed({1'b0, wp}) - $signed({1'b0, wn});
                     xv <= xv0[10*gs +: 10];
-                    prod <= w * xv;
+                    w_m <= w;
+                    xv_m <= xv;
+                    prod <= w_m * xv_m;
                 end
                 assign prods[PW*gs +: PW] = prod;
             end
             reg signed [19:0] pair2 [0:3];
-            reg signed [19:0] quad [0:1];
             reg signed [19:0] sum;
             always @(posedge clk) begin
                 for (k = 0; k < 4; k = k + 1)
                     pair2[k] <= $signed(prods[2*PW*k +: PW]) + $signed(prods[(2*k+1)*PW +: PW]);
-                quad[0] <= pair2[0] + pair2[1];
-                quad[1] <= pair2[2] + pair2[3];
-                sum <= quad[0] + quad[1];
+                sum <= (pair2[0] + pair2[1]) + (pair2[2] + pair2[3]);
             end
             assign word_sum = sum;
         end else begin : g_planes
