@@ -20,8 +20,9 @@
 // width 1), times its value on a multiplier (a DSP), instead of the planes' word sums in LUTs; the
 // same LAT: the operands, the weights, the weights and values again beside the multiplier, the
 // products, the products' pair sums, their sum, the addend. The ECP5's multipliers sit in a few rows
-// of the die: the second operand register and the product register give the placer a register on
-// either side of each, so that no path has both a route to a multiplier and one from it.
+// of the die: the second operand registers are fed by registers alone, so the placer can move them
+// toward their multiplier without pulling the lane's logic along (the path through a multiplier is
+// then its two routes and the multiplier).
 module wb_mac_lane #(
     parameter ACC_W = 32,
     parameter PLANES = 1,                       // weight bit planes per item: 1, 2, 4 or 8
