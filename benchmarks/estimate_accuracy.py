@@ -65,11 +65,11 @@ def parse_config(spec: str) -> tuple[str, int, int, str, str, dict]:
     return (arch, *engine_of(engine), weights, kw)
 
 
-def measure(spec: str, work: Path, build: bool, yosys: bool) -> tuple[list, list, tuple | None]:
-    """One configuration: its cycle rows (every width, two inferences each: a width's figure is its
-    inference not slowed by the switch; the rebuild after the switches), its resource rows and, with
-    ``yosys``, its row of the logic fit."""
-    arch, lanes, planes, mac, weights, widths = parse_config(spec)
+def measure(spec: str, config: tuple, work: Path, build: bool, yosys: bool) -> tuple[list, list, tuple | None]:
+    """One configuration (``spec``, ``parse_config``'s ``config``): its cycle rows (every width, two
+    inferences each: a width's figure is its inference not slowed by the switch; the rebuild after the
+    switches), its resource rows and, with ``yosys``, its row of the logic fit."""
+    arch, lanes, planes, mac, weights, widths = config
     bank = synth_bank(arch, seed=0, **widths)
     est = estimate(bank, weights, lanes, planes=planes, mac=mac)
     project = write_rtl_project(bank, work / spec.replace(":", "_").replace(",", ""), weights, lanes,
@@ -122,12 +122,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.jobs < 1:
         raise SystemExit(f"error: --jobs: expected a positive count, got {args.jobs}")
-    for spec in args.config:
-        parse_config(spec)
+    configs = {spec: parse_config(spec) for spec in args.config}
     crows, rrows, fit_rows = [], [], []
     t0 = time.time()
     with scratch("wb-estimate-") as work, ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(measure, spec, work, not args.no_build, args.yosys) for spec in args.config]
+        futures = [pool.submit(measure, spec, configs[spec], work, not args.no_build, args.yosys)
+                   for spec in args.config]
         for spec, fut in zip(args.config, futures, strict=True):
             c, r, f = fut.result()
             crows += c

@@ -31,6 +31,7 @@ from wavebits.codegen.estimate import (
     features,
     fit,
     fitted_logic,
+    has_window,
     input_cycles,
     layer_cycles,
     memory_blocks,
@@ -99,7 +100,7 @@ def size_pipeline(bank: Bank, design: RtlDesign) -> Pipeline:
     def sized(lanes: dict[str, int]) -> Pipeline:
         mems = pipeline_memories(bank, layers, lanes, requant_width(design))
         per_layer = [fitted_logic("banked", features("banked", lanes[hw.name], len(bank.widths), hw.op == "add",
-                                                        windowed=hw.kh * hw.kw > 1))
+                                                        windowed=has_window([hw])))
                      for hw in layers]
         dsp = sum((1 + (hw.op == "add")) * product_dsps(design) for hw in layers if hw.op != "pool")
         res = Resources(lut4=round(sum(lut for lut, _ in per_layer)), ff=round(sum(ff for _, ff in per_layer)),

@@ -321,8 +321,8 @@ def lane_dsps(design: RtlDesign) -> int:
     return int(design.params["MUL"]) * int(design.params["P"]) * 8
 
 
-def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1, mul: bool = False,
-             windowed: bool = True) -> list[float]:
+def features(weights: str, lanes: int, widths: int, two: bool, planes: int = 1, mul: bool = False, *,
+             windowed: bool) -> list[float]:
     """What the logic grows with: 1 (control); the lanes P (with each, its share of the drain and,
     in reconstruct mode, the Haar engine's butterflies); P times the planes per item beyond the first
     in LUTs (each a lane's word sum and a level of its plane tree, and its share of the operand row);
@@ -346,7 +346,7 @@ def logic_features(design: RtlDesign) -> list[float]:
     """``features`` of a design."""
     prm = design.params
     return features("reconstruct" if prm["WEIGHTS"] == 1 else "banked", int(prm["P"]), int(prm["WIDTHS"]).bit_count(),
-                    bool(prm["TWO"]), int(prm["PLANES"]), bool(prm["MUL"]), has_window(design.layers))
+                    bool(prm["TWO"]), int(prm["PLANES"]), bool(prm["MUL"]), windowed=has_window(design.layers))
 
 
 def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:

@@ -63,6 +63,8 @@ MAC_WORDS = {"lut": "", "dsp": " on multipliers"}  # what a report adds after th
 def default_planes(mac: str) -> int:
     """Planes per item when none are given: one in LUTs, every plane on multipliers."""
     return MUL_PLANES if mac == "dsp" else 1
+
+
 TOP = "wavebits_top"
 BOARD_TOP = "wavebits_board"
 CORE_SOURCES = ("wb_ram.v", "wb_rshift_round.v", "wb_mac_lane.v", "wb_mul_split.v", "wb_requant.v",

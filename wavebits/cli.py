@@ -243,8 +243,7 @@ def codegen_rtl(file: Path, output: Path, weights: str, lanes: str | None, plane
     except OSError as e:
         raise WavebitsError(f"{output}: cannot write ({e.strerror or e})") from None
     click.echo(f"wrote {output} ({weights} weights, P={lanes or 8}, {planes} plane(s) per item{MAC_WORDS[mac]}, "
-               f"widths "
-               f"{','.join(map(str, b.widths))}); simulate with: wavebits sim rtl {output}; bitstream: "
+               f"widths {','.join(map(str, b.widths))}); simulate with: wavebits sim rtl {output}; bitstream: "
                f"wavebits build {output}")
 
 
