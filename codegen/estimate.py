@@ -357,8 +357,23 @@ def fitted_logic(weights: str, x: list[float]) -> tuple[float, float]:
 
 
 def absorbed_flip_flops(design: RtlDesign) -> int:
-    """Read registers that become block-RAM output registers (``codegen.netlist``): one per block."""
-    return sum(m.count * m.blocks * m.width for m in memories(design) if m.oreg and memory_blocks(m))
+    """Flip-flops the build moves out of the fabric (``codegen.netlist``): the read registers that become
+    block-RAM output registers, one per block, and the multiplier lanes' operand and product registers."""
+    return (sum(m.count * m.blocks * m.width for m in memories(design) if m.oreg and memory_blocks(m))
+            + dsp_register_flip_flops(design))
+
+
+# wb_mac_lane's multiplier stage (MUL = 1) per slot: the weight (9 bits) and the product (19) in each
+# lane, the value (10) once for all lanes (every lane registers the same word; Yosys merges them)
+DSP_LANE_SLOT_FLIP_FLOPS, DSP_SHARED_SLOT_FLIP_FLOPS = 9 + 19, 10
+
+
+def dsp_register_flip_flops(design: RtlDesign) -> int:
+    """The multiplier lanes' operand and product registers, which become their DSPs' input and output
+    registers (``netlist.absorb_dsp_registers``)."""
+    if not int(design.params["MUL"]):
+        return 0
+    return 8 * (int(design.params["P"]) * DSP_LANE_SLOT_FLIP_FLOPS + DSP_SHARED_SLOT_FLIP_FLOPS)
 
 
 def select_luts(design: RtlDesign) -> int:
@@ -378,8 +393,10 @@ def row_select_flip_flops(design: RtlDesign) -> int:
 
 def counted_logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
-    multiplexers and final read registers, and the weight row's select register."""
-    return select_luts(design), final_flip_flops(design) + row_select_flip_flops(design)
+    multiplexers and final read registers, and the weight row's select register, less the multiplier
+    registers that move into DSPs (the fit's flip-flops include them, as Yosys does)."""
+    return (select_luts(design),
+            final_flip_flops(design) + row_select_flip_flops(design) - dsp_register_flip_flops(design))
 
 
 def logic(design: RtlDesign) -> tuple[int, int]:

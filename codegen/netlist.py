@@ -21,6 +21,17 @@ no GSR and one clock enable shared by all of them (which becomes ``OCE``), and e
 flip-flop lies in ``scope``: by default wb_ram's registered block outputs (``g_blocks``). A register
 that belongs to logic, such as the requant unit's multiplier operands, stays in the fabric, where
 placement can put it halfway along a long route. Anything else is left as it is.
+
+``absorb_dsp_registers`` does the same for the MAC lanes' multipliers: Yosys maps ``prod <= w_m *
+xv_m`` to an unregistered MULT18X18D between fabric flip-flops, and never uses the DSP's own input and
+output registers (Yosys 0.70 cannot synthesize a MULT18X18D instance with any register parameter set).
+The path through the multiplier is then a route to the DSP, the multiplier and a route back in one
+cycle, and the DSPs sit in a few rows of the die. A multiplier whose every used A and B pin is driven
+by a flip-flop and whose every used P pin drives exactly one flip-flop, all in ``scope`` (by default
+the lanes' multiplier stage, ``g_mul.``), one clock, one clock enable, no reset and no GSR, takes those
+registers as its REG_INPUTA/B and REG_OUTPUT (clock CLK0, enable CE0): the same cycles, each stage
+inside the DSP or a route from a fabric register. An input flip-flop that also feeds anything else
+stays (the DSP then registers its D itself).
 """
 
 from __future__ import annotations
@@ -137,12 +148,112 @@ def absorb_bram_output_registers(netlist: dict, top: str, scope: str = ".g_block
     return AbsorbReport(converted, removed, skipped)
 
 
-def absorb_in_file(path: Path, top: str) -> AbsorbReport:
-    """``absorb_bram_output_registers`` on a JSON file, rewritten atomically."""
+@dataclass
+class DspAbsorbReport:
+    multipliers: int  # MULT18X18Ds now using their input and output registers
+    flip_flops: int   # fabric flip-flops removed
+    skipped: int      # multipliers in scope whose registers did not match the pattern
+
+
+def _drivers(cells: dict) -> dict[Bit, tuple[str, str]]:
+    return {b: (name, port) for name, cell in cells.items() for port, bits in cell["connections"].items()
+            if cell["port_directions"].get(port) == "output" for b in bits}
+
+
+def _plain_ff(ff: dict, scope: str, name: str) -> tuple[Bit, Bit] | None:
+    """(clock, clock enable) of a flip-flop in ``scope`` with no reset, no GSR and a zero initial value
+    (as a DSP register's); None otherwise."""
+    p, conn = ff["parameters"], ff["connections"]
+    if (ff["type"] != "TRELLIS_FF" or scope not in name or p.get("CLKMUX", "CLK") != "CLK"
+            or p.get("GSR", "DISABLED") != "DISABLED" or conn.get("LSR", ["0"]) != ["0"]
+            or p.get("REGSET", "RESET") != "RESET"):
+        return None
+    cemux = str(p.get("CEMUX", "1")).strip()
+    if cemux not in ("1", "CE"):
+        return None
+    return conn["CLK"][0], conn["CE"][0] if cemux == "CE" else "1"
+
+
+def _dsp_registers(dsp: dict, cells: dict, drivers: dict, sinks: dict, ports: set, scope: str):
+    """For a MULT18X18D whose inputs and used outputs are plain registers: ({A/B pin: the register's D},
+    {P pin: the register}, clock, enable); None otherwise."""
+    params, conn = dsp["parameters"], dsp["connections"]
+    if any(str(v).strip() not in ("", "NONE") for k, v in params.items() if k.startswith("REG_")):
+        return None
+    if any(not _tied(conn.get(c, ["0"])) for c in ("CLK0", "CE0", "RST0")):
+        return None
+    inputs, outputs, domains = {}, {}, set()
+    for pin, bits in conn.items():
+        if pin[0] in "AB" and pin[1:].isdigit() and not _tied(bits):
+            name, port = drivers.get(bits[0], ("", ""))
+            domain = port == "Q" and name in cells and _plain_ff(cells[name], scope, name)
+            if not domain:
+                return None
+            domains.add(domain)
+            inputs[pin] = cells[name]["connections"]["DI"]
+        elif pin[0] == "P" and pin[1:].isdigit() and not _tied(bits):
+            users = sinks.get(bits[0], [])
+            if not users and bits[0] not in ports:
+                continue
+            if len(users) != 1 or bits[0] in ports or users[0][1] != "DI":
+                return None
+            domain = _plain_ff(cells[users[0][0]], scope, users[0][0])
+            if not domain:
+                return None
+            domains.add(domain)
+            outputs[pin] = users[0][0]
+    if not inputs or not outputs or len(domains) != 1:
+        return None
+    clk, enable = domains.pop()
+    return inputs, outputs, clk, enable
+
+
+def absorb_dsp_registers(netlist: dict, top: str, scope: str = "g_mul.") -> DspAbsorbReport:
+    """Rewrite ``netlist`` (Yosys JSON, module ``top``) in place; see the module docstring."""
+    module = netlist["modules"][top]
+    cells = module["cells"]
+    sinks, drivers = _sinks(cells), _drivers(cells)
+    ports = {b for p in module.get("ports", {}).values() if p["direction"] == "output" for b in p["bits"]}
+    converted = skipped = removed = 0
+    fed: set[str] = set()   # input flip-flops a converted multiplier no longer reads
+    for name in sorted(cells):
+        dsp = cells.get(name)
+        if dsp is None or dsp["type"] != "MULT18X18D" or not any(
+                scope in drivers.get(bits[0], ("",))[0] for pin, bits in dsp["connections"].items() if pin[0] in "AB"):
+            continue
+        match = _dsp_registers(dsp, cells, drivers, sinks, ports, scope)
+        if match is None:
+            skipped += 1
+            continue
+        inputs, outputs, clk, enable = match
+        for pin, d in inputs.items():
+            fed.add(drivers[dsp["connections"][pin][0]][0])
+            dsp["connections"][pin] = d
+        for pin, ff in outputs.items():
+            dsp["connections"][pin] = cells[ff]["connections"]["Q"]
+            del cells[ff]
+            removed += 1
+        for stage in ("INPUTA", "INPUTB", "OUTPUT"):
+            dsp["parameters"].update({f"REG_{stage}_CLK": "CLK0", f"REG_{stage}_CE": "CE0", f"REG_{stage}_RST": "RST0"})
+        dsp["parameters"]["GSR"] = "DISABLED"
+        dsp["connections"].update({"CLK0": [clk], "CE0": [enable], "RST0": ["0"]})
+        dsp["port_directions"].update({"CLK0": "input", "CE0": "input", "RST0": "input"})
+        converted += 1
+    read = {b for cell in cells.values() for port, bits in cell["connections"].items()
+            if cell["port_directions"].get(port) == "input" for b in bits} | ports
+    for ff in sorted(fed):
+        if cells[ff]["connections"]["Q"][0] not in read:
+            del cells[ff]
+            removed += 1
+    return DspAbsorbReport(converted, removed, skipped)
+
+
+def absorb_in_file(path: Path, top: str) -> tuple[AbsorbReport, DspAbsorbReport]:
+    """``absorb_bram_output_registers`` and ``absorb_dsp_registers`` on a JSON file, rewritten atomically."""
     path = Path(path)
     netlist = json.loads(path.read_text())
-    report = absorb_bram_output_registers(netlist, top)
+    reports = absorb_bram_output_registers(netlist, top), absorb_dsp_registers(netlist, top)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(netlist))
     tmp.replace(path)
-    return report
+    return reports

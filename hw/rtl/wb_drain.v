@@ -70,8 +70,11 @@ module wb_drain #(
     localparam RQ_W = MUL_W + BIAS_W;
     localparam RQ_LAT = RQ_OREG + 8;      // the memory's extra stage, then wb_requant's LATENCY
 
+    localparam REM_W = $clog2(P + 1);
     reg               d_busy;
-    reg  [23:0]       d_c, d_cend, d_obase, d_l;
+    reg  [23:0]       d_c, d_obase, d_l;
+    reg  [REM_W-1:0]  d_rem;              // the group's channels not yet taken (a count, not an end to
+                                          // add to: the last-channel test is a small compare)
     reg signed [ACC_W-1:0] shadow [0:P-1];
     wire [1:0]        step = is_out ? 2'd1 : 2'd2;   // channels per cycle
 
@@ -129,7 +132,8 @@ module wb_drain #(
     // a group may arrive in the cycle the previous group's last channel is taken (wb_issue's drain
     // wait): that channel still reads its shadow register, and the group's state then wins
     wire issue = den && d_busy;
-    assign last = issue && d_c + step >= d_cend;
+    wire d_final = d_rem <= step;
+    assign last = issue && d_final;
     assign busy = d_busy || t_valid != 0;
 
     // the values written: 1 << nbo bytes from slot t_slot, the odd channel's next to them (an even
@@ -195,7 +199,7 @@ module wb_drain #(
             end
             if (den) begin
                 t_valid <= {t_valid[RQ_LAT-1:0], issue || add_valid};
-                t_two <= {t_two[RQ_LAT-1:0], issue && !is_out && d_c + 1 < d_cend};
+                t_two <= {t_two[RQ_LAT-1:0], issue && !is_out && d_rem > 1};
                 r1_acc <= r0_acc; r1_acc2 <= r0_acc2; r1_accb <= r0_accb; r1_odd <= r0_odd;
                 for (l = RQ_LAT; l > 0; l = l - 1) begin
                     t_addr[l] <= t_addr[l-1];
@@ -210,8 +214,8 @@ module wb_drain #(
                     r0_odd <= d_c[0];
                     t_addr[0] <= d_obase + ((d_c << nbo) >> 3);
                     t_slot[0] <= (d_c << nbo) & 7;
-                    d_c <= d_c + step; d_l <= d_l + step;
-                    if (d_c + step >= d_cend) d_busy <= 1'b0;
+                    d_c <= d_c + step; d_l <= d_l + step; d_rem <= d_rem - step;
+                    if (d_final) d_busy <= 1'b0;
                 end
                 if (add_valid) begin
                     r0_acc <= unpack(add_word, add_off, nba, sgn, bip);
@@ -226,7 +230,7 @@ module wb_drain #(
                 d_busy <= 1'b1;
                 d_c <= group_gp; d_l <= 0; d_obase <= group_obase;
                 rq_raddr <= rq_row + (group_gp >> 1);
-                d_cend <= (group_gp + P < cout) ? group_gp + P : cout;
+                d_rem <= (group_gp + P < cout) ? P : cout - group_gp;
             end
         end
     end

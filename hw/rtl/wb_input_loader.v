@@ -5,6 +5,9 @@
 // slot t * IN_C + c for each tap t < PACK with 0 <= X < PACK_WS, so that word X holds the
 // kernel row of the window whose first column is X - PACK_PW; slots whose column lies in the
 // padding hold stale values, which the issue stage masks. `last`: this take is the tensor's last.
+// Each tap's column X, whether it lies inside the row, and its word address are registers stepped
+// with the loop (the inside test of the next column compares this one with constants), so that a
+// write enable is a compare of registers rather than an add and a compare.
 module wb_input_loader #(
     parameter IN_C = 1, IN_HW = 64, IN_CW = 1, IN_W = 8,
     parameter PACK = 1, PACK_PW = 0, PACK_WS = 8,
@@ -21,24 +24,59 @@ module wb_input_loader #(
     reg        in_c_last, in_pix_last, in_x_last;    // registered loop ends, as in the issue stage
     reg [ACT_AW-1:0] slot_addr [0:7];
     assign last = take && in_c_last && in_pix_last;
-    integer    lt, lx;
-    always @(posedge clk)
-        for (lt = 0; lt < 8; lt = lt + 1) begin
-            if (PACK > 1) begin
-                lx = in_x + PACK_PW - lt / IN_C;
-                we[lt] <= take && lt < IN_C * PACK && in_c == lt % IN_C && lx >= 0 && lx < PACK_WS;
-                slot_addr[lt] <= in_row + lx;
-            end else begin
-                we[lt] <= take && in_c[2:0] == lt;
-                slot_addr[lt] <= in_paddr + (in_c >> 3);
-            end
-        end
+    localparam NT = PACK > 1 ? PACK : 1;             // taps
+    localparam CW = $clog2(IN_W + PACK_PW + PACK + 1) + 1;
+    reg signed [CW-1:0] tap_x [0:NT-1];              // X = in_x + PACK_PW - t
+    reg        [NT-1:0] tap_in;                      // 0 <= X < PACK_WS
+    reg  [ACT_AW-1:0]   tap_addr [0:NT-1];           // in_row + X
     genvar gs;
     generate
         for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
+            if (PACK > 1 && gs < IN_C * PACK) begin : g_tap
+                always @(posedge clk) begin
+                    we[gs] <= take && in_c == gs % IN_C && tap_in[gs / IN_C];
+                    slot_addr[gs] <= tap_addr[gs / IN_C];
+                end
+            end else if (PACK > 1) begin : g_unused
+                always @(posedge clk) begin
+                    we[gs] <= 1'b0;
+                    slot_addr[gs] <= 0;
+                end
+            end else begin : g_word
+                always @(posedge clk) begin
+                    we[gs] <= take && in_c[2:0] == gs;
+                    slot_addr[gs] <= in_paddr + (in_c >> 3);
+                end
+            end
             assign waddr[gs*ACT_AW +: ACT_AW] = slot_addr[gs];
         end
     endgenerate
+    // a tap's column at the start of a row, PACK_PW - t, and the same as an address offset (modulo
+    // the address width, so that the row's base plus it is the word of column 0 on)
+    function signed [CW-1:0] first_x(input integer t);
+        first_x = PACK_PW - t;
+    endfunction
+    function [ACT_AW-1:0] first_addr(input integer t);
+        first_addr = PACK_PW - t;
+    endfunction
+    integer t;
+    always @(posedge clk)
+        if (rst || (take && in_pix_last)) begin
+            for (t = 0; t < NT; t = t + 1) begin
+                tap_x[t] <= first_x(t); tap_in[t] <= first_x(t) >= 0 && first_x(t) < PACK_WS;
+                tap_addr[t] <= first_addr(t);
+            end
+        end else if (take && !in_x_last) begin
+            for (t = 0; t < NT; t = t + 1) begin
+                tap_x[t] <= tap_x[t] + 1; tap_in[t] <= tap_x[t] >= -1 && tap_x[t] < PACK_WS - 1;
+                tap_addr[t] <= tap_addr[t] + 1;
+            end
+        end else if (take) begin
+            for (t = 0; t < NT; t = t + 1) begin
+                tap_x[t] <= first_x(t); tap_in[t] <= first_x(t) >= 0 && first_x(t) < PACK_WS;
+                tap_addr[t] <= in_row + PACK_WS + first_addr(t);
+            end
+        end
     always @(posedge clk)
         if (rst) begin
             in_c <= 0; in_pix <= 0; in_paddr <= 0; in_c_last <= (IN_C == 1); in_pix_last <= (IN_HW == 1);
