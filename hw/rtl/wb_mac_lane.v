@@ -20,9 +20,9 @@
 // width 1), times its value on a multiplier (a DSP), instead of the planes' word sums in LUTs; the
 // same LAT: the operands, the weights, the weights and values again beside the multiplier, the
 // products, the products' pair sums, their sum, the addend. The ECP5's multipliers sit in a few rows
-// of the die: the second operand registers are fed by registers alone, so the placer can move them
-// toward their multiplier without pulling the lane's logic along (the path through a multiplier is
-// then its two routes and the multiplier).
+// of the die: the second operand registers are fed by registers alone, and a build moves them and
+// the product register into the multiplier's own input and output registers (codegen/netlist.py,
+// absorb_dsp_registers), so that the path through a multiplier is inside it.
 module wb_mac_lane #(
     parameter ACC_W = 32,
     parameter PLANES = 1,                       // weight bit planes per item: 1, 2, 4 or 8
