@@ -58,8 +58,8 @@ class BuildReport:
     seconds: dict[str, float]
     outreg_ports: int       # block-RAM read ports given their output register
     outreg_flip_flops: int  # fabric flip-flops that moved into them
-    dsp_registered: int = 0     # multipliers given their input and output registers
-    dsp_flip_flops: int = 0     # fabric flip-flops that moved into them
+    dsp_registered: int     # multipliers given their input and output registers
+    dsp_flip_flops: int     # fabric flip-flops that moved into them
 
     def text(self) -> str:
         from wavebits.bank.report import table

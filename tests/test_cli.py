@@ -169,7 +169,7 @@ def test_build_fails_when_timing_is_missed(tmp_path, monkeypatch, fmax, allow, f
 
     def fake_build(project, board, seed):
         return bitstream.BuildReport(board, str(tmp_path / "x.bit"), {"LUT4": (100, 83640)}, fmax, 100.0,
-                                     {"nextpnr": 1.0}, 0, 0)
+                                     {"nextpnr": 1.0}, 0, 0, 0, 0)
 
     monkeypatch.setattr(bitstream, "build_bitstream", fake_build)
     args = ["build", str(tmp_path)] + (["--allow-timing-fail"] if allow else [])
