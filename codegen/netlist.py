@@ -76,6 +76,20 @@ def _pseudo_dual_port(ram: dict) -> bool:
     return int(width, 2 if len(width) == 32 else 10) == 36
 
 
+def _plain_ff(ff: dict, scope: str, name: str) -> tuple[Bit, Bit] | None:
+    """(clock, clock enable) of a flip-flop in ``scope`` with no reset, no GSR and a zero initial value,
+    which a block RAM's or DSP's own register can stand in for; None otherwise."""
+    p, conn = ff["parameters"], ff["connections"]
+    if (ff["type"] != "TRELLIS_FF" or scope not in name or p.get("CLKMUX", "CLK") != "CLK"
+            or p.get("GSR", "DISABLED") != "DISABLED" or conn.get("LSR", ["0"]) != ["0"]
+            or p.get("REGSET", "RESET") != "RESET"):
+        return None
+    cemux = str(p.get("CEMUX", "1")).strip()
+    if cemux not in ("1", "CE"):
+        return None
+    return conn["CLK"][0], conn["CE"][0] if cemux == "CE" else "1"
+
+
 def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks: dict, ports: set,
                 scope: str) -> tuple[list[tuple[str, str]], list[Bit]] | None:
     """(DO port, flip-flop) pairs for the read port of ``ram`` that side ``ctl`` clocks and whose data
@@ -98,19 +112,10 @@ def _absorbable(ram: dict, ctl: str, halves: tuple[str, ...], cells: dict, sinks
         if len(users) != 1 or bits[0] in ports:
             return None
         ff_name, ff_port = users[0]
-        ff = cells[ff_name]
-        p = ff["parameters"]
-        if (ff["type"] != "TRELLIS_FF" or ff_port != "DI" or scope not in ff_name or ff["connections"].get("CLK") != clk
-                or p.get("CLKMUX", "CLK") != "CLK" or p.get("GSR", "DISABLED") != "DISABLED"
-                or ff["connections"].get("LSR", ["0"]) != ["0"] or p.get("REGSET", "RESET") != "RESET"):
+        domain = ff_port == "DI" and _plain_ff(cells[ff_name], scope, ff_name)
+        if not domain or [domain[0]] != clk:
             return None
-        cemux = str(p.get("CEMUX", "1")).strip()
-        if cemux == "1":
-            enables.add("1")
-        elif cemux == "CE":
-            enables.add(ff["connections"]["CE"][0])
-        else:
-            return None
+        enables.add(domain[1])
         pairs.append((port, ff_name))
     if not pairs or len(enables) != 1:
         return None
@@ -158,20 +163,6 @@ class DspAbsorbReport:
 def _drivers(cells: dict) -> dict[Bit, tuple[str, str]]:
     return {b: (name, port) for name, cell in cells.items() for port, bits in cell["connections"].items()
             if cell["port_directions"].get(port) == "output" for b in bits}
-
-
-def _plain_ff(ff: dict, scope: str, name: str) -> tuple[Bit, Bit] | None:
-    """(clock, clock enable) of a flip-flop in ``scope`` with no reset, no GSR and a zero initial value
-    (as a DSP register's); None otherwise."""
-    p, conn = ff["parameters"], ff["connections"]
-    if (ff["type"] != "TRELLIS_FF" or scope not in name or p.get("CLKMUX", "CLK") != "CLK"
-            or p.get("GSR", "DISABLED") != "DISABLED" or conn.get("LSR", ["0"]) != ["0"]
-            or p.get("REGSET", "RESET") != "RESET"):
-        return None
-    cemux = str(p.get("CEMUX", "1")).strip()
-    if cemux not in ("1", "CE"):
-        return None
-    return conn["CLK"][0], conn["CE"][0] if cemux == "CE" else "1"
 
 
 def _dsp_registers(dsp: dict, cells: dict, drivers: dict, sinks: dict, ports: set, scope: str):
@@ -239,10 +230,10 @@ def absorb_dsp_registers(netlist: dict, top: str, scope: str = "g_mul.") -> DspA
         dsp["connections"].update({"CLK0": [clk], "CE0": [enable], "RST0": ["0"]})
         dsp["port_directions"].update({"CLK0": "input", "CE0": "input", "RST0": "input"})
         converted += 1
-    read = {b for cell in cells.values() for port, bits in cell["connections"].items()
-            if cell["port_directions"].get(port) == "input" for b in bits} | ports
+    read = _sinks(cells)
     for ff in sorted(fed):
-        if cells[ff]["connections"]["Q"][0] not in read:
+        q = cells[ff]["connections"]["Q"][0]
+        if q not in read and q not in ports:
             del cells[ff]
             removed += 1
     return DspAbsorbReport(converted, removed, skipped)

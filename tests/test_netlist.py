@@ -141,10 +141,10 @@ endmodule
 # ---------------------------------------------------------------- multipliers
 
 
-def _dsp(a=(10, 11), b=(12,), p=(13, 14, 15)):
+def _dsp():
     """A MULT18X18D as Yosys maps one: no parameters, no clock; A1 and A2 both the operand's sign bit."""
-    conns = {"A0": [a[0]], "A1": [a[1]], "A2": [a[1]], "B0": [b[0]], "B1": ["0"], "SIGNEDA": ["1"],
-             "SIGNEDB": ["1"], **{f"P{i}": [bit] for i, bit in enumerate(p)}}
+    conns = {"A0": [10], "A1": [11], "A2": [11], "B0": [12], "B1": ["0"], "SIGNEDA": ["1"], "SIGNEDB": ["1"],
+             "P0": [13], "P1": [14], "P2": [15]}
     dirs = {k: "output" if k.startswith("P") else "input" for k in conns}
     return {"type": "MULT18X18D", "parameters": {}, "port_directions": dirs, "connections": conns}
 

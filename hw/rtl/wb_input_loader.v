@@ -61,20 +61,15 @@ module wb_input_loader #(
     endfunction
     integer t;
     always @(posedge clk)
-        if (rst || (take && in_pix_last)) begin
+        if (rst || (take && in_x_last)) begin        // a row's start (the tensor's after its last pixel)
             for (t = 0; t < NT; t = t + 1) begin
                 tap_x[t] <= first_x(t); tap_in[t] <= first_x(t) >= 0 && first_x(t) < PACK_WS;
-                tap_addr[t] <= first_addr(t);
-            end
-        end else if (take && !in_x_last) begin
-            for (t = 0; t < NT; t = t + 1) begin
-                tap_x[t] <= tap_x[t] + 1; tap_in[t] <= tap_x[t] >= -1 && tap_x[t] < PACK_WS - 1;
-                tap_addr[t] <= tap_addr[t] + 1;
+                tap_addr[t] <= (rst || in_pix_last ? 0 : in_row + PACK_WS) + first_addr(t);
             end
         end else if (take) begin
             for (t = 0; t < NT; t = t + 1) begin
-                tap_x[t] <= first_x(t); tap_in[t] <= first_x(t) >= 0 && first_x(t) < PACK_WS;
-                tap_addr[t] <= in_row + PACK_WS + first_addr(t);
+                tap_x[t] <= tap_x[t] + 1; tap_in[t] <= tap_x[t] >= -1 && tap_x[t] < PACK_WS - 1;
+                tap_addr[t] <= tap_addr[t] + 1;
             end
         end
     always @(posedge clk)
