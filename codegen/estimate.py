@@ -44,7 +44,10 @@ from .rtl import (
     RtlError,
     build_design,
     check_mac,
+    conv_groups_met,
     hardware_layers,
+    lane_groups,
+    slot_words,
 )
 
 # wb_core's schedule, in cycles. A layer: its setup states (S_DESC .. S_SETUP) and the cycle its
@@ -116,26 +119,6 @@ class Work:
     drain: tuple[int, ...] = ()
     latency: int = TO_OPERANDS
     lane_lat: int = 0
-
-
-def lane_groups(hw: HwLayer, lanes: int) -> list[range]:
-    """The output channels of each group of ``lanes`` channels."""
-    return [range(g, min(g + lanes, hw.cout)) for g in range(0, hw.cout, lanes)]
-
-
-def conv_groups_met(hw: HwLayer, group: range) -> int:
-    """The passes of a lane group: the convolution groups its channels meet (one without groups, and
-    in a depthwise layer, whose lanes take one slot each)."""
-    if hw.groups == 1 or hw.depthwise:
-        return 1
-    per = hw.cout // hw.groups
-    return group[-1] // per - group[0] // per + 1
-
-
-def slot_words(hw: HwLayer, lanes: int) -> int:
-    """Words per kernel tap when each lane takes the one slot its channel sits in (depthwise
-    convolutions, window sums): the words a group of ``lanes`` values spans."""
-    return max(1, lanes * hw.in_bytes // 8)
 
 
 def drained(hw: HwLayer, lanes: int, planes: int, items: Callable[[range], int]) -> Work:
@@ -391,12 +374,33 @@ def row_select_flip_flops(design: RtlDesign) -> int:
     return 64 * int(design.params["P"])
 
 
+def activation_memories(design: RtlDesign) -> list[Memory]:
+    """The activation buffers' slot RAMs (8 per buffer)."""
+    return [m for m in memories(design) if m.name.startswith("activations")]
+
+
+def activation_port_flip_flops(design: RtlDesign) -> int:
+    """The activation buffers' port registers: the read address registered beside each slot RAM
+    (wb_core), and the write (wb_ram WREG): an enable per block, the address within a block and the
+    data byte once per slot (every buffer registers the same nets there; Yosys keeps one copy). The
+    slots' read addresses differ only where a grouped pass reads rotated words: without a grouped
+    layer Yosys keeps one copy per buffer. A buffer's address register holds its own depth's bits."""
+    mems = activation_memories(design)
+    copies = 8 if any(hw.op == "conv" and hw.groups > 1 and not hw.depthwise for hw in design.layers) else 1
+    read = sum(copies * max(1, (m.depth - 1).bit_length()) for m in mems)
+    enables = sum(m.count * m.blocks for m in mems)
+    aw = max(max(1, (m.depth - 1).bit_length()) for m in mems)
+    return read + enables + 8 * (min(aw, (RAM_BLOCK - 1).bit_length()) + 8)
+
+
 def counted_logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
-    multiplexers and final read registers, and the weight row's select register, less the multiplier
-    registers that move into DSPs (the fit's flip-flops include them, as Yosys does)."""
+    multiplexers and final read registers, the activation buffers' port registers and the weight
+    row's select register, less the multiplier registers that move into DSPs (the fit's flip-flops
+    include them, as Yosys does)."""
     return (select_luts(design),
-            final_flip_flops(design) + row_select_flip_flops(design) - dsp_register_flip_flops(design))
+            final_flip_flops(design) + activation_port_flip_flops(design) + row_select_flip_flops(design)
+            - dsp_register_flip_flops(design))
 
 
 def logic(design: RtlDesign) -> tuple[int, int]:

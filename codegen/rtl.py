@@ -238,6 +238,38 @@ class HwLayer:
         return out
 
 
+def lane_groups(hw: HwLayer, lanes: int) -> list[range]:
+    """The output channels of each group of ``lanes`` channels."""
+    return [range(g, min(g + lanes, hw.cout)) for g in range(0, hw.cout, lanes)]
+
+
+def conv_groups_met(hw: HwLayer, group: range) -> int:
+    """The passes of a lane group: the convolution groups its channels meet (one without groups, and
+    in a depthwise layer, whose lanes take one slot each)."""
+    if hw.groups == 1 or hw.depthwise:
+        return 1
+    per = hw.cout // hw.groups
+    return group[-1] // per - group[0] // per + 1
+
+
+def slot_words(hw: HwLayer, lanes: int) -> int:
+    """Words per kernel tap when each lane takes the one slot its channel sits in (depthwise
+    convolutions, window sums): the words a group of ``lanes`` values spans."""
+    return max(1, lanes * hw.in_bytes // 8)
+
+
+def pixel_units(hw: HwLayer, lanes: int, cwn: int) -> int:
+    """Units per output pixel, the rounds of ``wb_issue``'s plane loop (descriptor PXU): in a
+    convolution or window sum a kernel tap and channel word (``cwn`` per tap) in each pass of each lane
+    group, in a max pool a tap and channel word, in an add a channel."""
+    if hw.op == "add":
+        return hw.cout
+    taps = hw.kh * hw.kw * cwn
+    if hw.op == "pool":
+        return taps
+    return taps * sum(conv_groups_met(hw, g) for g in lane_groups(hw, lanes))
+
+
 def _value_formats(bank: Bank) -> dict[str, tuple[int, bool]]:
     """Every tensor's (bytes per value, signed) in the activation buffers, over all widths.
 
@@ -504,7 +536,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             cinb = hw.cin // hw.groups * hw.in_bytes
             coutg, cwn, cin_loop = hw.cout // hw.groups, hw.unit_words, cinb
         elif hw.depthwise or hw.op == "avgpool":
-            cwn = max(1, p * hw.in_bytes // 8)  # the words a group of P channels spans (one value per lane)
+            cwn = slot_words(hw, p)  # the words a group of P channels spans (one value per lane)
         if hw.op == "conv":
             lwts = bank.weights[hw.name]
             rows2, cols2 = lwts.components["LL"].shape
@@ -589,6 +621,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             "P0": (-hw.ph * hw.win - hw.pw) * hw.incw, "SRC": hw.src, "CBASE": cbase, "EBASE": ebase,
             "ROWS2": rows2, "COLS2": cols2, "XBASE": xbase, "DST": hw.dst, "SRC2": hw.src2,
             "INCW2": hw.incw2 if hw.op == "add" else 0, "CWN": cwn, "COUTG": coutg, "CINB": cinb,
+            "PXU": pixel_units(hw, p, cwn),
         }
         descs.append(pack(DESC_FIELDS, values))
         if hw.op == "conv":

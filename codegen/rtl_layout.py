@@ -74,6 +74,8 @@ DESC_FIELDS: tuple[Field, ...] = (
     _desc("CWN", "conv: channel words per kernel tap (the channel-word loop)"),
     _desc("COUTG", "grouped conv: output channels per convolution group"),
     _desc("CINB", "grouped conv: input bytes per convolution group"),
+    _desc("PXU", "units per output pixel (rounds of the issue stage's plane loop): a conv's lane groups' "
+                 "passes x KH x KW x CWN, a max pool's KH x KW x CWN, an add's COUT"),
 )
 
 LW_FIELDS: tuple[Field, ...] = (

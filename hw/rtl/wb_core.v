@@ -149,11 +149,9 @@ module wb_core #(
     localparam MEM_OREG = 2;
 
     // ---------------------------------------------------------------- activation buffers
-    wire [ACT_AW-1:0] act_raddr, act_raddr2;
+    wire [ACT_AW-1:0] i_addr, i_addr2;    // the issued item's address, and an add's second input's
     wire [ACT_AW-1:0] i_addr1;            // the issued item's address + 1
     wire [2:0]        i_rot;              // grouped: the first slot of the pass's group's channels
-    reg  [ACT_AW-1:0] r_addr, r_addr1, r_addr2;   // the issued item's addresses, copied (below)
-    reg  [2:0]        r_rot;
     wire [63:0]       act_q [0:3];
     reg  [ACT_AW-1:0] act_waddr;
     wire [7:0]        ld_we;              // the input loader's writes, each slot at its own address
@@ -167,10 +165,13 @@ module wb_core #(
             if (gb < NBUF) begin : g_have
                 localparam DEPTH = gb == 0 ? ACT_DEPTH0 : gb == 1 ? ACT_DEPTH1 : gb == 2 ? ACT_DEPTH2 : ACT_DEPTH3;
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_slot
-                    // an add's second input is read at its own address; a grouped pass reads the next
-                    // word in the slots before its rotation
-                    wire [ACT_AW-1:0] ra = (is_add && src2 == gb) ? act_raddr2 : (gs < r_rot) ? r_addr1 : act_raddr;
-                    wb_ram #(.W(8), .DEPTH(DEPTH), .AW(ACT_AW), .OREG(MEM_OREG)) u_act (
+                    // each slot RAM's read address, registered beside it (the weight row's select
+                    // stage takes the same cycle, WSEL_LAT = 1): an add's second input is read at its
+                    // own address; a grouped pass reads the next word in the slots before its rotation
+                    reg  [ACT_AW-1:0] ra;
+                    always @(posedge clk) ra <= (is_add && src2 == gb) ? i_addr2 : (gs < i_rot) ? i_addr1 : i_addr;
+                    // writes registered beside each block RAM (WREG): they reach blocks across the die
+                    wb_ram #(.W(8), .DEPTH(DEPTH), .AW(ACT_AW), .OREG(MEM_OREG), .WREG(1)) u_act (
                         .clk(clk), .we((act_wmask[gs] || ld_we[gs]) && act_wbuf == gb),
                         .waddr(ld_we[gs] ? ld_waddr[gs*ACT_AW +: ACT_AW] : act_waddr),
                         .wdata(act_wdata[gs*8 +: 8]), .re(1'b1), .raddr(ra), .rdata(act_q[gb][gs*8 +: 8]));
@@ -226,7 +227,6 @@ module wb_core #(
     // ---------------------------------------------------------------- issue stage
     wire              issuing;
     wire              i_valid, i_first, i_last, i_pad;
-    wire [ACT_AW-1:0] i_addr, i_addr2;
     wire [WAW-1:0]    i_wptr;
     wire [2:0]        i_offa, i_offb, i_plane;
     wire [PLANES-1:0] i_pmask, i_psign;
@@ -245,12 +245,8 @@ module wb_core #(
         .i_addr1(i_addr1), .i_rot(i_rot), .i_wptr(i_wptr), .i_offa(i_offa), .i_offb(i_offb), .i_plane(i_plane),
         .i_kb(i_kb), .i_lo(i_lo), .i_hi(i_hi), .i_mode(i_mode), .i_pmask(i_pmask), .i_psign(i_psign),
         .i_vmask(i_vmask), .i_gp(i_gp), .i_obase(i_obase), .i_cw(i_cw));
-    // the memories' read addresses: copies of the issued item's (registers of their own beside the
-    // memories, so that the issue stage's loop logic stays in one place); the weight row's select
-    // stage takes the cycle the activations' copy takes
-    always @(posedge clk) {r_addr, r_addr1, r_addr2, r_rot} <= {i_addr, i_addr1, i_addr2, i_rot};  // WSEL_LAT = 1
-    assign act_raddr = r_addr;
-    assign act_raddr2 = r_addr2;
+    // the weight memory is addressed from the issued item's row; the activation memories from their
+    // slots' copies of its addresses (above), a cycle (WSEL_LAT) later
     assign w_raddr = i_wptr;
 
     // MAC pipeline: issue (i: addresses registered), the memories' read stages (x_pipe; x: data

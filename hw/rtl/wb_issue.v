@@ -16,7 +16,7 @@ module wb_issue #(
     parameter P = 8,
     parameter ACT_AW = 10,
     parameter WAW = 10,
-    parameter DESC_W = 864,                      // NFIELDS * FIELD_W (wb_fields.vh)
+    parameter DESC_W = 888,                      // NFIELDS * FIELD_W (wb_fields.vh)
     parameter IN_C = 1, IN_W = 8, PACK_PW = 0,  // the packed first layer's input (wb_core)
     parameter PLANES = 1                         // weight bit planes per item (wb_mac_lane)
 ) (
@@ -53,9 +53,11 @@ module wb_issue #(
     localparam LQ = $clog2(PLANES);
     wire [3:0]  nplanes = (bits == 4'd1) ? 4'd1 : bits;
     wire [3:0]  nsteps = (nplanes + PLANES - 1) >> LQ;   // items per unit and byte: PLANES planes each
-    // passes per unit: weight plane steps (one for pools and at width 1), times the bytes per value of
-    // a wide (act none) input, whose bytes are taken one per pass (a max pool compares whole values)
-    wire [5:0]  passes = (`F(F_OP) == 1) ? 6'd1 : ((`F(F_OP) == 0) ? {2'd0, nsteps} : 6'd1) << fl[12:11];
+    // passes per unit: weight plane steps (one for window sums and at width 1), times the bytes per
+    // value of a wide (act none) input, whose bytes are taken one per pass; one in max pools (whole
+    // values compared) and adds (an item per channel)
+    wire [5:0]  passes = (`F(F_OP) == 1 || `F(F_OP) == 3) ? 6'd1
+                         : ((`F(F_OP) == 0) ? {2'd0, nsteps} : 6'd1) << fl[12:11];
     wire        j_first_last = passes == 6'd1;
     reg [23:0] oy, ox, g, gp, ky, kx, cw, crem, kxofs, krow, obase;
     reg [23:0] wptr;                      // the weight row of the item about to issue
@@ -88,6 +90,12 @@ module wb_issue #(
     // restarts)
     reg         j_last, cw_last, kx_last, ky_last, g_last, ox_last, oy_last;
     reg         j_wrap;
+    // the units (rounds of the plane loop) left in the output pixel, counting this one (the
+    // descriptor's PXU at its first), and whether this is its last: the pixel steps on a flag of
+    // its own rather than behind every loop's end flag
+    reg  [23:0] u_left;
+    reg         u_last, pxu_one;
+    wire        px_end = j_last && u_last;          // the item in the loop nest is its pixel's last
     // the next output pixel (row-major), and the input window it reads; the last one ends the layer
     task next_output_pixel;
         begin
@@ -217,6 +225,7 @@ module wb_issue #(
                 groups_one <= `F(F_GROUPS) == 1; wout_one <= `F(F_WOUT) == 1;
                 planes_m2 <= passes - 6'd2; lastplane <= nplanes - 4'd1;
                 j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
+                u_left <= `F(F_PXU); u_last <= `F(F_PXU) == 1; pxu_one <= `F(F_PXU) == 1;
                 kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
                 ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
                 wptr <= `F(F_WBASE);
@@ -242,6 +251,10 @@ module wb_issue #(
             if (push) begin
                 if (q_wr) entry1 <= item; else entry0 <= item;
                 q_wr <= !q_wr;
+                if (j_last) begin
+                    u_left <= u_last ? `F(F_PXU) : u_left - 1;
+                    u_last <= u_last ? pxu_one : u_left == 24'd2;
+                end
                 if (is_add) begin
                     // add order: per output pixel, per channel (one value of each input per item)
                     if (!ac_last) begin
@@ -249,18 +262,13 @@ module wb_issue #(
                         ba <= ba + (24'd1 << nba); bb <= bb + (24'd1 << nbb); bo <= bo + (24'd1 << nbo);
                     end else begin
                         ac <= 0; ac_last <= cout_one; ba <= 0; bb <= 0; bo <= 0;
-                        pb2 <= pb2 + `F(F_INCW2);
-                        next_output_pixel;
                     end
                 end else if (is_pool) begin
                     // pool order: per output pixel, per channel word, the window's taps
                     next_tap;
                     if (tap_last) begin
                         if (!cw_last) begin cw <= cw + 1; cw_last <= (cw == incw_m2); end
-                        else begin
-                            cw <= 0; cw_last <= incw_one;
-                            next_output_pixel;
-                        end
+                        else begin cw <= 0; cw_last <= incw_one; end
                     end
                 end else begin
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
@@ -290,16 +298,20 @@ module wb_issue #(
                                         cg_base <= cg_end; cg_end <= cg_next_end; cg_inb <= cg_inb + `F(F_CINB);
                                     end
                                     more_pass <= grouped && cg_gp_end < gp + 2 * P && cg_gp_end < `F(F_COUT);
-                                end else begin
-                                    g <= 0; g_last <= groups_one; gp <= 0;
-                                    gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; pass_first <= 1'b1;
-                                    more_pass <= mp_first;
-                                    wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);
-                                    next_output_pixel;
                                 end
                             end
                         end
                     end
+                end
+                if (px_end) begin
+                    // the pixel's last item: the next output pixel, its first lane group (conv), the
+                    // second input's next pixel (add)
+                    next_output_pixel;
+                    g <= 0; g_last <= groups_one; gp <= 0;
+                    gwo <= 0; cg_base <= 0; cg_end <= coutg; cg_inb <= 0; pass_first <= 1'b1;
+                    more_pass <= mp_first;
+                    wptr <= `F(F_WBASE); wbase_g <= `F(F_WBASE);
+                    pb2 <= pb2 + `F(F_INCW2);
                 end
             end
 

@@ -10,6 +10,9 @@
 // ROMs are instances whose write enable is tied low. The core never uses the data of a read of the
 // address written in the same cycle (ping-pong activations, double-buffered weights), so the
 // memories carry no_rw_check: Yosys adds no collision bypass after the block RAM.
+// WREG = 1 (OREG >= 1) registers the write port beside each block: its enable decoded for the block,
+// its address and data, so that a block far from the writers is reached from flip-flops; a write
+// then lands a cycle later (the core reads nothing it wrote in the cycle before).
 // WP2 = 1 adds a second write port (we2, waddr2, wdata2) that takes the read port's address while
 // it writes (a true dual-port block RAM): for a memory that is written twice per cycle while no one
 // reads it, such as the idle half of the reconstruct weight buffer. WP2 = 0 leaves them unused.
@@ -21,6 +24,7 @@ module wb_ram #(
     parameter AW = 4,
     parameter OREG = 0,
     parameter BLK = 2048,
+    parameter WREG = 0,
     parameter WP2 = 0,
     parameter INIT = ""
 ) (
@@ -66,8 +70,24 @@ module wb_ram #(
                 if (INIT != "") begin : g_init
                     initial $readmemh({INIT, ".", DIGIT}, mem);
                 end
+                wire          we_b;             // the write this block takes in this cycle
+                wire [AW-1:0] wa_b;
+                wire [W-1:0]  wd_b;
+                if (WREG != 0) begin : g_wreg
+                    reg           we_r = 1'b0;
+                    reg  [AW-1:0] wa_r;
+                    reg  [W-1:0]  wd_r;
+                    always @(posedge clk) begin
+                        we_r <= we && (waddr / BLK) == b; wa_r <= waddr % BLK; wd_r <= wdata;
+                    end
+                    assign {we_b, wa_b, wd_b} = {we_r, wa_r, wd_r};
+                end else begin : g_wnow
+                    assign we_b = we && (waddr / BLK) == b;
+                    assign wa_b = waddr % BLK;
+                    assign wd_b = wdata;
+                end
                 always @(posedge clk)
-                    if (we && (waddr / BLK) == b) mem[waddr % BLK] <= wdata;
+                    if (we_b) mem[wa_b] <= wd_b;
                 always @(posedge clk) begin
                     if (wr2 && (waddr2 / BLK) == b) mem[addr_a % BLK] <= wdata2;
                     if (re) begin
