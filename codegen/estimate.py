@@ -379,6 +379,11 @@ def activation_memories(design: RtlDesign) -> list[Memory]:
     return [m for m in memories(design) if m.name.startswith("activations")]
 
 
+def address_bits(depth: int) -> int:
+    """Address bits of a memory ``depth`` words deep (wb_core's addr_bits: at least one)."""
+    return max(1, (depth - 1).bit_length())
+
+
 def activation_port_flip_flops(design: RtlDesign) -> int:
     """The activation buffers' port registers: the read address registered beside each slot RAM
     (wb_core), and the write (wb_ram WREG): an enable per block, the address within a block and the
@@ -386,11 +391,11 @@ def activation_port_flip_flops(design: RtlDesign) -> int:
     slots' read addresses differ only where a grouped pass reads rotated words: without a grouped
     layer Yosys keeps one copy per buffer. A buffer's address register holds its own depth's bits."""
     mems = activation_memories(design)
-    copies = 8 if any(hw.op == "conv" and hw.groups > 1 and not hw.depthwise for hw in design.layers) else 1
-    read = sum(copies * max(1, (m.depth - 1).bit_length()) for m in mems)
+    copies = 8 if any(hw.grouped for hw in design.layers) else 1
+    read = sum(copies * address_bits(m.depth) for m in mems)
     enables = sum(m.count * m.blocks for m in mems)
-    aw = max(max(1, (m.depth - 1).bit_length()) for m in mems)
-    return read + enables + 8 * (min(aw, (RAM_BLOCK - 1).bit_length()) + 8)
+    write_address = min(max(address_bits(m.depth) for m in mems), address_bits(RAM_BLOCK))
+    return read + enables + 8 * (write_address + 8)
 
 
 def counted_logic(design: RtlDesign) -> tuple[int, int]:

@@ -201,6 +201,12 @@ class HwLayer:
         return self.op == "conv" and self.groups > 1 and self.groups == self.cin == self.cout
 
     @property
+    def grouped(self) -> bool:
+        """A grouped convolution that is not depthwise: its lane groups run a pass per convolution
+        group, reading words rotated to the group's first channel."""
+        return self.op == "conv" and self.groups > 1 and not self.depthwise
+
+    @property
     def unit_words(self) -> int:
         """Channel words per kernel tap in the weight layout (a depthwise layer's weight sits in slot 0
         of one unit per tap; a grouped one's covers its group's channels)."""
@@ -530,7 +536,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             buf_depth[hw.dst] = max(buf_depth[hw.dst], hw.hout * hw.wout * hw.outcw)
         rows2 = cols2 = 0
         # the channel-word loop: its words, and the bytes it covers (CIN); a grouped layer's passes
-        grouped = hw.op == "conv" and hw.groups > 1 and not hw.depthwise
+        grouped = hw.grouped
         coutg, cinb, cwn, cin_loop = hw.cout, 0, hw.incw, hw.cin * hw.in_bytes
         if grouped:
             cinb = hw.cin // hw.groups * hw.in_bytes
