@@ -536,9 +536,8 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
             buf_depth[hw.dst] = max(buf_depth[hw.dst], hw.hout * hw.wout * hw.outcw)
         rows2 = cols2 = 0
         # the channel-word loop: its words, and the bytes it covers (CIN); a grouped layer's passes
-        grouped = hw.grouped
         coutg, cinb, cwn, cin_loop = hw.cout, 0, hw.incw, hw.cin * hw.in_bytes
-        if grouped:
+        if hw.grouped:
             cinb = hw.cin // hw.groups * hw.in_bytes
             coutg, cwn, cin_loop = hw.cout // hw.groups, hw.unit_words, cinb
         elif hw.depthwise or hw.op == "avgpool":
@@ -617,7 +616,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
                  | (int(hw.in_signed) << 4) | (int(hw.depthwise or hw.op == "avgpool") << 5)
                  | (int(hw.op == "avgpool") << 6) | (int(hw.in2_bipolar) << 7) | (int(hw.in2_signed) << 8)
                  | (_LOG2[min(hw.out_bytes, 4)] << 9) | (_LOG2[hw.in_bytes] << 11) | (_LOG2[hw.in2_bytes] << 13)
-                 | (int(grouped) << 15))
+                 | (int(hw.grouped) << 15))
         values = {
             "OP": OP_CODES[hw.op], "FLAGS": flags, "CIN": cin_loop, "HIN": hw.hin, "WIN": hw.win,
             "INCW": hw.incw, "COUT": hw.cout, "HOUT": hw.hout, "WOUT": hw.wout, "OUTCW": hw.outcw,

@@ -70,22 +70,16 @@ module wb_ram #(
                 if (INIT != "") begin : g_init
                     initial $readmemh({INIT, ".", DIGIT}, mem);
                 end
-                wire          we_b;             // the write this block takes in this cycle
-                wire [AW-1:0] wa_b;
-                wire [W-1:0]  wd_b;
-                if (WREG != 0) begin : g_wreg
-                    reg           we_r = 1'b0;
-                    reg  [AW-1:0] wa_r;
-                    reg  [W-1:0]  wd_r;
-                    always @(posedge clk) begin
-                        we_r <= we && (waddr / BLK) == b; wa_r <= waddr % BLK; wd_r <= wdata;
-                    end
-                    assign {we_b, wa_b, wd_b} = {we_r, wa_r, wd_r};
-                end else begin : g_wnow
-                    assign we_b = we && (waddr / BLK) == b;
-                    assign wa_b = waddr % BLK;
-                    assign wd_b = wdata;
-                end
+                // the write port's write into this block, and the same a cycle later (WREG)
+                wire          we_now = we && (waddr / BLK) == b;
+                wire [AW-1:0] wa_now = waddr % BLK;
+                reg           we_r = 1'b0;
+                reg  [AW-1:0] wa_r;
+                reg  [W-1:0]  wd_r;
+                always @(posedge clk) begin we_r <= we_now; wa_r <= wa_now; wd_r <= wdata; end
+                wire          we_b = WREG != 0 ? we_r : we_now;
+                wire [AW-1:0] wa_b = WREG != 0 ? wa_r : wa_now;
+                wire [W-1:0]  wd_b = WREG != 0 ? wd_r : wdata;
                 always @(posedge clk)
                     if (we_b) mem[wa_b] <= wd_b;
                 always @(posedge clk) begin
