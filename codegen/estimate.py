@@ -374,6 +374,12 @@ def row_select_flip_flops(design: RtlDesign) -> int:
     return 64 * int(design.params["P"])
 
 
+def lane_mask_flip_flops(design: RtlDesign) -> int:
+    """wb_mac_array's valid slots worked out a stage ahead: 8 per lane, registered beside their
+    arithmetic before the lane's own copy."""
+    return 8 * int(design.params["P"])
+
+
 def activation_memories(design: RtlDesign) -> list[Memory]:
     """The activation buffers' slot RAMs (8 per buffer)."""
     return [m for m in memories(design) if m.name.startswith("activations")]
@@ -400,12 +406,12 @@ def activation_port_flip_flops(design: RtlDesign) -> int:
 
 def counted_logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
-    multiplexers and final read registers, the activation buffers' port registers and the weight
-    row's select register, less the multiplier registers that move into DSPs (the fit's flip-flops
-    include them, as Yosys does)."""
+    multiplexers and final read registers, the activation buffers' port registers, the weight row's
+    select register and the lanes' valid slots a stage ahead, less the multiplier registers that move
+    into DSPs (the fit's flip-flops include them, as Yosys does)."""
     return (select_luts(design),
             final_flip_flops(design) + activation_port_flip_flops(design) + row_select_flip_flops(design)
-            - dsp_register_flip_flops(design))
+            + lane_mask_flip_flops(design) - dsp_register_flip_flops(design))
 
 
 def logic(design: RtlDesign) -> tuple[int, int]:

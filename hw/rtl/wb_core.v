@@ -254,7 +254,7 @@ module wb_core #(
     // acc_next holds the item), then the drain
     // the item travels beside its memory reads: MEM_LAT stages, the activation addresses' copy
     // (WSEL_LAT) and the memories' read latency
-    localparam MEM_LAT = WSEL_LAT + MEM_OREG + 1, ITEM_W = 113 + 2 * PLANES;
+    localparam MEM_LAT = WSEL_LAT + MEM_OREG + 1, ITEM_W = 113 + 2 * PLANES, LANE_ITEM_W = 2 * 7 + 8 + 2 * 24;
     reg  [MEM_LAT:1]  x_valids;
     reg  [ITEM_W-1:0] x_pipe [1:MEM_LAT];
     wire              x_valid = x_valids[MEM_LAT];
@@ -264,13 +264,17 @@ module wb_core #(
     wire [2:0]        x_plane;
     wire [1:0]        x_kb;
     wire [2:0]        x_rot;
-    wire [6:0]        x_lo, x_hi;
     wire [1:0]        x_mode;
-    wire [7:0]        x_vmask;
     wire [23:0]       x_gp, x_obase, x_cw;
-    assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_lo, x_hi, x_mode, x_pmask, x_psign, x_vmask, x_gp, x_obase,
-            x_cw, x_offa, x_offb}
-        = x_pipe[MEM_LAT];
+    assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_mode, x_pmask, x_psign, x_obase, x_offa, x_offb}
+        = x_pipe[MEM_LAT][ITEM_W-1:LANE_ITEM_W];
+    assign {x_gp, x_cw} = x_pipe[MEM_LAT][0 +: 2 * 24];
+    // the item's low LANE_ITEM_W bits: what the lanes' valid slots are worked out from, a stage
+    // before the operand stage (wb_mac_array)
+    wire [6:0]        v_lo, v_hi;
+    wire [7:0]        v_vmask;
+    wire [23:0]       v_gp, v_cw;
+    assign {v_lo, v_hi, v_vmask, v_gp, v_cw} = x_pipe[MEM_LAT-1][LANE_ITEM_W-1:0];
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_plane;
@@ -303,8 +307,8 @@ module wb_core #(
     wire [P*ACC_W-1:0] acc_flat;
     wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL)) u_lanes (
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
-        .nbl(nba), .kb(a_kb), .plane(a_plane), .pmask(a_pmask), .psign(a_psign), .wrow(a_wrow), .vmask(x_vmask),
-        .gp(x_gp[7:0]), .cw(x_cw), .lo(x_lo), .hi(x_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
+        .nbl(nba), .kb(a_kb), .plane(a_plane), .pmask(a_pmask), .psign(a_psign), .wrow(a_wrow), .vmask(v_vmask),
+        .gp(v_gp[7:0]), .cw(v_cw), .lo(v_lo), .hi(v_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
 
     // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
     // values of a wide input); the compares a network's max pools cannot meet (POOL_NB) are not built
@@ -433,8 +437,8 @@ module wb_core #(
 
             // ---- memory read stages
             x_valids <= {x_valids[MEM_LAT-1:1], i_valid};
-            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_kb, i_rot, i_lo, i_hi, i_mode, i_pmask, i_psign, i_vmask,
-                          i_gp, i_obase, i_cw, i_offa, i_offb};
+            x_pipe[1] <= {i_first, i_last, i_pad, i_plane, i_kb, i_rot, i_mode, i_pmask, i_psign, i_obase, i_offa, i_offb,
+                          i_lo, i_hi, i_vmask, i_gp, i_cw};
             for (l = 2; l <= MEM_LAT; l = l + 1) x_pipe[l] <= x_pipe[l-1];
 
             // ---- operand stage

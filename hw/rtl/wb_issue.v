@@ -95,7 +95,10 @@ module wb_issue #(
     // its own rather than behind every loop's end flag
     reg  [23:0] u_left;
     reg         u_last, pxu_one;
-    wire        px_end = j_last && u_last;          // the item in the loop nest is its pixel's last
+    reg         px_end;                             // j_last && u_last: the item is its pixel's last
+    // j_last and u_last after a push
+    wire        j_last_nx = j_last ? j_wrap : (j == planes_m2);
+    wire        u_last_nx = j_last ? (u_last ? pxu_one : u_left == 24'd2) : u_last;
     // the next output pixel (row-major), and the input window it reads; the last one ends the layer
     task next_output_pixel;
         begin
@@ -109,7 +112,7 @@ module wb_issue #(
                     oy <= oy + 1; oy_last <= (oy == hout_m2); iy0 <= iy0 + $signed({1'b0, `F(F_SH)});
                     pbase <= prow_next; pbase_next <= prow_next + $signed({1'b0, `F(F_DOX)});
                     prow_next <= prow_next + $signed({1'b0, `F(F_DOY)});
-                end else looping <= 1'b0;
+                end
             end
         end
     endtask
@@ -172,10 +175,12 @@ module wb_issue #(
     // decision to issue then stands on the head's registered flags instead of the loop's state.
     localparam QW = 2 * ACT_AW + WAW + 2 * PLANES + 115;
     reg              looping;            // the loop nest has items left
+    // the loop nest writes an item (looping, and the queue has room): every loop counter's enable,
+    // a register of its own set from looping's and the queue's next state
+    reg              push;
     reg  [QW-1:0]    entry0, entry1;     // flip-flops (an array of two would map to LUT RAM)
     reg              q_rd, q_wr;
     reg  [1:0]       q_count;
-    wire             room = !q_count[1];
     wire [PLANES-1:0] n_pmask, n_psign;
     wire [2:0]       n_plane = (j >> nba) << LQ;     // the item's first weight bit plane
     wire [23:0]      n_addr2 = pb2 + (bb >> 3);
@@ -198,18 +203,18 @@ module wb_issue #(
     wire [ACT_AW-1:0] head_addr = head[QW-1 -: ACT_AW];
     wire          head_grp_last = head[1], head_g_last = head[0];
     wire          pop = q_count != 0 && !(head_grp_last && !drain_free) && !(is_add && !den);
-    wire          push = looping && room;
     wire [1:0]    q_next = q_count + {1'b0, push} - {1'b0, pop};
+    wire          layer_end = push && px_end && ox_last && oy_last;   // the layer's last item
+    wire          looping_nx = setup || (looping && !layer_end);
     wire [7:0]    grp_ch_m1 = head_g_last ? lastg_m1 : P - 1;
     assign issuing = looping || q_count != 0;
 
     always @(posedge clk) begin
         if (rst) begin
-            looping <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0; drain_done <= 1'b1;
+            looping <= 1'b0; push <= 1'b0; grp_pending <= 1'b0; grp_timed <= 1'b0; drain_wait <= 0; drain_done <= 1'b1;
             i_valid <= 1'b0; q_rd <= 1'b0; q_wr <= 1'b0; q_count <= 2'd0;
         end else begin
             if (setup) begin
-                looping <= 1'b1;
                 grp_pending <= 1'b0; grp_timed <= 1'b0;
                 oy <= 0; ox <= 0; g <= 0; gp <= 0; ky <= 0; kx <= 0; cw <= 0; j <= 0; lastg_m1 <= (`F(F_COUT) - 1) & (P - 1);
                 crem <= `F(F_CIN); vmask <= slot_mask(`F(F_CIN)); vmask_first <= slot_mask(`F(F_CIN)); kxofs <= 0; krow <= 0; obase <= 0;
@@ -226,6 +231,7 @@ module wb_issue #(
                 planes_m2 <= passes - 6'd2; lastplane <= nplanes - 4'd1;
                 j_last <= j_first_last; j_wrap <= j_first_last; cw_last <= (`F(F_CWN) == 1);
                 u_left <= `F(F_PXU); u_last <= `F(F_PXU) == 1; pxu_one <= `F(F_PXU) == 1;
+                px_end <= j_first_last && `F(F_PXU) == 1;
                 kx_last <= (`F(F_KW) == 1); ky_last <= (`F(F_KH) == 1); g_last <= (`F(F_GROUPS) == 1);
                 ox_last <= (`F(F_WOUT) == 1); oy_last <= (`F(F_HOUT) == 1);
                 wptr <= `F(F_WBASE);
@@ -248,13 +254,14 @@ module wb_issue #(
             end
             if (pop) q_rd <= !q_rd;
             q_count <= q_next;
+            looping <= looping_nx;
+            push <= looping_nx && !q_next[1];
             if (push) begin
                 if (q_wr) entry1 <= item; else entry0 <= item;
                 q_wr <= !q_wr;
-                if (j_last) begin
-                    u_left <= u_last ? `F(F_PXU) : u_left - 1;
-                    u_last <= u_last ? pxu_one : u_left == 24'd2;
-                end
+                if (j_last) u_left <= u_last ? `F(F_PXU) : u_left - 1;
+                u_last <= u_last_nx;
+                px_end <= j_last_nx && u_last_nx;
                 if (is_add) begin
                     // add order: per output pixel, per channel (one value of each input per item)
                     if (!ac_last) begin
@@ -274,9 +281,10 @@ module wb_issue #(
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
                     // words (one weight unit each), weight bit planes
                     if (j_last && (cw_last || !dw)) wptr <= wptr + 1;   // next unit (depthwise: one per tap)
-                    if (!j_last) begin j <= j + 1; j_last <= (j == planes_m2); end
+                    j_last <= j_last_nx;
+                    if (!j_last) j <= j + 1;
                     else begin
-                        j <= 0; j_last <= j_wrap;
+                        j <= 0;
                         if (!cw_last) begin
                             cw <= cw + 1; cw_last <= (cw == incw_m2); crem <= crem - 8; vmask <= vmask_next;
                         end else begin
