@@ -375,9 +375,9 @@ def row_select_flip_flops(design: RtlDesign) -> int:
 
 
 def lane_mask_flip_flops(design: RtlDesign) -> int:
-    """wb_mac_array's valid slots worked out a stage ahead: 8 per lane, registered beside their
-    arithmetic before the lane's own copy."""
-    return 8 * int(design.params["P"])
+    """wb_mac_array's valid slots worked out ahead (MASK_LAT): 8 per lane and stage before the
+    lane's own copy."""
+    return 8 * int(design.params["P"]) * (int(design.params["MASK_LAT"]) - 1)
 
 
 def activation_memories(design: RtlDesign) -> list[Memory]:
@@ -407,7 +407,7 @@ def activation_port_flip_flops(design: RtlDesign) -> int:
 def counted_logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
     multiplexers and final read registers, the activation buffers' port registers, the weight row's
-    select register and the lanes' valid slots a stage ahead, less the multiplier registers that move
+    select register and the lanes' valid slots worked out ahead, less the multiplier registers that move
     into DSPs (the fit's flip-flops include them, as Yosys does)."""
     return (select_luts(design),
             final_flip_flops(design) + activation_port_flip_flops(design) + row_select_flip_flops(design)

@@ -110,6 +110,9 @@ DRAIN_LANES = 2  # wb_drain's requant units: channels requantized per cycle, a r
 REQUANT_OREG = 1  # wb_drain's requant memories: block outputs registered (their images split into blocks)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
 MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
+# wb_core MASK_LAT: the lanes' valid slots are worked out this many cycles ahead of the operand stage
+# (at most its memory stages), the arithmetic and the route to the lanes each in a cycle of its own
+MASK_LAT = 3
 _LOG2 = {1: 0, 2: 1, 4: 2}
 BAUD = 115200  # the board top level's UART (8N1)
 
@@ -698,7 +701,7 @@ def build_design(bank: Bank, weights: str, lanes: int, images: bool = True, plan
         "RQ_DEPTH": max(len(rq_packed), 1),
         "RQ_BLK": REQUANT_BLOCK,
         "TWO": int(bool(rq2_words)), "RQ2_DEPTH": max(len(rq2_words), 1), "RQ_OREG": REQUANT_OREG,
-        "POOL_NB": max((hw.in_bytes for hw in layers if hw.op == "pool"), default=0),
+        "POOL_NB": max((hw.in_bytes for hw in layers if hw.op == "pool"), default=0), "MASK_LAT": MASK_LAT,
         "LW_W": lw_w, "LW_DEPTH": len(lw_words),
         "COMP_W": comp_bits, "R_W": r_bits, "CDEPTH": cdepth,
         "EDEPTH": max(n_elem, 1),

@@ -63,6 +63,7 @@ module wb_core #(
     parameter WDEPTH = 1024, WBLK = 2048,  // banked: the weight memories' blocks (wb_ram BLK)
     parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
     parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
+    parameter MASK_LAT = 3,              // the lanes' valid slots: cycles worked out ahead (wb_mac_array)
     parameter LW_W = 144, LW_DEPTH = 64,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
@@ -269,12 +270,12 @@ module wb_core #(
     assign {x_first, x_last, x_pad, x_plane, x_kb, x_rot, x_mode, x_pmask, x_psign, x_obase, x_offa, x_offb}
         = x_pipe[MEM_LAT][ITEM_W-1:LANE_ITEM_W];
     assign {x_gp, x_cw} = x_pipe[MEM_LAT][0 +: 2 * 24];
-    // the item's low LANE_ITEM_W bits: what the lanes' valid slots are worked out from, a stage
-    // before the operand stage (wb_mac_array)
+    // the item's low LANE_ITEM_W bits: what the lanes' valid slots are worked out from, MASK_LAT
+    // cycles before the operand stage's edge (wb_mac_array: the arithmetic, the route to the lanes)
     wire [6:0]        v_lo, v_hi;
     wire [7:0]        v_vmask;
     wire [23:0]       v_gp, v_cw;
-    assign {v_lo, v_hi, v_vmask, v_gp, v_cw} = x_pipe[MEM_LAT-1][LANE_ITEM_W-1:0];
+    assign {v_lo, v_hi, v_vmask, v_gp, v_cw} = x_pipe[MEM_LAT+1-MASK_LAT][LANE_ITEM_W-1:0];
     // operand stage: memory outputs registered (block RAM clock-to-out is slow on ECP5)
     reg        a_valid, a_first, a_last;
     reg [2:0]  a_plane;
@@ -305,7 +306,7 @@ module wb_core #(
 
     // ---------------------------------------------------------------- MAC lanes
     wire [P*ACC_W-1:0] acc_flat;
-    wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL)) u_lanes (
+    wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL), .MASK_LAT(MASK_LAT)) u_lanes (
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
         .nbl(nba), .kb(a_kb), .plane(a_plane), .pmask(a_pmask), .psign(a_psign), .wrow(a_wrow), .vmask(v_vmask),
         .gp(v_gp[7:0]), .cw(v_cw), .lo(v_lo), .hi(v_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));

@@ -6,16 +6,17 @@
 // slot rel % 8, rel = (gp * NB) % 8 + l * NB (NB = 1 << nbl bytes per value); its weight is slot
 // 0's. A wide input's word holds 8 / NB channels: the channel in slots [i * NB, (i + 1) * NB) takes
 // weight slot i. Lanes outside [lo, hi) (another convolution group's) add nothing. Each lane's
-// valid slots are worked out from the item's vmask, gp, cw, lo and hi a stage before the operand
-// stage and registered twice: once beside that arithmetic, once beside the lane (the same edge as
-// the core's operand registers), so that neither the arithmetic nor the route across the die to
-// the lanes shares a cycle with the lanes' first stage. Lane l's accumulator including the item shows on
+// valid slots are worked out from the item's vmask, gp, cw, lo and hi MASK_LAT cycles before the
+// item enters the lanes, and registered MASK_LAT times, the last beside the lane (the same edge as
+// the core's operand registers): the arithmetic, the route across the die to the lanes and the
+// lanes' first stage each have a cycle of their own. Lane l's accumulator including the item shows on
 // acc_next[l * ACC_W +: ACC_W] wb_mac_lane's LAT cycles after the item is presented.
 module wb_mac_array #(
     parameter P = 8,
     parameter ACC_W = 32,
     parameter PLANES = 1,                   // weight bit planes per item (wb_mac_lane)
-    parameter MUL = 0                       // 1: each lane's products on multipliers (wb_mac_lane)
+    parameter MUL = 0,                      // 1: each lane's products on multipliers (wb_mac_lane)
+    parameter MASK_LAT = 1                  // cycles the valid slots' fields arrive ahead of the item
 ) (
     input  wire                 clk,
     input  wire                 valid,
@@ -29,7 +30,7 @@ module wb_mac_array #(
     input  wire [PLANES-1:0]    pmask,
     input  wire [PLANES-1:0]    psign,
     input  wire [8*P*PLANES-1:0] wrow,      // plane q, slot s of lane l at bit (q * 8 + s) * P + l
-    // the item two cycles ahead (a stage before the operand stage)
+    // the item MASK_LAT cycles ahead of the operand stage's edge
     input  wire [7:0]           vmask,      // the word's valid slots (not depthwise)
     input  wire [7:0]           gp,         // the lane group's first channel (its low byte)
     input  wire [23:0]          cw,         // the channel word within the group's words
@@ -43,7 +44,9 @@ module wb_mac_array #(
     generate
         for (gl = 0; gl < P; gl = gl + 1) begin : g_lane
             wire [8*PLANES-1:0] wbits;
-            reg  [7:0] lmask_ahead, lmask;
+            reg  [7:0] mask_pipe [1:MASK_LAT];
+            wire [7:0] lmask = mask_pipe[MASK_LAT];
+            integer k;
             for (gq = 0; gq < PLANES; gq = gq + 1) begin : g_plane
                 wire [7:0] wslots, wwide;
                 for (gs = 0; gs < 8; gs = gs + 1) begin : g_wbit
@@ -56,9 +59,9 @@ module wb_mac_array #(
             wire [7:0] rel = {5'd0, gbyte[2:0]} + (gl << nbl);
             wire       en = gl >= lo && gl < hi;
             always @(posedge clk) begin
-                lmask_ahead <= !en ? 8'd0 : !dw ? vmask
-                               : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
-                lmask <= lmask_ahead;
+                mask_pipe[1] <= !en ? 8'd0 : !dw ? vmask
+                                : (cw == rel[7:3]) ? ((8'd2 << ((8'd1 << nbl) - 8'd1)) - 8'd1) << rel[2:0] : 8'd0;
+                for (k = 2; k <= MASK_LAT; k = k + 1) mask_pipe[k] <= mask_pipe[k-1];
             end
             wb_mac_lane #(.ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL)) u_lane (
                 .clk(clk), .valid(valid), .first(first), .mode(mode), .x(word), .xsigned(xsigned),
