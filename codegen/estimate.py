@@ -374,10 +374,14 @@ def row_select_flip_flops(design: RtlDesign) -> int:
     return 64 * int(design.params["P"])
 
 
+# wb_mac_array's FIELDS_W: what the lanes' valid slots are worked out from (vmask, gp, cw, lo, hi)
+MASK_FIELD_BITS = 8 + 3 + 5 + 7 + 7
+
+
 def lane_mask_flip_flops(design: RtlDesign) -> int:
-    """wb_mac_array's valid slots worked out ahead (MASK_LAT): 8 per lane and stage before the
-    lane's own copy."""
-    return 8 * int(design.params["P"]) * (int(design.params["MASK_LAT"]) - 1)
+    """wb_mac_array's copies of the lanes' valid-slot fields: MASK_LAT - 1 registers of them, shared
+    by the lanes."""
+    return MASK_FIELD_BITS * (int(design.params["MASK_LAT"]) - 1)
 
 
 def activation_memories(design: RtlDesign) -> list[Memory]:
@@ -407,7 +411,7 @@ def activation_port_flip_flops(design: RtlDesign) -> int:
 def counted_logic(design: RtlDesign) -> tuple[int, int]:
     """(LUT4s, flip-flops) counted from the design rather than fitted: the memories' select
     multiplexers and final read registers, the activation buffers' port registers, the weight row's
-    select register and the lanes' valid slots worked out ahead, less the multiplier registers that move
+    select register and the copies of the lanes' valid-slot fields, less the multiplier registers that move
     into DSPs (the fit's flip-flops include them, as Yosys does)."""
     return (select_luts(design),
             final_flip_flops(design) + activation_port_flip_flops(design) + row_select_flip_flops(design)

@@ -110,8 +110,8 @@ DRAIN_LANES = 2  # wb_drain's requant units: channels requantized per cycle, a r
 REQUANT_OREG = 1  # wb_drain's requant memories: block outputs registered (their images split into blocks)
 OP_CODES = {"conv": 0, "pool": 1, "avgpool": 2, "add": 3}  # the descriptor's OP field
 MAX_BUFFERS = 4  # activation buffers wb_core can have (NBUF)
-# wb_core MASK_LAT: the lanes' valid slots are worked out this many cycles ahead of the operand stage
-# (at most its memory stages), the arithmetic and the route to the lanes each in a cycle of its own
+# wb_core MASK_LAT: what the lanes' valid slots are worked out from arrives this many cycles ahead of
+# the operand stage (at most its memory stages) and crosses the die through MASK_LAT - 1 registers
 MASK_LAT = 3
 _LOG2 = {1: 0, 2: 1, 4: 2}
 BAUD = 115200  # the board top level's UART (8N1)

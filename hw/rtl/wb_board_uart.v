@@ -77,5 +77,12 @@ module wb_board_uart #(
     end
     wb_uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_tx (.clk(clk), .valid(tx_go), .data(tx_byte), .ready(tx_ready),
                                                      .tx(ftdi_rxd));
-    assign led = {cfg_error, rebuilding, switching, 1'b0, live_bits};
+    // the LEDs through two registers of their own: the pads pull these across the die, not the
+    // width register (nor a copy of it that Yosys would merge with the first) that the core reads
+    reg [7:0] led_s1, led_s2;
+    always @(posedge clk) begin
+        led_s1 <= {cfg_error, rebuilding, switching, 1'b0, live_bits};
+        led_s2 <= led_s1;
+    end
+    assign led = led_s2;
 endmodule

@@ -271,7 +271,7 @@ module wb_core #(
         = x_pipe[MEM_LAT][ITEM_W-1:LANE_ITEM_W];
     assign {x_gp, x_cw} = x_pipe[MEM_LAT][0 +: 2 * 24];
     // the item's low LANE_ITEM_W bits: what the lanes' valid slots are worked out from, MASK_LAT
-    // cycles before the operand stage's edge (wb_mac_array: the arithmetic, the route to the lanes)
+    // cycles before the operand stage's edge (wb_mac_array copies them across the die first)
     wire [6:0]        v_lo, v_hi;
     wire [7:0]        v_vmask;
     wire [23:0]       v_gp, v_cw;
