@@ -63,7 +63,7 @@ module wb_core #(
     parameter WDEPTH = 1024, WBLK = 2048,  // banked: the weight memories' blocks (wb_ram BLK)
     parameter RQ_DEPTH = 1024, RQ_BLK = 512, TWO = 0, RQ2_DEPTH = 1, RQ_OREG = 1,   // requant rows: channel pairs
     parameter POOL_NB = 4,               // bytes per value of the widest max pool input (0: no max pool)
-    parameter MASK_LAT = 3,              // the lanes' valid slots: cycles worked out ahead (wb_mac_array)
+    parameter MASK_LAT = 3,              // cycles the lanes' valid-slot fields lead the operand stage (<= MEM_LAT)
     parameter LW_W = 144, LW_DEPTH = 64,
     parameter COMP_W = 10, R_W = 32, CDEPTH = 1024, EDEPTH = 1024, XDEPTH = 0,
     // memory images ($readmemh); empty: no image (the generated top level names them all)
