@@ -77,8 +77,8 @@ module wb_board_uart #(
     end
     wb_uart_tx #(.CLKS_PER_BIT(CLKS_PER_BIT)) u_tx (.clk(clk), .valid(tx_go), .data(tx_byte), .ready(tx_ready),
                                                      .tx(ftdi_rxd));
-    // the LEDs through two registers of their own: the pads pull these across the die, not the
-    // width register (nor a copy of it that Yosys would merge with the first) that the core reads
+    // the LEDs through two registers of their own: the route to the pads runs between registers, in
+    // two cycles, rather than pulling the width register the core reads out to the pads
     reg [7:0] led_s1, led_s2;
     always @(posedge clk) begin
         led_s1 <= {cfg_error, rebuilding, switching, 1'b0, live_bits};

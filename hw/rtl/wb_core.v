@@ -309,7 +309,7 @@ module wb_core #(
     wb_mac_array #(.P(P), .ACC_W(ACC_W), .PLANES(PLANES), .MUL(MUL), .MASK_LAT(MASK_LAT)) u_lanes (
         .clk(clk), .valid(a_valid && is_conv), .first(a_first), .mode(a_mode), .word(a_word), .xsigned(in_sgn),
         .nbl(nba), .kb(a_kb), .plane(a_plane), .pmask(a_pmask), .psign(a_psign), .wrow(a_wrow), .vmask(v_vmask),
-        .gp(v_gp[7:0]), .cw(v_cw), .lo(v_lo), .hi(v_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
+        .gp(v_gp[2:0]), .cw(v_cw[4:0]), .lo(v_lo), .hi(v_hi), .unitw(unitw), .dw(dw), .acc_next(acc_flat));
 
     // pool: running maximum of the window's words, value by value (bytes, or the 2- and 4-byte signed
     // values of a wide input); the compares a network's max pools cannot meet (POOL_NB) are not built

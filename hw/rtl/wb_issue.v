@@ -260,6 +260,7 @@ module wb_issue #(
                 if (q_wr) entry1 <= item; else entry0 <= item;
                 q_wr <= !q_wr;
                 if (j_last) u_left <= u_last ? `F(F_PXU) : u_left - 1;
+                j_last <= j_last_nx;              // holds in pools and adds (one pass: j_wrap)
                 u_last <= u_last_nx;
                 px_end <= j_last_nx && u_last_nx;
                 if (is_add) begin
@@ -281,7 +282,6 @@ module wb_issue #(
                     // conv order: per output pixel, per group of P channels, taps (ky, kx), channel
                     // words (one weight unit each), weight bit planes
                     if (j_last && (cw_last || !dw)) wptr <= wptr + 1;   // next unit (depthwise: one per tap)
-                    j_last <= j_last_nx;
                     if (!j_last) j <= j + 1;
                     else begin
                         j <= 0;

@@ -33,18 +33,18 @@ module wb_mac_array #(
     input  wire [8*P*PLANES-1:0] wrow,      // plane q, slot s of lane l at bit (q * 8 + s) * P + l
     // the item MASK_LAT cycles ahead of the operand stage's edge
     input  wire [7:0]           vmask,      // the word's valid slots (not depthwise)
-    input  wire [7:0]           gp,         // the lane group's first channel (its low byte)
-    input  wire [23:0]          cw,         // the channel word within the group's words
+    input  wire [2:0]           gp,         // the lane group's first channel (its low 3 bits)
+    input  wire [4:0]           cw,         // the channel word within the group's words (depthwise: < 16)
     input  wire [6:0]           lo,
     input  wire [6:0]           hi,
     input  wire                 unitw,
     input  wire                 dw,
     output wire [P*ACC_W-1:0]   acc_next
 );
-    // the fields the lanes' valid slots are worked out from, MASK_LAT - 1 cycles later; a depthwise
-    // layer's channel word is below 16 (its lane group spans at most 32 lanes of 4 bytes)
+    // the fields the lanes' valid slots are worked out from, MASK_LAT - 1 cycles later (a depthwise
+    // layer's lane group spans at most 32 lanes of 4 bytes: 16 words)
     localparam FIELDS_W = 8 + 3 + 5 + 7 + 7;
-    wire [FIELDS_W-1:0] fields = {vmask, gp[2:0], cw[4:0], lo, hi};
+    wire [FIELDS_W-1:0] fields = {vmask, gp, cw, lo, hi};
     wire [FIELDS_W-1:0] fields_d;
     genvar gl, gs, gq;
     generate
